@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine with Python 3.11+ and pip:
+#   make run    venv + dependencies + embedded Redis + worker + API on 127.0.0.1:8000
+#   make test   venv + dependencies + the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test demo bench stub clean
+
+$(STAMP): requirements.txt requirements-dev.txt $(wildcard requirements-local.txt) scripts/install.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) sh scripts/install.sh
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m mmservice run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m mmservice demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+stub: $(STAMP)
+	$(BIN)/python -m mmservice.devstub --port 8100
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

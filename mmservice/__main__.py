@@ -1,0 +1,5 @@
+import sys
+
+from mmservice.cli import main
+
+sys.exit(main())

@@ -1,0 +1,140 @@
+"""`python -m mmservice run|demo`: the one-machine way to run the whole service.
+
+Why a Python launcher rather than a shell script: it must start an embedded Redis, a worker and
+the API, print where they are, and stop all of them on Ctrl-C, on any machine with Python.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from mmservice import config as mms_config
+
+BANNER = "=" * 78
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def _local_engines_installed() -> bool:
+    try:
+        import mmservice.providers.local  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mmservice.embedded import EmbeddedRedis
+    from mmservice.providers.registry import choose
+
+    env = dict(os.environ)
+    cfg = mms_config.load()
+    procs: list[tuple[str, subprocess.Popen]] = []
+    redis = None
+    if not os.environ.get("MMS_REDIS_URL"):
+        redis = EmbeddedRedis(os.path.join(args.data_dir, "redis"),
+                              port=int(os.environ.get("MMS_EMBEDDED_REDIS_PORT", "6390")))
+        redis.start()
+        env["MMS_REDIS_URL"] = redis.url
+        print(f"embedded Redis on {redis.url} (AOF in {redis.data_dir})", flush=True)
+    env.setdefault("MMS_BLOB_DIR", os.path.join(args.data_dir, "blobs"))
+
+    local_caps = [c for c in mms_config.CAPS if choose(cfg, c) == "local"]
+    if local_caps and not _local_engines_installed():
+        from mmservice.embedded import free_port
+
+        port = free_port()
+        procs.append(("stub", subprocess.Popen(
+            [sys.executable, "-m", "mmservice.devstub", "--port", str(port)], env=env,
+            start_new_session=True)))
+        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+        print(f"\n{BANNER}\n!! NO API KEY AND NO LOCAL ENGINES: capabilities {', '.join(local_caps)}"
+              f"\n!! are served by the DEVELOPMENT STUB at {env['OPENAI_BASE_URL']}.\n!! Its "
+              f"verdicts are FAKE (keyword rules). Set OPENAI_API_KEY or install the local "
+              f"engines.\n{BANNER}\n", flush=True)
+
+    def stop_all(*_a) -> None:
+        for name, p in reversed(procs):
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for name, p in reversed(procs):
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        if redis:
+            redis.stop()
+
+    try:
+        procs.append(("worker", subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+             "-Q", "moderation,vision,audio,webhooks", "--pool", cfg["WORKER_POOL"],
+             "-c", str(cfg["WORKER_CONCURRENCY"]), "--loglevel", "INFO", "-n",
+             "mms-worker@%h"], env=env, start_new_session=True)))
+        procs.append(("api", subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "app:app", "-b", f"{args.host}:{args.port}",
+             "-w", str(args.api_workers), "--threads", "4", "--timeout", "60",
+             "--access-logfile", "-"], env=env, start_new_session=True)))
+        base = f"http://{args.host}:{args.port}"
+        if not _wait_http(base + "/healthz", 60):
+            print("the API did not come up; see the log above", file=sys.stderr)
+            stop_all()
+            return 1
+        print(f"\n{BANNER}\nmmservice is up\n  API        {base}/v1/jobs\n  docs       {base}/docs"
+              f"\n  OpenAPI    {base}/openapi.json\n  readiness  {base}/readyz\n  providers  "
+              f"{base}/v1/providers\n\ntry:\n  curl -s -X POST {base}/v1/jobs -H 'Content-Type: "
+              f"application/json' -d '{{\"text\": \"you are an idiot\"}}'\n  curl -s {base}"
+              f"/v1/jobs/<id>\n\nCtrl-C stops everything.\n{BANNER}\n", flush=True)
+        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while True:
+            for name, p in procs:
+                if p.poll() is not None:
+                    print(f"{name} exited with {p.returncode}; stopping", file=sys.stderr)
+                    stop_all()
+                    return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+        stop_all()
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="mmservice")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="embedded Redis + worker + API on localhost")
+    run.add_argument("--host", default=os.environ.get("MMS_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("MMS_PORT", "8000")))
+    run.add_argument("--api-workers", type=int, default=int(os.environ.get("MMS_API_WORKERS",
+                                                                           "2")))
+    run.add_argument("--data-dir", default=os.environ.get("MMS_DATA_DIR", "var"))
+    demo = sub.add_parser("demo", help="submit samples to a running service and print verdicts")
+    demo.add_argument("--base", default=os.environ.get("MMS_BASE", "http://127.0.0.1:8000"))
+    args = p.parse_args(argv)
+    if args.cmd == "run":
+        return cmd_run(args)
+    from mmservice.demo import run_demo
+    return run_demo(args.base)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

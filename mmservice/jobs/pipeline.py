@@ -1,0 +1,200 @@
+"""How a job moves: which tasks it gets, in what order, and what each step does to the record.
+
+Why steps and not one big task: capabilities run on their own queues (`moderation`, `vision`,
+`audio`) so operators scale them separately. A step task loads the job, runs one capability's
+plain function, saves the result and enqueues the next step. Every step is idempotent: a
+re-delivered message (worker killed, `acks_late`) finds its result saved and only advances.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from mmservice.errors import Invalid, MMSError, NotFound
+from mmservice.jobs.store import TERMINAL, JobStore, now_iso
+
+log = logging.getLogger("mmservice.pipeline")
+
+ORDER = ("transcribe", "moderate", "describe", "speak")
+QUEUES = {"transcribe": "audio", "moderate": "moderation", "describe": "vision", "speak": "audio"}
+RESULT_KEYS = {"transcribe": "transcription", "moderate": "moderation",
+               "describe": "description", "speak": "speech"}
+APPLICABLE = {"text": {"moderate", "speak"}, "image": {"moderate", "describe"},
+              "audio": {"transcribe", "moderate"}}
+DEFAULTS = {"text": ["moderate"], "image": ["moderate"], "audio": ["transcribe", "moderate"]}
+# A step that needs another step's output first.
+NEEDS = {("moderate", "audio"): "transcribe"}
+FANOUT_PENDING = object()  # returned by a step that finishes later (chunked transcription)
+
+
+def plan_tasks(requested: list[str] | None, kind: str, *, has_text: bool) -> list[str]:
+    tasks = list(requested or DEFAULTS[kind])
+    allowed = set(APPLICABLE[kind]) | ({"speak"} if has_text else set())
+    if has_text and kind != "text":
+        allowed.add("moderate")
+    for t in tasks:
+        if t not in allowed:
+            raise Invalid(f"task {t!r} does not apply to {kind} input (allowed: "
+                          f"{', '.join(sorted(allowed))})", code="task_not_applicable",
+                          field="tasks")
+    need = NEEDS.get(("moderate", kind))
+    if "moderate" in tasks and need and need not in tasks:
+        tasks.append(need)  # moderating audio means moderating its transcript
+    return [t for t in ORDER if t in tasks]
+
+
+@dataclass
+class Deps:
+    """Everything a step needs, passed in so tests and the CLI can supply their own."""
+
+    cfg: dict
+    store: JobStore
+    blobs: Any
+    providers: Any  # mmservice.providers.registry.Registry
+    enqueue_step: Callable[[dict, str], None]
+    on_terminal: Callable[[dict], None] = lambda job: None
+    extra: dict = field(default_factory=dict)
+
+
+def next_step(job: dict) -> str | None:
+    for t in job["tasks"]:
+        if job["task_status"].get(t) in ("pending", "running"):
+            return t
+    return None
+
+
+def advance(job: dict, deps: Deps) -> None:
+    """Enqueue the next pending step, or settle the job when none is left."""
+    step = next_step(job)
+    if step is not None:
+        deps.enqueue_step(job, step)
+        return
+    failed = [t for t in job["tasks"] if job["task_status"].get(t) in ("failed", "skipped")]
+
+    def settle(j: dict) -> None:
+        if j["status"] in TERMINAL:
+            raise _AlreadyDone()
+        errors = j.get("task_errors") or {}
+        if failed:
+            first = errors.get(failed[0]) or {"code": "task_failed", "message": "task failed"}
+            err = {**first, "failed_tasks": failed}
+            deps.store.set_status(j, "failed", error=err)
+        else:
+            deps.store.set_status(j, "succeeded")
+
+    try:
+        settled = deps.store.update(job["tenant"], job["id"], settle)
+    except _AlreadyDone:
+        return
+    deps.store.count_finished(settled["status"])
+    log.info("job settled", extra={"job_id": job["id"], "status": settled["status"]})
+    deps.on_terminal(settled)
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def run_step(tenant: str, job_id: str, step: str, deps: Deps,
+             steps: dict[str, Callable[[dict, Deps], Any]]) -> str:
+    """Run one step of one job. Returns what happened (for logs and tests)."""
+    try:
+        job = deps.store.get(tenant, job_id)
+    except NotFound:
+        return "gone"
+    if job["status"] in TERMINAL:
+        return "terminal"
+    state = job["task_status"].get(step)
+    if state in ("succeeded", "failed", "skipped"):
+        advance(job, deps)  # a re-delivered message: the work is saved, just move on
+        return "already-done"
+    if time.time() > job.get("_deadline_ts", float("inf")):
+        fail_job(deps, job, "job_timeout", "the job ran past its deadline")
+        return "timeout"
+
+    need = NEEDS.get((step, job["input"]["kind"]))
+    if need and job["task_status"].get(need) != "succeeded":
+        return _record(deps, job, step, error={"code": "dependency_failed",
+                                               "message": f"{step} needs {need}, which failed"},
+                       state="skipped")
+
+    def start(j: dict) -> None:
+        if j["status"] in TERMINAL:
+            raise _AlreadyDone()
+        if j["status"] == "queued":
+            deps.store.set_status(j, "running")
+        j["task_status"][step] = "running"
+        j["updated_at"] = now_iso()
+
+    try:
+        job = deps.store.update(tenant, job_id, start)
+    except _AlreadyDone:
+        return "terminal"
+    t0 = time.monotonic()
+    try:
+        result = steps[step](job, deps)
+    except MMSError as e:
+        log.warning("step failed", extra={"job_id": job_id, "step": step, "code": e.code})
+        return _record(deps, job, step, error=e.to_dict())
+    except Exception as e:  # a bug: record it so the job never stays running
+        log.exception("step crashed", extra={"job_id": job_id, "step": step})
+        return _record(deps, job, step, error={"code": "internal_error",
+                                               "message": f"{step} failed: {type(e).__name__}"})
+    if result is FANOUT_PENDING:
+        return "fanned-out"
+    result.setdefault("elapsed_ms", round((time.monotonic() - t0) * 1000, 1))
+    return _record(deps, job, step, result=result)
+
+
+def _record(deps: Deps, job: dict, step: str, *, result: dict | None = None,
+            error: dict | None = None, state: str | None = None) -> str:
+    def save(j: dict) -> None:
+        if j["status"] in TERMINAL:
+            raise _AlreadyDone()
+        if j["task_status"].get(step) in ("succeeded", "failed", "skipped"):
+            raise _AlreadyDone()
+        if result is not None:
+            j["results"][RESULT_KEYS[step]] = result
+            j["task_status"][step] = "succeeded"
+        else:
+            j.setdefault("task_errors", {})[step] = error
+            j["task_status"][step] = state or "failed"
+        j["updated_at"] = now_iso()
+
+    try:
+        job = deps.store.update(job["tenant"], job["id"], save)
+    except _AlreadyDone:
+        return "discarded"
+    except NotFound:
+        return "gone"
+    advance(job, deps)
+    return "succeeded" if result is not None else (state or "failed")
+
+
+def fail_job(deps: Deps, job: dict, code: str, message: str) -> dict | None:
+    def fail(j: dict) -> None:
+        if j["status"] in TERMINAL:
+            raise _AlreadyDone()
+        for t, s in j["task_status"].items():
+            if s in ("pending", "running"):
+                j["task_status"][t] = "failed"
+        deps.store.set_status(j, "failed", error={"code": code, "message": message})
+
+    try:
+        failed = deps.store.update(job["tenant"], job["id"], fail)
+    except (_AlreadyDone, NotFound):
+        return None
+    deps.store.count_finished("failed")
+    deps.on_terminal(failed)
+    return failed
+
+
+def reap_if_overdue(deps: Deps, job: dict) -> dict:
+    """A job still queued/running past its deadline is failed on read, so no job stays
+    `running` forever even if every worker died (the threads pool has no hard time limit)."""
+    if job["status"] not in TERMINAL and time.time() > job.get("_deadline_ts", float("inf")):
+        return fail_job(deps, job, "job_timeout",
+                        "the job did not finish before its deadline") or job
+    return job

@@ -1,0 +1,104 @@
+"""SSRF guard for every URL the service itself calls (image URLs, webhook targets).
+
+Why resolve at call time: a hostname that was public at submission can point at 127.0.0.1 or the
+cloud metadata address by the time a worker connects (DNS rebinding). So the check runs on the
+addresses we are about to connect to, and the connection goes to a checked address.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from mmservice.errors import Invalid
+
+_BLOCKED_NETS = [ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+    "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "100::/64", "fc00::/7", "fe80::/10",
+    "ff00::/8", "fd00:ec2::254/128",
+)]
+_BLOCKED_HOSTNAMES = {"localhost", "metadata.google.internal", "metadata"}
+
+
+def parse_allow_list(raw: str | list | None) -> tuple[list, set[str]]:
+    """`MMS_ALLOW_PRIVATE_URLS`-style value: comma-separated CIDRs, IPs or hostnames."""
+    nets, hosts = [], set()
+    items = raw if isinstance(raw, list) else (raw or "").split(",")
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            hosts.add(item.lower())
+    return nets, hosts
+
+
+def _ip_blocked(ip: ipaddress._BaseAddress, nets: list) -> bool:
+    if any(ip in n for n in nets):
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        return _ip_blocked(ip.ipv4_mapped, nets)
+    return any(ip in n for n in _BLOCKED_NETS) or not ip.is_global
+
+
+def _literal_ip(host: str):
+    """Also the legacy spellings libc accepts (0x7f000001, 2130706433, 127.1)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    if all(c in "0123456789abcdefx." for c in host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def check_url(url: str, allow: str | list | None, *, field: str, resolve: bool = True,
+              schemes: tuple[str, ...] = ("https", "http")) -> list[str]:
+    """Raises Invalid(code="url_not_allowed") unless every address the URL resolves to is public
+    or allow-listed. Returns the checked addresses (connect to one of these)."""
+    nets, hosts = parse_allow_list(allow)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise Invalid("URL is not valid", code="invalid_url", field=field) from None
+    host = (parts.hostname or "").lower().rstrip(".")
+    if parts.scheme not in schemes:
+        raise Invalid(f"URL scheme must be one of {', '.join(schemes)}", code="url_not_allowed",
+                      field=field)
+    if not host:
+        raise Invalid("URL has no host", code="invalid_url", field=field)
+    if parts.username or parts.password:
+        raise Invalid("URLs with credentials are not accepted", code="url_not_allowed",
+                      field=field)
+    if host in hosts:
+        return []
+    if host in _BLOCKED_HOSTNAMES or host.endswith((".localhost", ".internal")):
+        raise Invalid(f"host {host!r} is private; refused (SSRF guard)", code="url_not_allowed",
+                      field=field)
+    literal = _literal_ip(host)
+    if literal is not None:
+        if _ip_blocked(literal, nets):
+            raise Invalid(f"address {host} is private, loopback, link-local or reserved; "
+                          "refused (SSRF guard)", code="url_not_allowed", field=field)
+        return [str(literal)]
+    if not resolve:
+        return []
+    try:
+        infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80),
+                                   proto=socket.IPPROTO_TCP)
+    except OSError:
+        raise Invalid(f"host {host!r} does not resolve", code="url_unresolvable",
+                      field=field) from None
+    addrs = sorted({info[4][0] for info in infos})
+    for a in addrs:
+        if _ip_blocked(ipaddress.ip_address(a.split("%")[0]), nets):
+            raise Invalid(f"host {host!r} resolves to a private or reserved address; refused "
+                          "(SSRF guard)", code="url_not_allowed", field=field)
+    return addrs

@@ -1,0 +1,139 @@
+"""Request and response schemas for the native job API (`/v1/jobs`).
+
+Input and output schemas are separate: clients may send only what `JobRequestSchema` names
+(unknown fields are rejected, so a typo is an error rather than a silently ignored option), and
+the output schemas exist to document what the API answers (`/openapi.json`).
+"""
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from mmservice.providers.base import CATEGORIES
+
+TASKS = ("moderate", "describe", "transcribe", "speak")
+VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
+          "verse")
+SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+TRANSCRIPT_FORMATS = ("json", "verbose_json", "text", "srt", "vtt")
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ThresholdSchema(StrictSchema):
+    review = fields.Float(validate=validate.Range(0, 1))
+    block = fields.Float(validate=validate.Range(0, 1))
+
+
+def _thresholds_ok(value: dict) -> None:
+    for cat, th in value.items():
+        if cat not in CATEGORIES:
+            raise ValidationError(f"unknown category {cat!r}; expected one of OpenAI's 13")
+        if isinstance(th, (int, float)) and not isinstance(th, bool):
+            if not 0 <= th <= 1:
+                raise ValidationError(f"threshold for {cat!r} must be within 0..1")
+            continue
+        errors = ThresholdSchema().validate(th if isinstance(th, dict) else {"_": th})
+        if errors:
+            raise ValidationError({cat: errors})
+
+
+class OptionsSchema(StrictSchema):
+    thresholds = fields.Dict(keys=fields.String(), values=fields.Raw(), validate=_thresholds_ok,
+                             metadata={"description": "per-category review threshold (number) or "
+                                                      "{review, block}"})
+    prompt = fields.String(validate=validate.Length(min=1, max=4000))
+    detail = fields.String(validate=validate.OneOf(("low", "high", "auto")))
+    json_schema = fields.Dict()
+    language = fields.String(validate=validate.Length(min=2, max=16))
+    response_format = fields.String(validate=validate.OneOf(TRANSCRIPT_FORMATS))
+    voice = fields.String(validate=validate.OneOf(VOICES))
+    format = fields.String(validate=validate.OneOf(SPEECH_FORMATS))
+    speed = fields.Float(validate=validate.Range(0.25, 4.0))
+    instructions = fields.String(validate=validate.Length(max=4000))
+
+
+class JobRequestSchema(StrictSchema):
+    text = fields.String(metadata={"description": "text to moderate, or to speak"})
+    image_url = fields.String(metadata={"description": "a data: URL or an https URL"})
+    tasks = fields.List(fields.String(validate=validate.OneOf(TASKS)),
+                        validate=validate.Length(min=1, max=len(TASKS)))
+    options = fields.Nested(OptionsSchema)
+    webhook_url = fields.Url(schemes={"http", "https"}, require_tld=False)
+    metadata = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
+
+    @validates_schema
+    def _has_input(self, data, **_):
+        if "text" in data and not data["text"].strip():
+            raise ValidationError("text is empty", field_name="text")
+        if len(set(data.get("tasks") or [])) != len(data.get("tasks") or []):
+            raise ValidationError("tasks are repeated", field_name="tasks")
+
+
+class MultipartFieldsSchema(JobRequestSchema):
+    """Multipart forms carry the same fields; `file` arrives separately as an upload."""
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    field = fields.String()
+
+
+class ApiErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class InputSchema(Schema):
+    kind = fields.String(validate=validate.OneOf(("text", "image", "audio")))
+    mime = fields.String()
+    bytes = fields.Integer()
+    sha256 = fields.String()
+    chars = fields.Integer()
+    duration_s = fields.Float()
+    width = fields.Integer()
+    height = fields.Integer()
+
+
+class ModerationResultSchema(Schema):
+    flagged = fields.Boolean()
+    verdict = fields.String(validate=validate.OneOf(("allow", "review", "block")))
+    categories = fields.Dict(keys=fields.String(), values=fields.Boolean())
+    category_scores = fields.Dict(keys=fields.String(), values=fields.Float())
+    assessed_categories = fields.List(fields.String())
+    inputs = fields.List(fields.String(), metadata={"description": "which inputs were judged"})
+    model = fields.String()
+    provider = fields.String()
+
+
+class JobSchema(Schema):
+    id = fields.String(dump_only=True)
+    status = fields.String(dump_only=True, validate=validate.OneOf(
+        ("queued", "running", "succeeded", "failed", "canceled")))
+    created_at = fields.String(dump_only=True)
+    updated_at = fields.String(dump_only=True)
+    started_at = fields.String(dump_only=True)
+    finished_at = fields.String(dump_only=True)
+    tasks = fields.List(fields.String(), dump_only=True)
+    task_status = fields.Dict(dump_only=True)
+    input = fields.Nested(InputSchema, dump_only=True)
+    options = fields.Dict(dump_only=True)
+    results = fields.Dict(dump_only=True, metadata={
+        "description": "moderation, description, transcription, speech"})
+    error = fields.Nested(ErrorBodySchema, dump_only=True)
+    metadata = fields.Dict(dump_only=True)
+    webhook_url = fields.String(dump_only=True)
+
+
+class JobListSchema(Schema):
+    data = fields.List(fields.Nested(JobSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class JobListQuerySchema(StrictSchema):
+    status = fields.String(validate=validate.OneOf(
+        ("queued", "running", "succeeded", "failed", "canceled")))
+    cursor = fields.String()
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
