@@ -173,6 +173,7 @@ def base_cfg(redis_server, stub, tmp_root) -> dict:
         "UPSTREAM_BACKOFF_MAX_S": 0.5,
         "UPSTREAM_RETRY_BUDGET_S": 20.0,
         "ALLOW_PRIVATE_URLS": "127.0.0.1",
+        "TRANSCRIPTION_MAX_CHUNK_S": 30,  # clips over 30 s are chunked, so tests stay short
         "LOG_LEVEL": "INFO",
     }
 

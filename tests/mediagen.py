@@ -47,3 +47,31 @@ def wav(seconds: float = 1.0, rate: int = 16000, freq: float = 440.0) -> bytes:
         w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate)))
                                for i in range(n)))
     return buf.getvalue()
+
+
+def bursts_wav(total_s: float, burst_s: float = 4.0, gap_s: float = 1.0, rate: int = 16000) -> bytes:
+    """Tone bursts separated by silence: a stand-in for speech with pauses, for chunk planning."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        frames = bytearray()
+        t, period = 0, burst_s + gap_s
+        n = int(total_s * rate)
+        for i in range(n):
+            t = (i / rate) % period
+            v = int(8000 * math.sin(2 * math.pi * 330 * i / rate)) if t < burst_s else 0
+            frames += struct.pack("<h", v)
+        w.writeframes(bytes(frames))
+    return buf.getvalue()
+
+
+def empty_wav(rate: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"")
+    return buf.getvalue()

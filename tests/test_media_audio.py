@@ -96,6 +96,19 @@ def test_undecodable_random_bytes():
     assert probe_duration(junk, "audio/mpeg") is None
 
 
+def test_wav_variants():
+    # Float samples: `wave` cannot read them, ffmpeg can.
+    flt = tone(2, ["-acodec", "pcm_f32le", "-f", "wav"])
+    assert abs(inspect_audio(flt, "audio/wav", max_duration_s=60)["duration_s"] - 2.0) < 0.01
+    assert abs(len(load_audio(flt)) - 2000) <= 1
+    # A streamed WAV whose writer left the data size at 0: the samples are still there.
+    good = wav_tone(2)
+    pos = good.find(b"data")
+    streamed = good[:pos + 4] + b"\x00\x00\x00\x00" + good[pos + 8:]
+    assert inspect_audio(streamed, "audio/wav", max_duration_s=60)["duration_s"] == 2.0
+    assert len(load_audio(streamed)) == 2000
+
+
 def test_too_long():
     for data in (wav_tone(5), tone(5, ["-f", "mp3"])):
         with pytest.raises(Invalid) as exc:

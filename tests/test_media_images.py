@@ -7,7 +7,7 @@ import time
 import zlib
 
 import pytest
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from mmservice.errors import Invalid, UnsupportedMedia
 from mmservice.media import (estimate_image_tokens, inspect_image, prepare_for_moderation,
@@ -163,12 +163,22 @@ def test_alpha_flattened_onto_white():
     assert out.getpixel((20, 50))[0] > 240
 
 
-def test_draft_makes_12mp_jpeg_fast(photo_12mp):
+def test_draft_makes_12mp_jpeg_fast(photo_12mp, monkeypatch):
     prepare_for_vision(photo_12mp, detail="low")  # warm-up: imports, codec init
+    decoded_at = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = real_draft(self, mode, size)
+        decoded_at.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
     t = time.perf_counter()
     high = prepare_for_vision(photo_12mp, detail="high")
     elapsed = time.perf_counter() - t
     assert elapsed < 0.5, elapsed
+    assert decoded_at == [(2000, 1500)]  # DCT-scaled by 1/2, never decoded at 12 MP
     assert (high.width, high.height, high.mime) == (1024, 768, "image/jpeg")
     assert (high.original_width, high.original_height) == (4000, 3000)
     assert high.original_bytes == len(photo_12mp) and high.tokens == 765

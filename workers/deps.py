@@ -27,7 +27,7 @@ def get_deps() -> Deps:
             _deps = Deps(cfg=cfg, store=JobStore(r, cfg["JOB_TTL_S"]),
                          blobs=blob_store_from_config(cfg), providers=Registry(cfg),
                          enqueue_step=make_enqueue_step(app, r, cfg["JOB_TTL_S"]),
-                         on_terminal=_on_terminal)
+                         on_terminal=_on_terminal, extra={"celery": app})
         return _deps
 
 

@@ -6,6 +6,7 @@ import json
 from flask import Response, current_app, jsonify, request, url_for
 from flask_smorest import Blueprint
 
+from mmservice.capabilities.speak import speech_blob_key
 from mmservice.errors import BadRequest, NotFound, UnsupportedMedia
 from mmservice.jobs.intake import Upload, submit
 from mmservice.jobs.pipeline import reap_if_overdue
@@ -164,9 +165,9 @@ def get_speech(job_id: str):
     svc = _svc()
     job = svc.store.get(_tenant(), job_id)
     speech = (job.get("results") or {}).get("speech")
-    if not speech or not job.get("_speech_blob"):
+    if not speech:
         raise NotFound("this job has no synthesized speech (yet)", code="speech_not_found")
-    data = svc.blobs.get(job["_speech_blob"])
+    data = svc.blobs.get(speech_blob_key(job))
     resp = Response(data, mimetype=speech.get("content_type", "application/octet-stream"))
     resp.headers["Content-Length"] = str(len(data))
     resp.headers["Content-Disposition"] = f'attachment; filename="{job_id}.{speech["format"]}"'

@@ -124,6 +124,9 @@ def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, b
         info["text_chars"] = len(text)
 
     tasks = plan_tasks(fields.get("tasks"), info["kind"], has_text=text is not None)
+    if "speak" in tasks and len(text or "") > cfg["MAX_TTS_CHARS"]:
+        raise Invalid(f"text to speak is {len(text)} characters; the limit is "
+                      f"{cfg['MAX_TTS_CHARS']}", code="tts_text_too_long", field="text")
     job_id = new_job_id()
     if idempotency_key:
         body_hash = request_hash({k: v for k, v in fields.items()}, info.get("sha256"))

@@ -116,7 +116,7 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
 
     need = NEEDS.get((step, job["input"]["kind"]))
     if need and job["task_status"].get(need) != "succeeded":
-        return _record(deps, job, step, error={"code": "dependency_failed",
+        return record_step(deps, job, step, error={"code": "dependency_failed",
                                                "message": f"{step} needs {need}, which failed"},
                        state="skipped")
 
@@ -137,18 +137,18 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
         result = steps[step](job, deps)
     except MMSError as e:
         log.warning("step failed", extra={"job_id": job_id, "step": step, "code": e.code})
-        return _record(deps, job, step, error=e.to_dict())
+        return record_step(deps, job, step, error=e.to_dict())
     except Exception as e:  # a bug: record it so the job never stays running
         log.exception("step crashed", extra={"job_id": job_id, "step": step})
-        return _record(deps, job, step, error={"code": "internal_error",
+        return record_step(deps, job, step, error={"code": "internal_error",
                                                "message": f"{step} failed: {type(e).__name__}"})
     if result is FANOUT_PENDING:
         return "fanned-out"
     result.setdefault("elapsed_ms", round((time.monotonic() - t0) * 1000, 1))
-    return _record(deps, job, step, result=result)
+    return record_step(deps, job, step, result=result)
 
 
-def _record(deps: Deps, job: dict, step: str, *, result: dict | None = None,
+def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
             error: dict | None = None, state: str | None = None) -> str:
     def save(j: dict) -> None:
         if j["status"] in TERMINAL:
@@ -169,8 +169,22 @@ def _record(deps: Deps, job: dict, step: str, *, result: dict | None = None,
         return "discarded"
     except NotFound:
         return "gone"
+    if result is not None and result.get("usage"):
+        _account(deps, job, step, result)
     advance(job, deps)
     return "succeeded" if result is not None else (state or "failed")
+
+
+def _account(deps: Deps, job: dict, step: str, result: dict) -> None:
+    """Per-tenant usage counters (tokens, audio seconds, images); never fails the job."""
+    try:
+        from mmservice.accounting import record_usage
+    except ImportError:
+        return
+    try:
+        record_usage(deps, job, step, result)
+    except Exception:  # noqa: BLE001 - accounting must not break delivery of a result
+        log.exception("usage accounting failed", extra={"job_id": job["id"], "step": step})
 
 
 def fail_job(deps: Deps, job: dict, code: str, message: str) -> dict | None:

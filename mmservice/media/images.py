@@ -211,7 +211,8 @@ def prepare_for_moderation(data: bytes, mime: str | None = None, *, max_side: in
     """A still PNG or JPEG no larger than `max_side`, re-encoded only when it is not one already.
 
     Why: moderation endpoints take PNG/JPEG stills; animated GIFs are judged on the first frame.
-    Alpha is kept (PNG) rather than flattened, so nothing is hidden from the moderator.
+    Alpha is kept (PNG) rather than flattened, so nothing is hidden from the moderator. `mime`
+    is accepted for the callers' convenience; the bytes decide.
     """
     img = _open(data, max_pixels)
     fmt, (w, h) = img.format, img.size
