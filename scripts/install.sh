@@ -12,6 +12,6 @@ fi
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
 $PIP install -q --upgrade pip
 $PIP install -q -r requirements.txt -r requirements-dev.txt
-if [ -f requirements-local.txt ]; then
+if [ -f requirements-local.txt ] && [ -f scripts/install-local.sh ]; then
   sh scripts/install-local.sh "$VENV"
 fi

@@ -11,7 +11,10 @@ from mmservice.providers.base import RawModeration
 def run(job: dict, deps) -> dict[str, Any]:
     from mmservice.media.text_split import split_for_moderation
 
+    from mmservice.providers.batching import batched
+
     provider = deps.providers.get("moderation")
+    text_provider = batched(provider, deps.cfg)
     max_chars = int(deps.cfg["MODERATION_MAX_CHARS"])
     raws: list[RawModeration] = []
     inputs: list[str] = []
@@ -31,7 +34,7 @@ def run(job: dict, deps) -> dict[str, Any]:
         inputs.append("image")
         raws.append(provider.moderate_image(image, mime))
     if texts:
-        raws.extend(provider.moderate_texts(texts))
+        raws.extend(text_provider.moderate_texts(texts))
     result = verdict(raws, cfg=deps.cfg, overrides=(job.get("options") or {}).get("thresholds"),
                      inputs=inputs)
     if len(texts) > 1:

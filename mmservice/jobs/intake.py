@@ -102,6 +102,9 @@ def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, b
         if image_url[:5].lower() == "data:":
             media = decode_data_url(image_url, cfg["MAX_IMAGE_BYTES"])
         else:
+            if not cfg.get("ALLOW_IMAGE_URL_FETCH", True):
+                raise Invalid("this service does not fetch image URLs; send a data: URL or a "
+                              "file", code="url_fetch_disabled", field="image_url")
             check_url(image_url, cfg.get("ALLOW_PRIVATE_URLS"), field="image_url",
                       resolve=False, schemes=("https", "http"))
             if image_url[:5].lower() == "http:" and not cfg.get("ALLOW_PRIVATE_URLS"):
