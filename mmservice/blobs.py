@@ -61,6 +61,28 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise NotFound("media is gone (deleted or expired)", code="media_not_found") from None
 
+    def sweep(self, older_than_s: float) -> int:
+        """Delete job folders not touched for `older_than_s` (their records have expired).
+
+        Why: Redis expires job records by TTL, but files have no TTL; without this a busy
+        service fills its disk. Layout is `<tenant>/<job_id>/...`."""
+        import shutil
+        import time
+
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for tenant in os.scandir(self.root):
+            if not tenant.is_dir():
+                continue
+            for job_dir in os.scandir(tenant.path):
+                try:
+                    if job_dir.is_dir() and job_dir.stat().st_mtime < cutoff:
+                        shutil.rmtree(job_dir.path, ignore_errors=True)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed
+
     def delete_prefix(self, prefix: str) -> int:
         base = self._path(prefix.rstrip("/"))
         removed = 0

@@ -241,3 +241,19 @@ def test_secrets_never_in_results_or_logs(client, worker_log):
     assert "sk-test-secret" not in blob
     with open(worker_log, encoding="utf-8", errors="replace") as f:
         assert "sk-test-secret" not in f.read()
+
+
+def test_blob_sweep_removes_only_expired_job_media(tmp_path):
+    import os
+
+    from mmservice.blobs import LocalBlobStore
+
+    store = LocalBlobStore(str(tmp_path))
+    store.put("default/job_old/input", b"old")
+    store.put("default/job_new/input", b"new")
+    old = time.time() - 10_000
+    os.utime(tmp_path / "default" / "job_old", (old, old))
+    assert store.sweep(5_000) == 1
+    assert store.get("default/job_new/input") == b"new"
+    with pytest.raises(Exception):
+        store.get("default/job_old/input")

@@ -15,7 +15,7 @@ def make_celery(cfg: dict | None = None) -> Celery:
     cfg = cfg or mms_config.load()
     app = Celery("mmservice", broker=cfg["REDIS_URL"], include=[
         "workers.tasks_moderation", "workers.tasks_vision", "workers.tasks_audio",
-        "workers.tasks_webhooks"])
+        "workers.tasks_webhooks", "workers.maintenance"])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
