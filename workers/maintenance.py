@@ -28,6 +28,28 @@ def _sweeper() -> None:
             log.exception("blob sweep failed")
 
 
+def _warm_local_engines() -> None:
+    """Load the offline models in the background once the worker is up, so the first job does
+    not pay the ~3 s load; only when some capability is served locally."""
+    from mmservice.config import CAPS
+    from mmservice.providers.registry import choose
+    from workers.deps import get_deps
+
+    cfg = get_deps().cfg
+    if not any(choose(cfg, c) == "local" for c in CAPS):
+        return
+    if str(cfg.get("LOCAL_WARM_UP", "1")).lower() in ("0", "false", "no"):
+        return
+    try:
+        from mmservice.providers.local import warm_up
+
+        warm_up()
+        log.info("local engines loaded")
+    except Exception:  # noqa: BLE001 - a failed warm-up surfaces again on first use
+        log.exception("local engine warm-up failed")
+
+
 @worker_ready.connect
 def _start(**_kw) -> None:
     threading.Thread(target=_sweeper, name="mms-blob-sweeper", daemon=True).start()
+    threading.Thread(target=_warm_local_engines, name="mms-warm-up", daemon=True).start()

@@ -1,0 +1,85 @@
+"""The `local` provider: offline engines whose models ship inside PyPI wheels.
+
+| capability    | class                | engine                                           |
+|---------------|----------------------|--------------------------------------------------|
+| moderation    | LocalModeration      | alt-profanity-check + term lists; NudeNet 320n    |
+| vision        | LocalVision          | RapidOCR (PP-OCRv4) + NudeNet + Pillow colours    |
+| transcription | LocalTranscription   | faster-whisper, Whisper tiny.en int8              |
+| speech        | LocalSpeech          | espeak-ng (libespeak-ng via ctypes)               |
+
+Importing this package is cheap: no model, onnxruntime, ctranslate2, sklearn or cv2 is imported
+until an engine is first used (see models.py). `warm_up()` loads everything (a worker calls it at
+start); `loaded_engines()` says what this process has loaded. See README.md beside this file for
+what each engine can and cannot judge, and the model credits.
+"""
+from __future__ import annotations
+
+from mmservice.providers.base import RawModeration
+from mmservice.providers.local.describe import LocalVision as _LocalVision
+from mmservice.providers.local.models import loaded_engines, warm_up
+from mmservice.providers.local.text_moderation import LocalTextModeration
+from mmservice.providers.local.tts import LocalSpeech as _LocalSpeech
+from mmservice.providers.local.whisper import LocalTranscription as _LocalTranscription
+
+PROVIDER = "local"
+
+
+class _Configured:
+    """The registry builds every provider as `cls(cfg)`; the local engines read their few
+    settings from the environment, so the config is only kept."""
+
+    def __init__(self, cfg: dict | None = None):
+        self.cfg = cfg or {}
+
+
+class LocalModeration(_Configured, LocalTextModeration):
+    """Texts through the term lists + profanity model; images through NudeNet."""
+
+    name = PROVIDER
+    model = f"{LocalTextModeration.model}+nudenet-320n"
+
+    def moderate_image(self, image: bytes, mime: str) -> RawModeration:
+        from mmservice.providers.local.image_moderation import moderate_image
+
+        return moderate_image(image, mime)
+
+
+class LocalVision(_Configured, _LocalVision):
+    pass
+
+
+class LocalTranscription(_Configured, _LocalTranscription):
+    pass
+
+
+class LocalSpeech(_Configured, _LocalSpeech):
+    pass
+
+
+_CLASSES = {"moderation": LocalModeration, "vision": LocalVision,
+            "transcription": LocalTranscription, "speech": LocalSpeech}
+_JUDGES = {
+    "moderation": "text: harassment, harassment/threatening, hate, hate/threatening, illicit, "
+                  "self-harm, self-harm/intent, sexual, violence (term lists + profanity model); "
+                  "images: sexual only (NudeNet exposed-body classes)",
+    "vision": "dimensions, format, dominant colours, OCR text with boxes, NudeNet detections; "
+              "no free-form questions (capability_unavailable_offline)",
+    "transcription": "English speech (Whisper tiny.en, int8) with segment times",
+    "speech": "espeak-ng voices mapped from OpenAI's names; wav, mp3, opus, aac, flac, pcm",
+}
+
+
+def describe_local(cap: str) -> dict:
+    """For /v1/providers: what serves `cap` offline, without loading anything (the API process
+    never loads models; workers load them on first use)."""
+    return {"model": _CLASSES[cap]().model, "judges": _JUDGES[cap]}
+
+
+def providers() -> dict:
+    """One instance per capability, keyed like `base.CAPABILITIES`."""
+    return {"moderation": LocalModeration(), "vision": LocalVision(),
+            "transcription": LocalTranscription(), "speech": LocalSpeech()}
+
+
+__all__ = ["LocalModeration", "LocalVision", "LocalTranscription", "LocalSpeech",
+           "loaded_engines", "warm_up", "providers", "describe_local"]

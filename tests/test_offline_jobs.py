@@ -1,0 +1,101 @@
+"""The offline provider through the whole pipeline: no API key, no upstream, real local engines
+(profanity model + term lists, NudeNet, RapidOCR, Whisper tiny.en, espeak-ng) in a real worker.
+
+Runs in its own Redis database with its own worker so the session worker (which talks to the
+stub) cannot take these jobs.
+"""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from conftest import ApiServer, Client, WorkerProcess
+from mediagen import image
+
+
+@pytest.fixture(scope="module")
+def offline(base_cfg, tmp_root):
+    cfg = {k: v for k, v in base_cfg.items() if not k.startswith("OPENAI_")}
+    cfg.update({"REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/7",
+                "BLOB_DIR": str(tmp_root / "offline-blobs")})
+    api = ApiServer(cfg)
+    api.app.extensions["mms"].redis.flushdb()
+    worker = WorkerProcess(cfg, str(tmp_root / "offline-worker.log"), concurrency=4,
+                           name="offline").start()
+    try:
+        yield Client(api.base)
+    finally:
+        worker.stop()
+        api.stop()
+
+
+def test_providers_report_local(offline):
+    data = offline.get("/v1/providers").json()["data"]
+    assert {c["provider"] for c in data.values()} == {"local"}
+    assert "whisper" in data["transcription"]["model"]
+
+
+@pytest.mark.parametrize("text,flagged", [
+    ("shut up you worthless idiot, I will hurt you", True),
+    ("thanks for sharing this lovely recipe", False),
+    ("kill the process and restart the server", False),
+])
+def test_local_text_moderation(offline, text, flagged):
+    job = offline.run({"text": text}, timeout=120)
+    mod = job["results"]["moderation"]
+    assert job["status"] == "succeeded", job
+    assert mod["flagged"] is flagged, mod
+    assert mod["provider"] == "local"
+    assert set(mod["category_scores"]) == set(mod["assessed_categories"])
+    assert "sexual/minors" not in mod["assessed_categories"]  # not judged: absent, not 0
+
+
+def _banner() -> bytes:
+    img = Image.new("RGB", (640, 200), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    draw.text((20, 50), "HELLO 2026", fill=(0, 0, 0), font=ImageFont.load_default(size=72))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_local_image_moderation_and_ocr_description(offline):
+    r = offline.submit_file("banner.png", _banner(), "image/png", {"tasks": "moderate,describe"})
+    job = offline.poll(r.json()["id"], timeout=120)
+    assert job["status"] == "succeeded", job
+    mod = job["results"]["moderation"]
+    assert mod["assessed_categories"] == ["sexual"] and mod["flagged"] is False
+    desc = job["results"]["description"]
+    ocr_text = desc["data"]["ocr_text"].upper()
+    assert desc["data"]["text_lines"][0]["box"]
+    assert "HELLO" in ocr_text and "2026" in ocr_text
+    assert desc["data"]["width"] == desc["image"]["sent_width"]
+
+
+def test_local_free_form_question_is_refused_clearly(offline):
+    r = offline.submit_file("x.png", image("PNG", (64, 64)), "image/png",
+                            {"tasks": "describe", "options": '{"prompt": "Who is this?"}'})
+    job = offline.poll(r.json()["id"], timeout=120)
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "capability_unavailable_offline"
+    assert "vision model" in job["error"]["message"].lower()
+
+
+def test_local_speech_round_trip(offline):
+    said = "The quick brown fox jumps over the lazy dog."
+    job = offline.run({"text": said, "tasks": ["speak"], "options": {"format": "wav"}},
+                      timeout=120)
+    assert job["status"] == "succeeded", job
+    audio = offline.get(job["results"]["speech"]["url"])
+    assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+    r = offline.submit_file("speech.wav", audio.content, "audio/wav")
+    heard = offline.poll(r.json()["id"], timeout=180)
+    assert heard["status"] == "succeeded", heard
+    tr = heard["results"]["transcription"]
+    words = set(tr["text"].lower().replace(".", "").replace(",", "").split())
+    assert len(words & {"quick", "brown", "fox", "jumps", "lazy", "dog"}) >= 4, tr["text"]
+    assert tr["segments"] and tr["segments"][-1]["end"] <= tr["duration_s"] + 0.5
+    assert heard["results"]["moderation"]["inputs"] == ["transcript"]
+    assert heard["results"]["moderation"]["flagged"] is False
