@@ -84,4 +84,6 @@ def _optional_blueprints():
         found.append(deliveries_bp)
     except ImportError:
         pass
+    from mmservice.api.usage import bp as usage_bp
+    found.append(usage_bp)
     return found

@@ -1,8 +1,10 @@
 """Liveness, readiness and metrics, outside `/v1`.
 
 Why separate probes: `/healthz` answers while the process lives (restart it if not); `/readyz`
-answers 200 only when Redis (job store) and the broker answer, so a load balancer stops sending
-work an instance cannot enqueue.
+answers 200 only when Redis (job store), the broker and every configured upstream answer (an
+upstream that cannot be reached or refuses our key makes every job fail), so a load balancer
+stops sending work an instance cannot do. Upstream answers are cached (see discovery.py), so a
+probe costs no upstream call most of the time.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from mmservice.providers import registry
+from mmservice.providers import discovery, registry
 
 bp = Blueprint("health", __name__)
 QUEUES = ("moderation", "vision", "audio", "webhooks")
@@ -42,8 +44,14 @@ def readyz():
     except Exception as e:  # noqa: BLE001
         checks["broker"] = {"ok": False, "error": type(e).__name__}
         ok = False
+    upstreams = discovery.readiness(svc.cfg)
+    if upstreams["upstreams"]:
+        checks["upstreams"] = upstreams
+        ok = ok and upstreams["ok"]
     body = {"status": "ready" if ok else "unavailable", "checks": checks,
             "providers": registry.describe(svc.cfg)}
+    if not upstreams["ok"]:
+        body["reason"] = upstreams["error"]
     resp = jsonify(body)
     resp.status_code = 200 if ok else 503
     return resp
@@ -52,7 +60,7 @@ def readyz():
 @bp.get("/v1/providers")
 def providers():
     svc = current_app.extensions["mms"]
-    return jsonify({"data": registry.describe(svc.cfg)})
+    return jsonify({"data": discovery.annotate(svc.cfg, registry.describe(svc.cfg))})
 
 
 @bp.get("/metrics")

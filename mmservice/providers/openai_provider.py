@@ -15,6 +15,8 @@ from typing import Any
 
 import openai
 
+from mmservice.errors import UpstreamError
+from mmservice.providers import kinds
 from mmservice.providers.base import CATEGORIES, RawModeration, Speech, Transcript
 from mmservice.providers.retry import RetryPolicy
 
@@ -23,21 +25,23 @@ _IMAGE_INPUT_TYPE = "image"
 
 
 def upstream_settings(cfg: dict, cap: str) -> dict[str, Any]:
-    """Per-capability base URL / key / model, falling back to OPENAI_BASE_URL / OPENAI_API_KEY."""
+    """Per-capability base URL / key / model, falling back to the kind's fixed address (see
+    kinds.py), then OPENAI_BASE_URL / OPENAI_API_KEY."""
     from mmservice.config import CAP_DEFAULT_MODELS
 
     up = cap.upper()
     return {
-        "base_url": cfg.get(f"{up}_BASE_URL") or cfg.get("OPENAI_BASE_URL") or None,
+        "base_url": kinds.base_url(cfg, cap),
         "api_key": cfg.get(f"{up}_API_KEY") or cfg.get("OPENAI_API_KEY") or "",
         "model": cfg.get(f"{up}_MODEL") or CAP_DEFAULT_MODELS[cap],
     }
 
 
-def make_client(cfg: dict, cap: str) -> openai.OpenAI:
+def make_client(cfg: dict, cap: str, *, timeout: float | None = None) -> openai.OpenAI:
     s = upstream_settings(cfg, cap)
     return openai.OpenAI(base_url=s["base_url"], api_key=s["api_key"] or "not-needed",
-                         timeout=float(cfg["UPSTREAM_TIMEOUT_S"]), max_retries=0)
+                         timeout=float(cfg["UPSTREAM_TIMEOUT_S"] if timeout is None else timeout),
+                         max_retries=0, default_headers=kinds.default_headers(cfg, cap) or None)
 
 
 def _data_url(data: bytes, mime: str) -> str:
@@ -83,6 +87,16 @@ class _Base:
 class OpenAIModeration(_Base):
     cap = "moderation"
 
+    def _call(self, what, fn, parse=_raw_json, job_id=None):
+        try:
+            return super()._call(what, fn, parse, job_id)
+        except UpstreamError as e:
+            if e.code == "upstream_not_found":  # NIM, OpenRouter, Ollama... have no endpoint
+                e.message = f"{e.message} (if this upstream has no /v1/moderations, set " \
+                            "MMS_MODERATION_MODE=chat)"
+                e.args = (e.message,)
+            raise
+
     def _parse(self, result: dict, input_types: set[str], usage: dict) -> RawModeration:
         scores = result.get("category_scores")
         if not isinstance(scores, dict):
@@ -109,7 +123,9 @@ class OpenAIModeration(_Base):
             results = _raw_json(raw).get("results")
             if not isinstance(results, list) or len(results) != len(texts):
                 raise ValueError("moderation answered a different number of results")
-            return [self._parse(r, {"text"}, {}) for r in results]
+            # The endpoint reports no tokens: requests and characters measure what was sent.
+            return [self._parse(r, {"text"}, {"requests": int(i == 0), "characters": len(t)})
+                    for i, (r, t) in enumerate(zip(results, texts))]
 
         return self._call("moderations.create", lambda: self.client.moderations
                           .with_raw_response.create(model=self.model, input=texts), parse,
@@ -126,7 +142,7 @@ class OpenAIModeration(_Base):
             results = _raw_json(raw).get("results") or []
             if not results:
                 raise ValueError("moderation answered no result")
-            return self._parse(results[0], types, {"images": 1})
+            return self._parse(results[0], types, {"requests": 1, "images": 1})
 
         return self._call("moderations.create", lambda: self.client.moderations
                           .with_raw_response.create(model=self.model, input=parts), parse,

@@ -24,28 +24,51 @@ _LOCAL = {
 
 def choose(cfg: dict, cap: str) -> str:
     """`MMS_<CAP>_PROVIDER=openai|local|auto`; auto = openai when an upstream is configured for
-    the capability (its own or the global OPENAI_* settings), else local."""
+    the capability (its own settings, its kind, or the global OPENAI_* settings), else local."""
     want = (cfg.get(f"{cap.upper()}_PROVIDER") or "auto").lower()
     if want in ("openai", "local"):
         return want
     up = cap.upper()
-    configured = any(cfg.get(k) for k in (f"{up}_BASE_URL", f"{up}_API_KEY", "OPENAI_BASE_URL",
-                                          "OPENAI_API_KEY"))
+    configured = any(cfg.get(k) for k in (f"{up}_BASE_URL", f"{up}_API_KEY", f"{up}_KIND",
+                                          "OPENAI_BASE_URL", "OPENAI_API_KEY"))
     return "openai" if configured else "local"
+
+
+def _describe_upstream(cfg: dict, cap: str) -> dict[str, Any]:
+    from mmservice.providers import kinds
+    from mmservice.providers.openai_provider import upstream_settings
+
+    s = upstream_settings(cfg, cap)
+    out: dict[str, Any] = {"provider": "openai", "model": s["model"],
+                           "base_url": s["base_url"] or "https://api.openai.com/v1",
+                           "api_key_set": bool(s["api_key"])}
+    try:
+        kind = kinds.kind_for(cfg, cap)
+        out["kind"] = kind.name
+        if cap == "moderation":
+            out["mode"] = kinds.moderation_mode(cfg)
+            if out["mode"] == "chat":
+                out["model"] = cfg.get("MODERATION_MODEL") or kind.chat_model
+                out["response_format"] = kinds.response_format(cfg, cap)
+                if not out["model"]:
+                    raise CapabilityUnavailable(
+                        "chat-mode moderation needs a chat model: set MMS_MODERATION_MODEL",
+                        code="upstream_misconfigured")
+        if cap in ("moderation", "vision"):
+            out["image_input"] = kinds.image_input(cfg, cap)
+        kinds.check_offered(cfg, cap)
+    except CapabilityUnavailable as e:
+        out["available"] = False
+        out["error"] = e.to_dict()
+    return out
 
 
 def describe(cfg: dict) -> dict[str, dict[str, Any]]:
     """What serves each capability, without building anything (safe in the API process)."""
-    from mmservice.providers.openai_provider import upstream_settings
-
     out = {}
     for cap in CAPS:
-        kind = choose(cfg, cap)
-        if kind == "openai":
-            s = upstream_settings(cfg, cap)
-            out[cap] = {"provider": "openai", "model": s["model"],
-                        "base_url": s["base_url"] or "https://api.openai.com/v1",
-                        "api_key_set": bool(s["api_key"])}
+        if choose(cfg, cap) == "openai":
+            out[cap] = _describe_upstream(cfg, cap)
         else:
             try:
                 from mmservice.providers.local import describe_local
@@ -71,9 +94,12 @@ class Registry:
             return prov
 
     def _build(self, cap: str) -> Any:
-        kind = choose(self.cfg, cap)
-        if kind == "openai":
-            from mmservice.providers import openai_provider
+        if choose(self.cfg, cap) == "openai":
+            from mmservice.providers import kinds, openai_provider
+            kinds.check_offered(self.cfg, cap)  # refuse clearly before any call
+            if cap == "moderation" and kinds.moderation_mode(self.cfg) == "chat":
+                from mmservice.providers.chat_moderation import ChatModeration
+                return ChatModeration(self.cfg)
             return getattr(openai_provider, _OPENAI[cap])(self.cfg)
         try:
             from mmservice.providers import local
