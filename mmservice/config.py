@@ -57,6 +57,13 @@ DEFAULTS: dict[str, Any] = {
     "BROKER_VISIBILITY_TIMEOUT_S": 3600,
     "BROKER_RESTORE_INTERVAL_S": 10.0,
     "LOG_LEVEL": "INFO",
+    # Webhooks (read by mmservice.webhooks; listed here so secrets are redacted like the others)
+    "WEBHOOK_SECRETS": "",
+    "WEBHOOK_ALLOWLIST": "",
+    "WEBHOOK_DEFAULT_URL": "",
+    "WEBHOOK_TIMEOUT_S": 15.0,
+    "WEBHOOK_RETRY_SCHEDULE_S": "5,300,1800,7200,18000,36000,36000",
+    "WEBHOOK_RETRY_AFTER_MAX_S": 3600.0,
 }
 
 CAP_DEFAULT_MODELS = {

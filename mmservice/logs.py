@@ -33,3 +33,5 @@ def setup(level: str = "INFO") -> None:
     root.addHandler(h)
     root.setLevel(level)
     root.propagate = False
+    # httpx logs every request URL at INFO; a webhook or image URL may carry a token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

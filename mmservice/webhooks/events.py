@@ -1,0 +1,206 @@
+"""A job event's delivery lifecycle: create it once, run attempts, schedule retries, redeliver.
+
+Why plain functions with an `enqueue` callable: the Celery task, the API (cancellations, manual
+redelivery) and the tests all run the same code; only how a message is queued differs.
+Why nothing here may raise into the caller: a job's state never depends on its webhook, so a
+broken receiver, a bad secret or a full queue must not fail the step that settled the job.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+from mmservice.errors import Conflict, MMSError, NotFound
+from mmservice.jobs.store import TERMINAL, now_iso, public_view
+from mmservice.webhooks import QUEUE, TASK_NAME, settings, signing, transport
+from mmservice.webhooks.deliveries import (FAILED, SKIPPED, SUCCEEDED, DeliveryStore)
+from mmservice.webhooks.schedule import (DISABLE, RETRY, SUCCEEDED as OK, decide,
+                                         is_client_error)
+
+log = logging.getLogger("mmservice.webhooks")
+
+Enqueue = Callable[[str, str, float], None]  # (tenant, delivery_id, countdown_s)
+
+
+def celery_enqueue(celery_app) -> Enqueue:
+    def enqueue(tenant: str, delivery_id: str, countdown: float) -> None:
+        celery_app.send_task(TASK_NAME, args=[tenant, delivery_id], queue=QUEUE,
+                             countdown=max(0.0, countdown) or None)
+    return enqueue
+
+
+def _store(deps) -> DeliveryStore:
+    return DeliveryStore(deps.store.r, settings(deps.cfg).ttl_s)
+
+
+def _enqueue(deps) -> Enqueue:
+    return deps.extra.get("webhook_enqueue") or celery_enqueue(deps.extra["celery"])
+
+
+def on_job_terminal(job: dict, deps) -> str | None:
+    """Create the job's delivery (at most one per event type) and queue its first attempt."""
+    try:
+        url = job.get("webhook_url") or settings(deps.cfg).default_url
+        if not url or job.get("status") not in TERMINAL:
+            return None
+        store = _store(deps)
+        rec, created = store.create_for_event(job["tenant"], job["id"], f"job.{job['status']}",
+                                              url)
+        if created:
+            _enqueue(deps)(job["tenant"], rec["id"], 0)
+            store.mark_enqueued(job["tenant"], rec["id"], rec["_next_ts"])
+            log.info("webhook scheduled", extra={"job_id": job["id"], "delivery_id": rec["id"],
+                                                  "event": rec["type"]})
+        return rec["id"]
+    except Exception:
+        log.exception("webhook not scheduled", extra={"job_id": job.get("id")})
+        return None
+
+
+def build_body(job: dict, event_type: str, event_ts: float) -> str:
+    when = datetime.fromtimestamp(event_ts, tz=timezone.utc)
+    payload = {"type": event_type,
+               "timestamp": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+               "data": public_view(job)}
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def _freeze_body(store: DeliveryStore, tenant: str, rec: dict, deps) -> dict:
+    """The payload is the job as GET shows it at first attempt time, then never changes: the
+    same `webhook-id` must always carry the same body (and signature input)."""
+    if rec.get("_body") is not None:
+        return rec
+    body = build_body(deps.store.get(tenant, rec["job_id"]), rec["type"], rec["_event_ts"])
+
+    def keep(r: dict) -> None:
+        r.setdefault("_body", body)
+    return store.update(tenant, rec["id"], keep)[0]
+
+
+def run_attempt(tenant: str, delivery_id: str, deps) -> str:
+    """Handle one task message for a delivery. Returns what happened (for logs and tests)."""
+    cfg = settings(deps.cfg)
+    store, enqueue = _store(deps), _enqueue(deps)
+    try:
+        rec = _freeze_body(store, tenant, store.get(tenant, delivery_id), deps)
+    except NotFound as e:
+        if e.code == "delivery_not_found":
+            return "gone"
+        rec = None  # the job expired before its first attempt: recorded below
+    verdict, wait, rec = store.claim(tenant, delivery_id, lease_s=2 * cfg.timeout_s + 5)
+    if verdict == "busy":  # maybe a crashed attempt: look again once its lease runs out
+        enqueue(tenant, delivery_id, wait + 0.1)
+        return "busy"
+    if verdict == "early-unscheduled":  # its scheduler died before queueing the next attempt
+        enqueue(tenant, delivery_id, wait)
+        store.mark_enqueued(tenant, delivery_id, rec["_next_ts"])
+        return "rescheduled"
+    if verdict != "claimed":
+        return verdict
+    n = rec["attempt_count"]
+    ctx = {"job_id": rec["job_id"], "delivery_id": delivery_id, "attempt": n}
+
+    def settle(status: str, error: dict):
+        def change(r: dict) -> None:
+            r.update(status=status, error=error, next_attempt_at=None)
+        return change
+
+    if "_body" not in rec:
+        err = {"code": "job_not_found", "message": "the job expired before its webhook was sent"}
+        store.finish(tenant, delivery_id, n, {"outcome": FAILED, "error": err},
+                     settle(FAILED, err))
+        return FAILED
+    disabled = store.endpoint_disabled(tenant, rec["url"])
+    if disabled:
+        err = {"code": "endpoint_disabled",
+               "message": f"the endpoint answered 410 Gone at {disabled.get('at')} (delivery "
+                          f"{disabled.get('delivery_id')}); deliveries to it are skipped until "
+                          "one is retried by hand"}
+        store.finish(tenant, delivery_id, n, {"outcome": SKIPPED, "error": err},
+                     settle(SKIPPED, err))
+        log.info("webhook skipped: endpoint disabled", extra=ctx)
+        return SKIPPED
+
+    try:
+        secrets = signing.active_secrets(cfg.secrets, deps.store.r)
+        headers = signing.headers(delivery_id, rec["_body"], secrets)
+    except MMSError as e:
+        res = transport.AttemptResult(error=e.to_dict())
+    else:
+        res = transport.post(rec["url"], rec["_body"].encode(), headers, allow=cfg.allowlist,
+                             timeout_s=cfg.timeout_s)
+    d = decide(status_code=res.status_code, error_code=(res.error or {}).get("code"),
+               attempts_in_round=n - rec["_round_start"],
+               client_errors_in_round=rec["_client_errors"], schedule=cfg.schedule_s,
+               retry_after=res.retry_after, retry_after_max_s=cfg.retry_after_max_s,
+               final_error=res.final)
+    fields = {"status_code": res.status_code, "latency_ms": res.latency_ms, "error": res.error,
+              "response_body": res.response_body, "finished_at": now_iso()}
+    next_ts = time.time() + d.delay_s
+    if d.outcome == OK:
+        fields["outcome"], change = SUCCEEDED, settle(SUCCEEDED, None)
+    elif d.outcome == RETRY:
+        fields.update(outcome="retry_scheduled", next_attempt_at=now_iso(next_ts))
+
+        def change(r: dict) -> None:
+            r.update(_next_ts=next_ts, next_attempt_at=now_iso(next_ts), _enqueued_for=None,
+                     error=res.error)
+            r["_client_errors"] = r["_client_errors"] + 1 if is_client_error(
+                res.status_code) else 0
+    elif d.outcome == DISABLE:
+        err = {"code": "endpoint_gone",
+               "message": "the receiver answered 410 Gone; the endpoint is disabled"}
+        fields["outcome"], change = "endpoint_disabled", settle(FAILED, err)
+        store.disable_endpoint(tenant, rec["url"], {"at": now_iso(), "delivery_id": delivery_id,
+                                                    "job_id": rec["job_id"]})
+    else:
+        reason = d.reason if d.reason == "retries_exhausted" else (res.error or {}).get("code")
+        err = {"code": reason or "webhook_failed",
+               "message": _give_up_message(d.reason, res.error)}
+        fields["outcome"], change = FAILED, settle(FAILED, err)
+    rec = store.finish(tenant, delivery_id, n, fields, change)
+    log.info("webhook attempt", extra={**ctx, "status_code": res.status_code,
+                                       "outcome": fields["outcome"],
+                                       "error": (res.error or {}).get("code"),
+                                       "latency_ms": res.latency_ms})
+    if d.outcome == RETRY and rec["status"] == "pending" and rec["_next_ts"] == next_ts:
+        enqueue(tenant, delivery_id, d.delay_s)
+        store.mark_enqueued(tenant, delivery_id, next_ts)
+    return fields["outcome"]
+
+
+def _give_up_message(reason: str, error: dict | None) -> str:
+    last = (error or {}).get("message", "")
+    if reason == "retries_exhausted":
+        return f"gave up after the last scheduled retry; last error: {last}"
+    return f"not retried: {last}" if last else "not retried"
+
+
+def redeliver(tenant: str, job_id: str, delivery_id: str, deps) -> dict:
+    """Start a new round of attempts on the same delivery (same `webhook-id`, same body). An
+    operator asking for it also re-enables an endpoint a 410 disabled."""
+    store = _store(deps)
+    if store.get(tenant, delivery_id)["job_id"] != job_id:
+        raise NotFound(f"no delivery {delivery_id!r} for job {job_id!r}",
+                       code="delivery_not_found")
+    now = time.time()
+
+    def restart(r: dict) -> None:
+        if r["_lease_until"] > now:
+            raise Conflict("an attempt of this delivery is in flight; retry once it is recorded",
+                           code="delivery_in_flight")
+        r.update(status="pending", error=None, _round_start=r["attempt_count"],
+                 _client_errors=0, _next_ts=now, next_attempt_at=now_iso(now),
+                 _enqueued_for=None, updated_at=now_iso(now))
+        r["manual_retries"] = r.get("manual_retries", 0) + 1
+
+    rec, _ = store.update(tenant, delivery_id, restart)
+    store.enable_endpoint(tenant, rec["url"])
+    _enqueue(deps)(tenant, delivery_id, 0)
+    store.mark_enqueued(tenant, delivery_id, now)
+    log.info("webhook redelivery requested", extra={"job_id": job_id,
+                                                    "delivery_id": delivery_id})
+    return rec

@@ -1,0 +1,363 @@
+"""Signed webhooks end to end: a real worker delivers to a real receiver (tests/webhook_receiver.py)
+that verifies every request with `standardwebhooks` and dedupes on `webhook-id`.
+
+Runs its own worker and API on Redis database 5 with webhook settings in their environment
+(short retry schedule, 1.5 s timeout, loopback allow-listed), so the session worker never takes
+these tasks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import socket
+import time
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import pytest
+import redis
+from standardwebhooks import Webhook
+
+from conftest import ApiServer, Client, WorkerProcess
+from mmservice.embedded import free_port
+from mmservice.webhooks import schedule, signing, transport
+from mmservice.webhooks.events import on_job_terminal
+from webhook_receiver import Receiver
+
+OLD, NEW = signing.new_secret(), signing.new_secret()
+SCHEDULE = (0.2, 0.4, 0.8, 1.6, 3.0)
+
+
+@pytest.fixture(scope="module")
+def hooks(base_cfg, stub, tmp_root):
+    cfg = {**base_cfg, "REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/5",
+           "WEBHOOK_SECRETS": f"{OLD},{NEW}", "WEBHOOK_ALLOWLIST": "127.0.0.1",
+           "WEBHOOK_RETRY_SCHEDULE_S": ",".join(map(str, SCHEDULE)), "WEBHOOK_TIMEOUT_S": 1.5,
+           "BROKER_VISIBILITY_TIMEOUT_S": 3, "BROKER_RESTORE_INTERVAL_S": 1.0}
+    r = redis.Redis.from_url(cfg["REDIS_URL"])
+    r.flushdb()
+    log = str(tmp_root / "webhooks-worker.log")
+    env = SimpleNamespace(cfg=cfg, r=r, log=log,
+                          worker=WorkerProcess(cfg, log, name="hooks").start())
+    env.api = ApiServer(cfg)
+    env.client = Client(env.api.base)
+    stub.reset()
+    yield env
+    env.worker.stop()
+    env.api.stop()
+
+
+def deliveries(env, job_id: str) -> list[dict]:
+    r = env.client.get(f"/v1/jobs/{job_id}/deliveries")
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def settled(env, job_id: str, timeout: float = 20, attempts: int = 1) -> dict:
+    """The job's one delivery once it stops being pending (and has at least `attempts`)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = deliveries(env, job_id)
+        if found and found[0]["status"] != "pending" and len(found[0]["attempts"]) >= attempts:
+            assert len(found) == 1, found
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"delivery still pending after {timeout}s: {deliveries(env, job_id)}")
+
+
+def run(env, url: str, text: str = "hello webhooks") -> dict:
+    return env.client.run({"text": text, "webhook_url": url})
+
+
+# -- the policy and the pieces, as plain functions -------------------------------------------
+@pytest.mark.parametrize("status,error,n,client_errors,ra,outcome", [
+    (200, None, 1, 0, None, "succeeded"),
+    (204, None, 3, 0, None, "succeeded"),
+    (410, None, 1, 0, None, "disable"),
+    (500, None, 1, 0, None, "retry"),
+    (None, "webhook_timeout", 2, 0, None, "retry"),
+    (None, "webhook_connection_error", 6, 0, None, "failed"),  # schedule has 5 retries
+    (400, None, 1, 0, None, "retry"),  # one more try...
+    (400, None, 2, 1, None, "failed"),  # ...then stop
+    (302, None, 2, 1, None, "failed"),
+    (429, None, 1, 0, "7", "retry"),
+])
+def test_retry_policy(status, error, n, client_errors, ra, outcome):
+    d = schedule.decide(status_code=status, error_code=error, attempts_in_round=n,
+                        client_errors_in_round=client_errors, schedule=SCHEDULE, retry_after=ra,
+                        retry_after_max_s=3600, rng=random.Random(1))
+    assert d.outcome == outcome
+    if outcome == "retry" and ra is None:
+        assert 0.9 * SCHEDULE[n - 1] <= d.delay_s <= 1.1 * SCHEDULE[n - 1]
+
+
+def test_retry_after_is_honoured_and_capped():
+    kw = dict(error_code=None, attempts_in_round=1, client_errors_in_round=0, schedule=SCHEDULE)
+    d = schedule.decide(status_code=503, retry_after="7", retry_after_max_s=3600, **kw)
+    assert 7 <= d.delay_s <= 7.7
+    d = schedule.decide(status_code=429, retry_after="999999", retry_after_max_s=60, **kw)
+    assert 60 <= d.delay_s <= 66
+    assert schedule.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert schedule.parse_retry_after("soon") is None
+
+
+def test_generated_secret_is_shared_through_redis(base_cfg):
+    r = redis.Redis.from_url(base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/6")
+    r.delete(signing.SECRET_KEY)
+    first = signing.active_secrets((), r)
+    assert first == signing.active_secrets((), r)
+    assert first[0].startswith("whsec_") and r.get(signing.SECRET_KEY).decode() == first[0]
+    body = '{"a":1}'
+    Webhook(first[0]).verify(body, signing.headers("msg_x", body, first))
+    assert signing.active_secrets((OLD,), r) == [OLD]
+
+
+def test_rebinding_hostname_is_checked_and_pinned_at_delivery(monkeypatch):
+    """A name that resolves to loopback is refused unless allow-listed; when allowed, the worker
+    connects to the address it checked and still sends the original Host header."""
+    rcv = Receiver([NEW]).start()
+    real = socket.getaddrinfo
+
+    def fake(host, *a, **kw):
+        if host == "hooks.rebind.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", rcv.port))]
+        return real(host, *a, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    url, body = f"http://hooks.rebind.test:{rcv.port}/hook", '{"type":"job.succeeded"}'
+    try:
+        refused = transport.post(url, body.encode(), signing.headers("msg_r", body, [NEW]),
+                                 allow="", timeout_s=2)
+        assert refused.error["code"] == "url_not_allowed" and refused.final
+        assert refused.status_code is None and rcv.requests == []
+        ok = transport.post(url, body.encode(), signing.headers("msg_r", body, [NEW]),
+                            allow="127.0.0.1", timeout_s=2)
+        assert ok.status_code == 200, ok
+        assert rcv.requests[0]["headers"]["host"] == f"hooks.rebind.test:{rcv.port}"
+    finally:
+        rcv.stop()
+
+
+def test_one_delivery_per_event_however_often_asked(hooks):
+    sent = []
+    deps = dataclasses.replace(hooks.api.app.extensions["mms"].deps,
+                               extra={"webhook_enqueue": lambda *a: sent.append(a)})
+    job = {"id": "job_direct0001", "tenant": "default", "status": "succeeded",
+           "webhook_url": "https://hooks.example.com/x"}
+    first = on_job_terminal(job, deps)
+    assert first and on_job_terminal(job, deps) == first
+    assert sent == [("default", first, 0)]
+    assert on_job_terminal({**job, "webhook_url": None}, deps) is None  # no URL, no default
+
+
+# -- end to end through the worker -----------------------------------------------------------
+def test_success_signed_and_shaped(hooks):
+    rcv = Receiver([NEW]).start()
+    try:
+        job = run(hooks, rcv.url())
+        d = settled(hooks, job["id"])
+        req = rcv.wait_for(1)[0]
+    finally:
+        rcv.stop()
+    assert req["verified"] == [True]
+    evt = Webhook(NEW).verify(req["body"], req["headers"])
+    assert set(evt) == {"type", "timestamp", "data"} and evt["type"] == "job.succeeded"
+    assert evt["data"] == hooks.client.get(f"/v1/jobs/{job['id']}").json()
+    assert datetime.fromisoformat(evt["timestamp"]).tzinfo == timezone.utc
+    assert req["id"] == d["id"] and req["headers"]["content-type"] == "application/json"
+    assert abs(int(req["headers"]["webhook-timestamp"]) - time.time()) < 60
+    assert d["status"] == "succeeded" and d["type"] == "job.succeeded" and d["url"] == rcv.url()
+    (a,) = d["attempts"]
+    assert a["status_code"] == 200 and a["outcome"] == "succeeded" and a["latency_ms"] > 0
+    assert '"ok": true' in a["response_body"] and a["error"] is None
+    listing = hooks.client.get(f"/v1/jobs/{job['id']}/deliveries").text
+    assert "whsec_" not in listing and "signature" not in listing
+
+
+def test_retry_after_500_keeps_the_webhook_id(hooks):
+    rcv = Receiver([NEW], script=[{"status": 500}]).start()
+    try:
+        job = run(hooks, rcv.url())
+        d = settled(hooks, job["id"], attempts=2)
+        reqs = rcv.wait_for(2)
+    finally:
+        rcv.stop()
+    assert [r["status"] for r in reqs] == [500, 200]
+    assert {r["id"] for r in reqs} == {d["id"]} and reqs[0]["body"] == reqs[1]["body"]
+    assert all(r["verified"] == [True] for r in reqs) and len(rcv.processed) == 1
+    assert reqs[1]["at"] - reqs[0]["at"] >= SCHEDULE[0] * 0.9
+    first, second = d["attempts"]
+    assert (first["status_code"], first["outcome"]) == (500, "retry_scheduled")
+    assert first["error"]["code"] == "webhook_http_error"
+    assert '"ok": false' in first["response_body"]
+    assert (second["status_code"], d["status"]) == (200, "succeeded")
+
+
+def test_retry_after_header_is_honoured(hooks):
+    rcv = Receiver([NEW], script=[{"status": 429, "headers": {"Retry-After": "1.5"}}]).start()
+    try:
+        job = run(hooks, rcv.url())
+        d = settled(hooks, job["id"], attempts=2)
+        reqs = rcv.wait_for(2)
+    finally:
+        rcv.stop()
+    assert reqs[1]["at"] - reqs[0]["at"] >= 1.45  # not the schedule's 0.2 s
+    assert [a["status_code"] for a in d["attempts"]] == [429, 200]
+
+
+def test_other_4xx_stops_after_one_more_try(hooks):
+    rcv = Receiver([NEW], script=[{"status": 400}, {"status": 400}]).start()
+    try:
+        job = run(hooks, rcv.url())
+        d = settled(hooks, job["id"], attempts=2)
+        time.sleep(1.0)
+        assert len(rcv.requests) == 2
+    finally:
+        rcv.stop()
+    assert d["status"] == "failed" and d["error"]["code"] == "webhook_http_error"
+    assert hooks.client.get(f"/v1/jobs/{job['id']}").json()["status"] == "succeeded"
+
+
+def test_410_disables_the_endpoint_and_manual_retry_redelivers(hooks):
+    rcv = Receiver([NEW], script=[{"status": 410}]).start()
+    try:
+        gone = settled(hooks, run(hooks, rcv.url())["id"])
+        assert gone["status"] == "failed" and gone["error"]["code"] == "endpoint_gone"
+        assert gone["attempts"][0]["outcome"] == "endpoint_disabled"
+        job = run(hooks, rcv.url(), "second job, same endpoint")
+        skipped = settled(hooks, job["id"])
+        assert skipped["status"] == "skipped" and skipped["error"]["code"] == "endpoint_disabled"
+        assert "410" in skipped["error"]["message"] and len(rcv.requests) == 1
+
+        r = hooks.client.post(f"/v1/jobs/{job['id']}/deliveries/{skipped['id']}/retry")
+        assert r.status_code == 202 and r.json()["id"] == skipped["id"], r.text
+        d = settled(hooks, job["id"], attempts=2)
+        assert d["status"] == "succeeded" and d["manual_retries"] == 1
+        assert rcv.wait_for(2)[1]["id"] == skipped["id"]
+    finally:
+        rcv.stop()
+
+
+def test_timeout_is_recorded_and_retried(hooks):
+    rcv = Receiver([NEW], script=[{"sleep": 2.5}]).start()
+    try:
+        job = run(hooks, rcv.url())
+        d = settled(hooks, job["id"], attempts=2)
+    finally:
+        rcv.stop()
+    first, second = d["attempts"]
+    assert first["error"]["code"] == "webhook_timeout" and first["status_code"] is None
+    assert first["latency_ms"] >= 1400 and second["status_code"] == 200
+    assert len(rcv.processed) == 1 and {r["id"] for r in rcv.requests} == {d["id"]}
+
+
+def test_receiver_down_then_up_on_the_same_port(hooks):
+    port = free_port()
+    job = run(hooks, f"http://127.0.0.1:{port}/hook")
+    deadline = time.time() + 10
+    while time.time() < deadline and sum(a["outcome"] == "retry_scheduled" for a in
+                                         deliveries(hooks, job["id"])[0]["attempts"]) < 2:
+        time.sleep(0.05)
+    rcv = Receiver([NEW], port=port).start()
+    try:
+        d = settled(hooks, job["id"], timeout=15)
+    finally:
+        rcv.stop()
+    assert d["status"] == "succeeded"
+    assert all(a["error"]["code"] == "webhook_connection_error" for a in d["attempts"][:-1])
+    assert len(d["attempts"]) >= 3 and d["attempts"][-1]["status_code"] == 200
+
+
+def test_secret_rotation_old_or_new_receiver_verifies(hooks):
+    old, new = Receiver([OLD]).start(), Receiver([NEW]).start()
+    try:
+        for rcv in (old, new):
+            settled(hooks, run(hooks, rcv.url())["id"])
+        for rcv in (old, new):
+            (req,) = rcv.requests
+            assert req["verified"] == [True] and req["status"] == 200
+            assert len(req["headers"]["webhook-signature"].split(" ")) == 2
+    finally:
+        old.stop()
+        new.stop()
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
+                                 "http://localhost:{port}/hook"])
+def test_ssrf_refused_at_delivery_time_without_retries(hooks, url):
+    rcv = Receiver([NEW]).start()
+    try:
+        job = run(hooks, url.format(port=rcv.port))
+        assert job["status"] == "succeeded"
+        d = settled(hooks, job["id"])
+        time.sleep(SCHEDULE[0] * 3)
+        d = deliveries(hooks, job["id"])[0]
+        assert rcv.requests == []
+    finally:
+        rcv.stop()
+    (a,) = d["attempts"]
+    assert d["status"] == "failed" and d["error"]["code"] == "url_not_allowed"
+    assert a["error"]["code"] == "url_not_allowed" and "refused" in a["error"]["message"]
+
+
+def test_failed_and_canceled_jobs_send_their_events(hooks):
+    rcv = Receiver([NEW]).start()
+    try:
+        failed = run(hooks, rcv.url(), "make it fail [[fault:400]]")
+        assert failed["status"] == "failed"
+        r = hooks.client.submit({"text": "slow [[fault:latency=1500]]", "webhook_url": rcv.url()})
+        canceled = hooks.client.delete(f"/v1/jobs/{r.json()['id']}").json()
+        assert canceled["status"] == "canceled"
+        for job in (failed, canceled):
+            assert settled(hooks, job["id"])["status"] == "succeeded"
+        events = {e["type"]: e for e in rcv.processed.values()}
+    finally:
+        rcv.stop()
+    assert set(events) == {"job.failed", "job.canceled"}
+    for kind, job in (("job.failed", failed), ("job.canceled", canceled)):
+        assert events[kind]["data"] == hooks.client.get(f"/v1/jobs/{job['id']}").json()
+
+
+def test_manual_retry_and_not_found(hooks):
+    rcv = Receiver([NEW]).start()
+    try:
+        job = run(hooks, rcv.url())
+        d = settled(hooks, job["id"])
+        r = hooks.client.post(f"/v1/jobs/{job['id']}/deliveries/{d['id']}/retry")
+        assert r.status_code == 202 and r.json()["status"] == "pending"
+        d = settled(hooks, job["id"], attempts=2)
+        reqs = rcv.wait_for(2)
+    finally:
+        rcv.stop()
+    assert [a["status_code"] for a in d["attempts"]] == [200, 200]
+    assert reqs[0]["id"] == reqs[1]["id"] == d["id"] and reqs[1]["duplicate"]
+    for path, code in ((f"/v1/jobs/{job['id']}/deliveries/msg_nope/retry", "delivery_not_found"),
+                       (f"/v1/jobs/job_nope/deliveries/{d['id']}/retry", "job_not_found")):
+        r = hooks.client.post(path)
+        assert r.status_code == 404 and r.json()["error"]["code"] == code, r.text
+    other = hooks.client.submit({"text": "no webhook"}).json()["id"]
+    r = hooks.client.post(f"/v1/jobs/{other}/deliveries/{d['id']}/retry")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "delivery_not_found"
+    assert hooks.client.get("/v1/jobs/job_nope/deliveries").status_code == 404
+    assert deliveries(hooks, other) == []
+
+
+def test_worker_killed_mid_delivery_no_duplicate(hooks):
+    """SIGKILL while the receiver holds the request open: the next worker resends the same
+    webhook-id, the receiver's dedupe processes it once, and the record settles once."""
+    rcv = Receiver([NEW], script=[{"hold": 1.0}]).start()
+    try:
+        job = run(hooks, rcv.url())
+        assert rcv.arrived.wait(20), "the delivery never reached the receiver"
+        hooks.worker.kill()
+        hooks.worker = WorkerProcess(hooks.cfg, hooks.log, name="hooks-heir").start()
+        d = settled(hooks, job["id"], timeout=40, attempts=2)
+        time.sleep(1.5)
+        again = deliveries(hooks, job["id"])[0]
+    finally:
+        rcv.stop()
+    assert {r["id"] for r in rcv.requests} == {d["id"]} and len(rcv.requests) >= 2
+    assert len(rcv.processed) == 1 and all(r["verified"] == [True] for r in rcv.requests)
+    assert d["attempts"][0]["outcome"] == "interrupted"
+    assert [a["outcome"] for a in again["attempts"]].count("succeeded") == 1
+    assert again == d and d["status"] == "succeeded"
