@@ -5,7 +5,9 @@ per request. Short socket timeouts make a dead Redis a fast 503, never a hung re
 """
 from __future__ import annotations
 
+import json
 import threading
+from typing import Any, Callable
 
 import redis
 
@@ -21,3 +23,27 @@ def get_redis(url: str) -> redis.Redis:
                                           health_check_interval=30, decode_responses=False)
             _clients[url] = client
         return client
+
+
+def update_json(r: redis.Redis, key: str, fn: Callable[[dict], Any], *, default_ttl_s: int,
+                missing: Callable[[], Exception]) -> tuple[dict, Any]:
+    """Read-modify-write one JSON value atomically (WATCH/MULTI), keeping its TTL.
+
+    `fn(value)` mutates in place and may raise to abort without writing; under contention it
+    runs again on the fresh value. Returns (value, fn's result)."""
+    while True:
+        with r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)
+                raw = pipe.get(key)
+                if raw is None:
+                    raise missing()
+                value = json.loads(raw)
+                result = fn(value)
+                ttl = pipe.ttl(key)
+                pipe.multi()
+                pipe.set(key, json.dumps(value), ex=ttl if ttl and ttl > 0 else default_ttl_s)
+                pipe.execute()
+                return value, result
+            except redis.WatchError:
+                continue

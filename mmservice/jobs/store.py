@@ -15,6 +15,7 @@ from typing import Any, Callable
 import redis
 
 from mmservice.errors import Conflict, NotFound
+from mmservice.redis_conn import update_json
 
 TERMINAL = ("succeeded", "failed", "canceled")
 STATUSES = ("queued", "running") + TERMINAL
@@ -79,23 +80,9 @@ class JobStore:
 
         `fn` may raise to abort without writing. Retries on concurrent modification.
         """
-        k = self.key(tenant, job_id)
-        while True:
-            with self.r.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(k)
-                    raw = pipe.get(k)
-                    if raw is None:
-                        raise NotFound(f"no job {job_id!r}", code="job_not_found")
-                    job = json.loads(raw)
-                    fn(job)
-                    ttl = pipe.ttl(k)
-                    pipe.multi()
-                    pipe.set(k, json.dumps(job), ex=ttl if ttl and ttl > 0 else self.ttl_s)
-                    pipe.execute()
-                    return job
-                except redis.WatchError:
-                    continue
+        job, _ = update_json(self.r, self.key(tenant, job_id), fn, default_ttl_s=self.ttl_s,
+                             missing=lambda: NotFound(f"no job {job_id!r}", code="job_not_found"))
+        return job
 
     def set_status(self, job: dict, status: str, **extra: Any) -> None:
         """Mutates a job dict (inside `update`) following the status machine."""

@@ -17,6 +17,7 @@ import redis
 
 from mmservice.errors import NotFound
 from mmservice.jobs.store import now_iso
+from mmservice.redis_conn import update_json
 
 PENDING, SUCCEEDED, FAILED, SKIPPED = "pending", "succeeded", "failed", "skipped"
 EARLY_SLACK_S = 0.5  # a message this close to its slot runs it (clocks and countdowns drift)
@@ -88,23 +89,9 @@ class DeliveryStore:
         """Apply `fn(record)` (mutating in place) atomically; returns (record, fn's result).
 
         `fn` may raise to abort without writing; it may run more than once under contention."""
-        k = self.key(tenant, delivery_id)
-        while True:
-            with self.r.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(k)
-                    raw = pipe.get(k)
-                    if raw is None:
-                        raise NotFound(f"no delivery {delivery_id!r}", code="delivery_not_found")
-                    rec = json.loads(raw)
-                    result = fn(rec)
-                    ttl = pipe.ttl(k)
-                    pipe.multi()
-                    pipe.set(k, json.dumps(rec), ex=ttl if ttl and ttl > 0 else self.ttl_s)
-                    pipe.execute()
-                    return rec, result
-                except redis.WatchError:
-                    continue
+        return update_json(self.r, self.key(tenant, delivery_id), fn, default_ttl_s=self.ttl_s,
+                           missing=lambda: NotFound(f"no delivery {delivery_id!r}",
+                                                    code="delivery_not_found"))
 
     # -- attempts ---------------------------------------------------------------------------
     def claim(self, tenant: str, delivery_id: str, *, lease_s: float) -> tuple[str, float, dict]:
