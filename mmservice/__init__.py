@@ -69,9 +69,9 @@ def create_app(test_config: dict | None = None) -> Flask:
                                      enqueue_step=enqueue_step, deps=deps)
     api = Api(app)
     api.register_blueprint(jobs.blp)
-    app.register_blueprint(health.bp)
+    api.register_blueprint(health.bp)
     for extra in _optional_blueprints():
-        app.register_blueprint(extra)
+        api.register_blueprint(extra)
     errors.register(app)
     return app
 

@@ -5,13 +5,14 @@ is present) and both views are thin; the lifecycle lives in `mmservice.webhooks.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import current_app, jsonify
+from flask_smorest import Blueprint
 
 from mmservice.webhooks.deliveries import DeliveryStore, public_view
 from mmservice.webhooks.events import redeliver
 from mmservice.webhooks import settings
 
-bp = Blueprint("deliveries", __name__, url_prefix="/v1")
+bp = Blueprint("deliveries", __name__, description="Webhook deliveries", url_prefix="/v1")
 
 
 def _svc():

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Response, current_app, jsonify
+from flask_smorest import Blueprint
 
 from mmservice.providers import discovery, registry
 
-bp = Blueprint("health", __name__)
+bp = Blueprint("health", __name__, description="Health, readiness, providers, metrics")
 QUEUES = ("moderation", "vision", "audio", "webhooks")
 
 

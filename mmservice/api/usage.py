@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import current_app, jsonify, request
+from flask_smorest import Blueprint
 
 from mmservice.accounting import read_usage, today
 from mmservice.errors import Invalid
 
-bp = Blueprint("usage", __name__)
+bp = Blueprint("usage", __name__, description="Usage accounting")
 
 
 @bp.get("/v1/usage")
