@@ -255,8 +255,12 @@ def test_receiver_down_then_up_on_the_same_port(hooks):
     port = free_port()
     job = run(hooks, f"http://127.0.0.1:{port}/hook")
     deadline = time.time() + 10
-    while time.time() < deadline and sum(a["outcome"] == "retry_scheduled" for a in
-                                         deliveries(hooks, job["id"])[0]["attempts"]) < 2:
+
+    def retries_scheduled() -> int:
+        found = deliveries(hooks, job["id"])  # the delivery appears just after the job settles
+        return sum(a["outcome"] == "retry_scheduled" for a in found[0]["attempts"]) if found else 0
+
+    while time.time() < deadline and retries_scheduled() < 2:
         time.sleep(0.05)
     rcv = Receiver([NEW], port=port).start()
     try:
