@@ -170,6 +170,69 @@ def test_evasions_and_categories(mod, text, category, minimum):
     assert raw.category_scores[category] >= minimum, (text, raw.category_scores, raw.details)
 
 
+@pytest.mark.parametrize("text,category", [
+    # terms-v2: violence aimed at third parties, places and groups (orders, incitement, wishes)
+    ("someone should stab the landlord", "violence"),
+    ("let's torch the synagogue tonight", "violence"),
+    ("bomb the courthouse at noon", "violence"),
+    ("bring a shotgun to work tomorrow", "violence"),
+    ("they should all be lined up and shot", "violence"),
+    # hate phrased as claims, without slur words
+    ("refugees are genetically inferior", "hate"),
+    ("every muslim is a terrorist", "hate"),
+    ("immigrants breed like cockroaches", "hate"),
+    ("go back to your own country", "hate"),
+    # insults about a third person, paraphrased threats
+    ("my landlord is a worthless moron", "harassment"),
+    ("I'm coming for you and your kids", "harassment/threatening"),
+    ("you'll be leaving in an ambulance", "harassment/threatening"),
+    # self-harm intent without method words; explicit sexual lines
+    ("nobody would miss me if I was gone", "self-harm"),
+    ("I'm going to swallow all my pills tonight", "self-harm"),
+    ("take your clothes off for me", "sexual"),
+])
+def test_v2_rules_reach_review(mod, text, category):
+    [raw] = mod.moderate_texts([text])
+    assert raw.category_scores[category] >= 0.5, (text, raw.category_scores, raw.details)
+
+
+V2_BENIGN = [
+    "Police said the man shouted \"I will kill you\" before he was arrested",  # reporting
+    "\"I'm going to murder you,\" she joked when I ate her fries",  # quoted speech
+    "kill the boss in level 3 to unlock the armour",  # games
+    "in the novel the detective vows to kill the man who shot his partner",  # fiction
+    "the museum explains how the nazis murdered jews in gas chambers",  # history
+    "it is a myth that immigrants are criminals",  # counter-speech
+    "Joe Coon is the new head coach",  # a proper name holding a slur
+    "our clinic treats overdose patients every night",  # medicine
+    "the workshop covers self-harm prevention for teachers",
+    "we need to destroy them in the final on sunday",  # sports
+    "shoot the bride and groom by the lake",  # photography
+    "I'd die for a holiday right now",
+    "we need to kill the weeds before they spread",
+]
+
+
+def test_v2_context_keeps_benign_below_review(mod):
+    raws = mod.moderate_texts(V2_BENIGN)
+    for text, raw in zip(V2_BENIGN, raws):
+        _check_shape(raw)
+        assert max(raw.category_scores.values()) < 0.5, (text, raw.category_scores, raw.details)
+    [news] = mod.moderate_texts([V2_BENIGN[0]])
+    assert {c["cue"] for c in news.details["context"]} >= {"context.reporting"}
+    assert 0.3 <= news.category_scores["violence"] < 0.5  # damped, not erased
+
+
+def test_proper_name_masking_is_narrow():
+    from mmservice.providers.local.text_moderation import normalize
+
+    assert "coon" not in normalize("Joe Coon is the new head coach").text
+    assert "dyke" not in normalize("we watched Dick Van Dyke films").text
+    # No name evidence (shouting, insults, sentence openers): the word stays.
+    assert "dyke" in normalize("Shut Up Dyke").text
+    assert "dyke" in normalize("you Stupid Dyke").text
+
+
 def test_normalizer_undoes_tricks():
     from mmservice.providers.local.text_moderation import normalize
 
@@ -288,6 +351,7 @@ def test_tts_other_formats_and_speed(tts):
 def test_tts_every_openai_voice_and_bad_input(tts):
     from mmservice.providers.local.tts import VOICES
 
+    assert VOICES["sage"] == "en-us+f5"  # en+f4 was hard for ASR (35 % WER)
     for voice in ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage",
                   "shimmer", "verse"):
         assert voice in VOICES

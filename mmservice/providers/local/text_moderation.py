@@ -72,11 +72,56 @@ class Normalized:
     model_inputs: list[str]  # what the profanity model scores (max over these)
 
 
+# Proper names: a run of two or more capitalized words ("Dick Van Dyke", "Joe Coon") in a text
+# that is not written all in capitals or title case. A word of `terms.NAME_AMBIGUOUS` inside such
+# a run is replaced by "name" when the run also holds a word that is evidence of a name (any
+# capitalized word that is not a common English word, not itself ambiguous and not an insult).
+_NAME_RUN = re.compile(r"(?<![\w'])(?:(?:[A-Z][a-z]+\.?|Mc[A-Z][a-z]+|[A-Z]\.|van|von|de|der|la|le|da|di|du|del|st\.)"
+                       r"[ \t]+){1,5}(?:[A-Z][a-z]+|Mc[A-Z][a-z]+)(?![\w'])")
+_WORD_RAW = re.compile(r"[A-Za-z][A-Za-z.]*")
+_LOWER_WORD = re.compile(r"(?<![\w'])[a-z]{2,}")
+_LONE_ONE = re.compile(r"(?<![a-z0-9])1(?![a-z0-9])")
+_MIXED_LEET = re.compile(r"[a-z][0-9@$]|[0-9@$][a-z]")
+
+
+def _mask_names(raw: str) -> str:
+    if not _LOWER_WORD.search(raw):  # ALL CAPS or Title Case Shouting: no name evidence
+        return raw
+
+    def fix(m: re.Match) -> str:
+        words = _WORD_RAW.findall(m.group(0))
+        low = [w.rstrip(".").lower() for w in words]
+        if not any(w in terms.NAME_AMBIGUOUS for w in low):
+            return m.group(0)
+        evidence = any(w[:1].isupper() and lw not in terms.NAME_AMBIGUOUS
+                       and lw not in terms.NOT_NAME_EVIDENCE and lw not in _insult_words()
+                       for w, lw in zip(words, low))
+        if not evidence:
+            return m.group(0)
+        return re.sub(r"[A-Za-z]+", lambda w: "Name" if w.group(0).lower() in
+                      terms.NAME_AMBIGUOUS else w.group(0), m.group(0))
+
+    return _NAME_RUN.sub(fix, raw)
+
+
+@functools.lru_cache(maxsize=1)
+def _insult_words() -> frozenset[str]:
+    words = set()
+    for slot in ("insult", "insult_adj", "insult_strong", "slur", "intens"):
+        for phrase in terms.SLOTS[slot]:
+            for w in re.findall(r"[a-z]+", phrase):
+                words.add(w)
+    return frozenset(words)
+
+
 def normalize(raw: str) -> Normalized:
+    raw = _mask_names(raw)
     t = unicodedata.normalize("NFKC", raw).casefold().translate(_HOMOGLYPHS)
     t = "".join(c for c in unicodedata.normalize("NFKD", t) if not unicodedata.combining(c))
     t = _INVISIBLE.sub("", t)
     # Line breaks are sentence barriers; keep them through the per-token pass.
+    if _MIXED_LEET.search(t):  # a text written in leetspeak: a lone "1" is the word "I"
+        t = _LONE_ONE.sub("i", t)
     lines = [" ".join(_deleet(tok) for tok in line.split()) for line in t.split("\n")]
     t = "\n".join(lines)
     t = _INWORD_SEP.sub("", t)
@@ -119,7 +164,7 @@ def _word_regex(word: str) -> str:
 
 class _Parser:
     """pattern := seq; seq := item (' ' item)*; item := atom '?'?;
-    atom := '(' seq ('|' seq)* ')' | '{slot}' | word ('|' word)*"""
+    atom := '(' seq ('|' seq)* ')' | '{slot}' | '_' | '#' | '<num>' | '<year>' | word ('|' word)*"""
 
     def __init__(self, text: str, slots: dict[str, list[str]], stack: tuple[str, ...]):
         self.s, self.i, self.slots, self.stack = text.strip(), 0, slots, stack
@@ -157,6 +202,18 @@ class _Parser:
 
     def atom(self) -> str:
         c = self.s[self.i]
+        if c == "_":  # any one whole word (anchored at both ends, so it cannot split a word)
+            self.i += 1
+            return r"(?<![a-z0-9])[a-z0-9]+(?![a-z0-9])"
+        if self.s.startswith("<num>", self.i):  # any number ("level 3")
+            self.i += 5
+            return r"(?<![a-z0-9])[0-9]{1,6}(?![a-z0-9])"
+        if self.s.startswith("<year>", self.i):  # a year from 1500 to 2099
+            self.i += 6
+            return r"(?<![a-z0-9])(?:1[5-9][0-9]{2}|20[0-9]{2})(?![a-z0-9])"
+        if c == "#":  # start of a sentence (the matcher puts "#" before every text)
+            self.i += 1
+            return "#"
         if c == "(":
             self.i += 1
             self.depth += 1
@@ -213,6 +270,22 @@ class _Rule:
     regex: re.Pattern
 
 
+@dataclass
+class _Context:
+    id: str
+    factor: float
+    categories: tuple[str, ...]
+    needs_quotes: bool
+    regex: re.Pattern
+
+
+# A quotation: a pair of double quotes (straight, curly, guillemets) or of single quotes that
+# open after a space or colon (so apostrophes in "I'll" or "dad's" do not count).
+_QUOTED = re.compile(r"[\"\u201c\u201d\u00ab\u00bb\u201e][^\"\u201c\u201d\u00ab\u00bb\u201e]{3,}"
+                     r"[\"\u201c\u201d\u00ab\u00bb]|(?:^|[\s:])['\u2018][^'\u2018\u2019]{3,}['\u2019]"
+                     r"(?=[\s.,!?;:]|$)")
+
+
 class Matcher:
     """The compiled term lists. Built once per process (about 50 ms), then shared read-only."""
 
@@ -225,6 +298,28 @@ class Matcher:
                             _bounded([pattern_regex(p) for p in r["patterns"]]))
                       for r in terms.RULES]
         self.benign = _bounded([pattern_regex(p) for p in terms.BENIGN])
+        for c in terms.CONTEXTS:
+            unknown = set(c["categories"]) - set(terms.ASSESSED)
+            if unknown:
+                raise ValueError(f"context {c['id']} damps unassessed categories {unknown}")
+        self.contexts = [_Context(c["id"], float(c["factor"]), tuple(c["categories"]),
+                                  bool(c.get("needs_quotes")),
+                                  _bounded([pattern_regex(p) for p in c["patterns"]]))
+                         for c in terms.CONTEXTS]
+
+    def context(self, cleaned: list[str], quoted: bool) -> dict[str, dict]:
+        """-> {context id: {"factor", "categories", "match"}} for the cues found in the text."""
+        found: dict[str, dict] = {}
+        for ctx in self.contexts:
+            if ctx.needs_quotes and not quoted:
+                continue
+            for text in cleaned:
+                m = ctx.regex.search(text)
+                if m:
+                    found[ctx.id] = {"factor": ctx.factor, "categories": ctx.categories,
+                                     "match": m.group(0)}
+                    break
+        return found
 
     def match(self, norm: Normalized) -> tuple[dict[str, dict], list[str], list[str]]:
         """-> ({rule id: {"scores", "match"}}, benign phrases cut, texts after the cut)"""
@@ -235,7 +330,9 @@ class Matcher:
             for m in self.benign.finditer(variant):
                 if m.group(0) not in benign:
                     benign.append(m.group(0))
-            text = self.benign.sub(" # ", variant)
+            # "#" marks where a sentence starts (imperatives: "# bomb the station"); a cut benign
+            # phrase leaves "%", a barrier no pattern crosses that is not a sentence start.
+            text = "# " + self.benign.sub(" % ", variant)
             cleaned.append(text)
             for rule in self.rules:
                 if rule.id in hits:
@@ -283,6 +380,7 @@ class _Analysis:
     benign: list[str]
     model_inputs: list[str]  # benign phrases cut, barriers removed
     directed: bool
+    context: dict[str, dict]  # reporting / quotation / fiction / history / counter-speech cues
 
 
 def analyse(raw: str) -> _Analysis:
@@ -290,13 +388,14 @@ def analyse(raw: str) -> _Analysis:
     m = matcher()
     hits, benign, cleaned = m.match(norm)
     inputs: list[str] = []
-    extra = [m.benign.sub(" # ", s) for s in norm.model_inputs]  # the letter-run readings too
+    extra = [m.benign.sub(" % ", s) for s in norm.model_inputs]  # the letter-run readings too
     for t in cleaned + extra:
-        t = _SPACES.sub(" ", t.replace("#", " ")).strip()
+        t = _SPACES.sub(" ", t.replace("#", " ").replace("%", " ")).strip()
         if t and t not in inputs:
             inputs.append(t)
     directed = any(_TARGET.search(t) for t in cleaned)
-    return _Analysis(hits, benign, inputs, directed)
+    context = m.context(cleaned, bool(_QUOTED.search(raw)))
+    return _Analysis(hits, benign, inputs, directed, context)
 
 
 def score(a: _Analysis, profanity: float) -> tuple[dict[str, float], dict[str, Any]]:
@@ -315,6 +414,14 @@ def score(a: _Analysis, profanity: float) -> tuple[dict[str, float], dict[str, A
     # Hate that also carries violence is hate/threatening, at the weaker of the two.
     scores["hate/threatening"] = max(scores["hate/threatening"],
                                      min(scores["hate"], scores["violence"]))
+    # Context cues (news reporting, quoted speech, fiction and games, history, counter-speech)
+    # damp the categories they concern: the strongest cue per category, applied once.
+    damp: dict[str, float] = {}
+    for ctx in a.context.values():
+        for cat in ctx["categories"]:
+            damp[cat] = min(damp.get(cat, 1.0), ctx["factor"])
+    for cat, f in damp.items():
+        scores[cat] *= f
     scores = {c: round(float(s), 4) for c, s in scores.items()}
     details = {
         "matched": [{"rule": rid, "match": h["match"], "categories": sorted(h["scores"])}
@@ -322,6 +429,8 @@ def score(a: _Analysis, profanity: float) -> tuple[dict[str, float], dict[str, A
         "profanity_score": round(float(profanity), 4),
         "addressed_to_someone": a.directed,
         "benign_phrases": a.benign[:25],
+        "context": [{"cue": cid, "match": c["match"], "factor": c["factor"],
+                     "categories": list(c["categories"])} for cid, c in a.context.items()],
         "terms_version": terms.VERSION,
     }
     return scores, details
