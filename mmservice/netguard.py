@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from urllib.parse import urlsplit
 
 from mmservice.errors import Invalid
@@ -20,6 +21,49 @@ _BLOCKED_NETS = [ipaddress.ip_network(n) for n in (
     "ff00::/8", "fd00:ec2::254/128",
 )]
 _BLOCKED_HOSTNAMES = {"localhost", "metadata.google.internal", "metadata"}
+
+
+_ssl_lock = threading.Lock()
+_ssl_context = None
+
+
+def tls_context():
+    """One verifying SSL context per process, shared by every outbound httpx client.
+
+    Why: building a context loads the CA bundle (~25 ms of CPU); doing it per webhook attempt
+    or image fetch made the worker CPU-bound. SSLContext is safe to share between threads."""
+    with _ssl_lock:
+        return tls_context_unlocked()
+
+
+_clients: dict[str, object] = {}
+
+
+def shared_client(purpose: str):
+    """One httpx.Client per purpose per process (thread-safe, keeps connections alive).
+
+    Never follows redirects (every hop must pass the SSRF check) and ignores proxy variables;
+    callers pass their own timeout per request."""
+    with _ssl_lock:
+        client = _clients.get(purpose)
+        if client is None:
+            import httpx
+
+            client = httpx.Client(follow_redirects=False, trust_env=False,
+                                  verify=tls_context_unlocked(),
+                                  limits=httpx.Limits(max_keepalive_connections=20,
+                                                      keepalive_expiry=30))
+            _clients[purpose] = client
+        return client
+
+
+def tls_context_unlocked():
+    global _ssl_context
+    if _ssl_context is None:
+        import httpx
+
+        _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
 
 
 def parse_allow_list(raw: str | list | None) -> tuple[list, set[str]]:

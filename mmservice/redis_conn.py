@@ -25,7 +25,7 @@ def get_redis(url: str) -> redis.Redis:
         return client
 
 
-def update_json(r: redis.Redis, key: str, fn: Callable[[dict], Any], *, default_ttl_s: int,
+def update_json(r: redis.Redis, key: str, fn: Callable[[dict], Any], *,
                 missing: Callable[[], Exception]) -> tuple[dict, Any]:
     """Read-modify-write one JSON value atomically (WATCH/MULTI), keeping its TTL.
 
@@ -40,9 +40,8 @@ def update_json(r: redis.Redis, key: str, fn: Callable[[dict], Any], *, default_
                     raise missing()
                 value = json.loads(raw)
                 result = fn(value)
-                ttl = pipe.ttl(key)
                 pipe.multi()
-                pipe.set(key, json.dumps(value), ex=ttl if ttl and ttl > 0 else default_ttl_s)
+                pipe.set(key, json.dumps(value), keepttl=True)  # one round trip less than TTL+EX
                 pipe.execute()
                 return value, result
             except redis.WatchError:

@@ -99,7 +99,7 @@ def create_job():
         raise BadRequest("Idempotency-Key must be 1-255 characters", code="invalid_header",
                          field="Idempotency-Key")
     job, created = submit(fields, upload, cfg=svc.cfg, store=svc.store, blobs=svc.blobs,
-                          enqueue=lambda j: svc.enqueue_step(j, j["tasks"][0]),
+                          enqueue=lambda j: svc.enqueue_step(j, j["tasks"][0], marked=True),
                           tenant=_tenant(), idempotency_key=key)
     resp = jsonify(public_view(job))
     resp.status_code = 202 if created else 200

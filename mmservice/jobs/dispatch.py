@@ -15,10 +15,15 @@ TASK_NAMES = {"transcribe": "mms.transcribe", "moderate": "mms.moderate",
               "describe": "mms.describe", "speak": "mms.speak"}
 
 
+def marker_key(job: dict, step: str) -> str:
+    return f"mms:t:{job['tenant']}:enq:{job['id']}:{step}"
+
+
 def make_enqueue_step(celery_app: Any, redis_client, ttl_s: int):
-    def enqueue_step(job: dict, step: str) -> None:
-        marker = f"mms:t:{job['tenant']}:enq:{job['id']}:{step}"
-        if not redis_client.set(marker, 1, nx=True, ex=ttl_s):
+    def enqueue_step(job: dict, step: str, *, marked: bool = False) -> None:
+        """`marked`: the caller already wrote the marker (the API does, with the job record)."""
+        marker = marker_key(job, step)
+        if not marked and not redis_client.set(marker, 1, nx=True, ex=ttl_s):
             return
         first = step == job["tasks"][0]
         try:

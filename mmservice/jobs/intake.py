@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
+from mmservice.jobs.dispatch import marker_key
 from mmservice.jobs.pipeline import plan_tasks
 from mmservice.jobs.store import JobStore, new_job_id, now_iso
 from mmservice.netguard import check_url
@@ -162,7 +163,8 @@ def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, b
         if media is not None:
             job["_blob"] = f"{tenant}/{job_id}/input"
             blobs.put(job["_blob"], media)
-        store.create(job)
+        # The first step's enqueue-once marker goes in with the record: one round trip.
+        store.create(job, also_set={marker_key(job, tasks[0]): "1"})
         enqueue(job)
     except Exception:
         # Nothing half-made survives: no record without a task, no orphan blob, no stuck key.

@@ -12,7 +12,7 @@ import httpx
 
 from mmservice.errors import Invalid, PayloadTooLarge, UpstreamError
 from mmservice.jobs.intake import inspect_media
-from mmservice.netguard import check_url
+from mmservice.netguard import check_url, tls_context
 
 _MAX_REDIRECTS = 3
 
@@ -21,7 +21,8 @@ def fetch_url(url: str, cfg: dict, *, field: str = "image_url") -> bytes:
     limit = int(cfg["MAX_IMAGE_BYTES"])
     timeout = float(cfg["IMAGE_FETCH_TIMEOUT_S"])
     allow = cfg.get("ALLOW_PRIVATE_URLS")
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                      verify=tls_context()) as client:
         for _ in range(_MAX_REDIRECTS + 1):
             check_url(url, allow, field=field)
             try:

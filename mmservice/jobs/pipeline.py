@@ -65,32 +65,38 @@ def next_step(job: dict) -> str | None:
     return None
 
 
+def _settle_in_place(j: dict, deps: Deps) -> None:
+    """Mark a job whose steps are all done succeeded or failed (inside an update)."""
+    if j["status"] in TERMINAL:
+        raise _AlreadyDone()
+    failed = [t for t in j["tasks"] if j["task_status"].get(t) in ("failed", "skipped")]
+    if failed:
+        errors = j.get("task_errors") or {}
+        first = errors.get(failed[0]) or {"code": "task_failed", "message": "task failed"}
+        deps.store.set_status(j, "failed", error={**first, "failed_tasks": failed})
+    else:
+        deps.store.set_status(j, "succeeded")
+
+
+def _settled(deps: Deps, job: dict) -> None:
+    """After the write that settled a job: count it once and hand it to delivery."""
+    deps.store.count_finished(job["status"])
+    log.info("job settled", extra={"job_id": job["id"], "status": job["status"]})
+    deps.on_terminal(job)
+
+
 def advance(job: dict, deps: Deps) -> None:
     """Enqueue the next pending step, or settle the job when none is left."""
     step = next_step(job)
     if step is not None:
         deps.enqueue_step(job, step)
         return
-    failed = [t for t in job["tasks"] if job["task_status"].get(t) in ("failed", "skipped")]
-
-    def settle(j: dict) -> None:
-        if j["status"] in TERMINAL:
-            raise _AlreadyDone()
-        errors = j.get("task_errors") or {}
-        if failed:
-            first = errors.get(failed[0]) or {"code": "task_failed", "message": "task failed"}
-            err = {**first, "failed_tasks": failed}
-            deps.store.set_status(j, "failed", error=err)
-        else:
-            deps.store.set_status(j, "succeeded")
-
     try:
-        settled = deps.store.update(job["tenant"], job["id"], settle)
+        settled = deps.store.update(job["tenant"], job["id"],
+                                    lambda j: _settle_in_place(j, deps))
     except _AlreadyDone:
         return
-    deps.store.count_finished(settled["status"])
-    log.info("job settled", extra={"job_id": job["id"], "status": settled["status"]})
-    deps.on_terminal(settled)
+    _settled(deps, settled)
 
 
 class _AlreadyDone(Exception):
@@ -162,6 +168,8 @@ def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
             j.setdefault("task_errors", {})[step] = error
             j["task_status"][step] = state or "failed"
         j["updated_at"] = now_iso()
+        if next_step(j) is None:
+            _settle_in_place(j, deps)  # the last step: result and final status in one write
 
     try:
         job = deps.store.update(job["tenant"], job["id"], save)
@@ -171,7 +179,10 @@ def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
         return "gone"
     if result is not None and result.get("usage"):
         _account(deps, job, step, result)
-    advance(job, deps)
+    if job["status"] in TERMINAL:
+        _settled(deps, job)
+    else:
+        advance(job, deps)
     return "succeeded" if result is not None else (state or "failed")
 
 
@@ -200,8 +211,7 @@ def fail_job(deps: Deps, job: dict, code: str, message: str) -> dict | None:
         failed = deps.store.update(job["tenant"], job["id"], fail)
     except (_AlreadyDone, NotFound):
         return None
-    deps.store.count_finished("failed")
-    deps.on_terminal(failed)
+    _settled(deps, failed)
     return failed
 
 

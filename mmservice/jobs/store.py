@@ -52,11 +52,15 @@ class JobStore:
         return f"{self.prefix}:t:{tenant}:jobs"
 
     # -- CRUD -------------------------------------------------------------------------------
-    def create(self, job: dict) -> None:
+    def create(self, job: dict, also_set: dict[str, str] | None = None) -> None:
+        """Write a new record (and its index entry, counters and `also_set` keys, e.g. the
+        first step's enqueue marker) in one round trip."""
         k = self.key(job["tenant"], job["id"])
         created_ms = int(job["_created_ts"] * 1000)
         pipe = self.r.pipeline(transaction=True)
         pipe.set(k, json.dumps(job), ex=self.ttl_s, nx=True)
+        for key, value in (also_set or {}).items():
+            pipe.set(key, value, ex=self.ttl_s)
         pipe.zadd(self.index_key(job["tenant"]), {job["id"]: created_ms})
         pipe.incr(f"{self.prefix}:metrics:jobs_created:{job['input']['kind']}")
         ok, *_ = pipe.execute()
@@ -80,7 +84,7 @@ class JobStore:
 
         `fn` may raise to abort without writing. Retries on concurrent modification.
         """
-        job, _ = update_json(self.r, self.key(tenant, job_id), fn, default_ttl_s=self.ttl_s,
+        job, _ = update_json(self.r, self.key(tenant, job_id), fn,
                              missing=lambda: NotFound(f"no job {job_id!r}", code="job_not_found"))
         return job
 

@@ -4,9 +4,10 @@ Why in the worker process: with a threads pool, each thread runs one job and blo
 upstream call. When many text jobs are queued, the threads' texts arrive within milliseconds of
 each other; collecting them for a short window (`MMS_MODERATION_BATCH_WAIT_MS`) and sending one
 `moderations.create(input=[...])` (OpenAI accepts arrays) cuts upstream requests per job by the
-batch size. Like Nagle's algorithm, a text is sent at once when no batch is in flight (no added
-latency at low load); while one is in flight, texts gather until the batch is full
-(`MMS_MODERATION_BATCH_SIZE`), the in-flight batch returns, or the window passes.
+batch size. Like Nagle's algorithm, a text is sent at once while fewer than
+`MMS_MODERATION_BATCH_HOLD_AT` batches are in flight (no added latency at low and moderate load);
+beyond that, texts gather until the batch is full (`MMS_MODERATION_BATCH_SIZE`), a batch returns,
+or the window (`MMS_MODERATION_BATCH_WAIT_MS`) passes.
 """
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ _batchers: dict[int, "BatchingModeration"] = {}
 
 
 class BatchingModeration:
-    def __init__(self, inner: Any, *, max_batch: int, wait_s: float, max_in_flight: int = 8):
+    def __init__(self, inner: Any, *, max_batch: int, wait_s: float, max_in_flight: int = 8,
+                 hold_at: int = 2):
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
         self.max_batch = max_batch
         self.wait_s = wait_s
+        self.hold_at = max(1, hold_at)
         self._cond = threading.Condition()
         self._pending: list[tuple[list[str], Future]] = []
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight,
@@ -62,7 +65,7 @@ class BatchingModeration:
                 while not self._pending:
                     self._cond.wait()
                 first_at = time.monotonic()
-                while (self._in_flight > 0
+                while (self._in_flight >= self.hold_at
                        and sum(len(t) for t, _ in self._pending) < self.max_batch
                        and time.monotonic() - first_at < self.wait_s):
                     self._cond.wait(self.wait_s - (time.monotonic() - first_at))
@@ -104,6 +107,7 @@ def batched(provider: Any, cfg: dict) -> Any:
         b = _batchers.get(id(provider))
         if b is None:
             b = BatchingModeration(provider, max_batch=size,
-                                   wait_s=float(cfg.get("MODERATION_BATCH_WAIT_MS", 10)) / 1000)
+                                   wait_s=float(cfg.get("MODERATION_BATCH_WAIT_MS", 20)) / 1000,
+                                   hold_at=int(cfg.get("MODERATION_BATCH_HOLD_AT", 2)))
             _batchers[id(provider)] = b
         return b

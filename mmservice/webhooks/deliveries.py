@@ -89,7 +89,7 @@ class DeliveryStore:
         """Apply `fn(record)` (mutating in place) atomically; returns (record, fn's result).
 
         `fn` may raise to abort without writing; it may run more than once under contention."""
-        return update_json(self.r, self.key(tenant, delivery_id), fn, default_ttl_s=self.ttl_s,
+        return update_json(self.r, self.key(tenant, delivery_id), fn,
                            missing=lambda: NotFound(f"no delivery {delivery_id!r}",
                                                     code="delivery_not_found"))
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from mmservice.errors import Invalid
-from mmservice.netguard import check_url
+from mmservice.netguard import check_url, shared_client
 
 EXCERPT_BYTES = 1024
 # Refusals no retry can fix; a name that does not resolve may resolve later, so it is retried.
@@ -76,13 +76,12 @@ def post(url: str, body: bytes, headers: dict, *, allow: str, timeout_s: float) 
     target, extra_headers, extensions = (_pinned(url, addresses[0]) if addresses
                                          else (url, {}, {}))
     try:
-        with httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False,
-                          trust_env=False) as client:
-            with client.stream("POST", target, content=body, headers={**headers, **extra_headers},
-                               extensions=extensions) as resp:
-                out.status_code = resp.status_code
-                out.retry_after = resp.headers.get("retry-after")
-                out.response_body = _excerpt(resp, t0 + timeout_s)
+        client = shared_client("webhooks")
+        with client.stream("POST", target, content=body, headers={**headers, **extra_headers},
+                           extensions=extensions, timeout=httpx.Timeout(timeout_s)) as resp:
+            out.status_code = resp.status_code
+            out.retry_after = resp.headers.get("retry-after")
+            out.response_body = _excerpt(resp, t0 + timeout_s)
         if 300 <= out.status_code < 400:
             out.error = {"code": "redirect_not_followed",
                          "message": f"the receiver answered {out.status_code} (redirects are not "
