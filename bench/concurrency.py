@@ -1,0 +1,171 @@
+"""Figure 3 - worker concurrency for I/O-bound upstream calls: one worker process, the stub at a
+fixed 200 ms, text moderation jobs queued ahead. Throughput against the ideal
+concurrency / latency (c = 32: 160 jobs/s). Target: >= 0.8 of ideal up to the CPU limit.
+
+Pool: `threads` (the project's choice; see BENCHMARKS.md). Micro-batching is switched off here
+(`MMS_MODERATION_BATCH_SIZE=1`) so every job makes its own 200 ms upstream call: this measures
+the pool, not the batcher (figure 4 measures the batcher).
+
+Jobs are created in this process with the API's own `submit()` (faster than the worker drains
+them), so no API process competes with the worker. The worker is warmed up first (its first job
+builds the openai client, ~1 s). Throughput comes from the job records' `finished_at`, between
+the 10th and 90th percentile job (no ramp-up, no tail). Last line: the ratio at c = 32.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench._harness import (BenchError, MachineLoad, Stack, Submitter, cpu_seconds,  # noqa
+                            iso_ms, main_guard, print_results, profiled, result, texts,
+                            wait_for_quiet, wait_until, write_output)
+
+STUB_MS = 200.0
+LEVELS = [int(x) for x in os.environ.get("BENCH_CONCURRENCY_LEVELS", "8,32,64").split(",")]
+HEADLINE = 32
+SECONDS_PER_LEVEL = float(os.environ.get("BENCH_CONCURRENCY_SECONDS", "6"))
+TARGET = 0.8
+
+
+def run_level(st: Stack, c: int) -> dict:
+    cfg = st.cfg(MODERATION_BATCH_SIZE=1)
+    ideal = c / (STUB_MS / 1000)
+    n = int(ideal * SECONDS_PER_LEVEL) + c
+    st.redis_client().flushdb()
+    sub = Submitter(cfg)
+    worker = st.worker(cfg, queues="moderation", concurrency=c, name=f"c{c}")
+    pids = [worker.pid, st.stub.pid, st.redis.proc.pid, os.getpid()]
+    try:
+        # Warm-up: the first job of a process builds the openai client (~1 s): not measured.
+        for t in texts(c, seed=1000 + c):
+            sub.text(t)
+        wait_until(lambda: sub.settled() >= c, 60, what=f"c={c} warm-up")
+        base = sub.settled()
+        before = wait_for_quiet(pids, max_wait_s=float(os.environ.get("BENCH_QUIET_WAIT_S",
+                                                                         "10")))
+        load = MachineLoad(pids)
+        lo, hi = base + int(n * 0.1), base + int(n * 0.9)
+        cpu_marks: dict[str, tuple[float, int]] = {}
+        with profiled(f"concurrency-c{c}", {"worker": worker.pid}, n / ideal * 0.8):
+            ids = [sub.text(t) for t in texts(n, seed=c)]  # faster than the worker drains
+            deadline = time.monotonic() + max(60.0, 6 * n / ideal)
+            while time.monotonic() < deadline:
+                done = sub.settled()
+                for key, at in (("lo", lo), ("hi", hi)):
+                    if key not in cpu_marks and done >= at:
+                        cpu_marks[key] = (cpu_seconds([worker.pid]), done)
+                if done >= base + n:
+                    break
+                time.sleep(0.02)
+        machine = load.done()
+        if sub.settled() < base + n:
+            raise BenchError(f"c={c}: only {sub.settled() - base} of {n} jobs settled in time")
+        if sub.failed():
+            raise BenchError(f"c={c}: {sub.failed()} jobs failed")
+    finally:
+        st.stop(worker)
+    # Throughput from the job records: finish times of the 10th..90th percentile jobs.
+    finished = sorted(iso_ms(sub.job(i)["finished_at"]) for i in ids)
+    a, b = int(n * 0.1), int(n * 0.9)
+    rate = (b - a) / ((finished[b] - finished[a]) / 1000)
+    cpu_ms_per_job = ((cpu_marks["hi"][0] - cpu_marks["lo"][0]) * 1000
+                      / max(1, cpu_marks["hi"][1] - cpu_marks["lo"][1]))
+    out = {"concurrency": c, "jobs": n, "ideal_jobs_per_s": round(ideal, 1),
+           "jobs_per_s": round(rate, 1), "ratio": round(rate / ideal, 3),
+           "worker_cpu_ms_per_job": round(cpu_ms_per_job, 2),
+           "worker_cpu_cores": round(cpu_ms_per_job * rate / 1000, 2),
+           "machine": machine, "before": before}
+    print(f"c={c}: {out}", flush=True)
+    return out
+
+
+def bare_client(st: Stack, c: int, seconds: float = 4.0) -> dict:
+    """Baseline 4: the official `openai` client alone against the same stub, from this process.
+    Sequential: latency over a raw http.client call (the client's own cost). Then `c` threads
+    sharing one client for `seconds`: the most one Python process gets from the bare client."""
+    import json
+    import threading
+
+    import openai
+
+    from bench._harness import KeepAlive, summary
+
+    client = openai.OpenAI(base_url=st.stub.base_url, api_key="sk-bench", max_retries=0,
+                           timeout=30)
+    raw = KeepAlive("127.0.0.1", st.stub.port)
+    body = json.dumps({"model": "omni-moderation-latest", "input": ["hello there"]}).encode()
+    hdr = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+    for _ in range(3):  # warm-up
+        client.moderations.create(model="omni-moderation-latest", input=["hello there"])
+        raw.request("POST", "/v1/moderations", body, hdr)
+    lat_raw, lat_client = [], []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        raw.request("POST", "/v1/moderations", body, hdr)
+        lat_raw.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        client.moderations.create(model="omni-moderation-latest", input=["hello there"])
+        lat_client.append((time.perf_counter() - t0) * 1000)
+    raw.close()
+    stop_at = time.monotonic() + seconds
+    counts = [0] * c
+    cpu0 = cpu_seconds([os.getpid()])
+
+    def run(i: int) -> None:
+        while time.monotonic() < stop_at:
+            client.moderations.create(model="omni-moderation-latest", input=[f"text {i}"])
+            counts[i] += 1
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(c)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 30)
+    wall = time.monotonic() - t0
+    rate = sum(counts) / wall
+    client.close()
+    return {"raw_http_latency_ms": summary(lat_raw), "openai_client_latency_ms":
+            summary(lat_client), "client_overhead_ms_p50": round(
+                summary(lat_client)["p50"] - summary(lat_raw)["p50"], 2),
+            "threads": c, "calls_per_s": round(rate, 1),
+            "ratio_of_ideal": round(rate / (c / (STUB_MS / 1000)), 3),
+            "cpu_ms_per_call": round((cpu_seconds([os.getpid()]) - cpu0) * 1000
+                                     / max(1, sum(counts)), 2)}
+
+
+def main() -> int:
+    details: dict = {"stub_latency_ms": STUB_MS, "pool": "threads", "batching": "off",
+                     "levels": []}
+    with Stack("concurrency", stub_latency_ms=STUB_MS) as st:
+        details["bare_openai_client"] = bare = bare_client(st, HEADLINE)
+        print(f"bare openai client: {bare}", flush=True)
+        for c in LEVELS:
+            details["levels"].append(run_level(st, c))
+    head = next((lv for lv in details["levels"] if lv["concurrency"] == HEADLINE),
+                details["levels"][0])
+    results = [result(f"worker_concurrency_ratio_c{head['concurrency']}", head["ratio"],
+                      "x ideal (concurrency / latency)",
+                      f"ideal {head['ideal_jobs_per_s']} jobs/s (c={head['concurrency']}, "
+                      f"{STUB_MS:g} ms upstream); got {head['jobs_per_s']} jobs/s; the bare "
+                      f"openai client alone, {HEADLINE} threads: {bare['calls_per_s']} calls/s",
+                      f">= {TARGET}", head["ratio"] >= TARGET)]
+    for lv in details["levels"]:
+        if lv is head:
+            continue
+        results.append(result(f"worker_concurrency_ratio_c{lv['concurrency']}", lv["ratio"],
+                              "x ideal (concurrency / latency)",
+                              f"ideal {lv['ideal_jobs_per_s']} jobs/s; got {lv['jobs_per_s']}"
+                              f" jobs/s, worker {lv['worker_cpu_cores']} cores",
+                              f">= {TARGET} (below the CPU limit)", lv["ratio"] >= TARGET))
+    write_output("concurrency", results, details)
+    print_results(results)
+    print(head["ratio"])
+    return 0
+
+
+if __name__ == "__main__":
+    main_guard(main)

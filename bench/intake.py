@@ -1,0 +1,104 @@
+"""Figure 1 - intake: `POST /v1/jobs` with a 100 KB JPEG (full validation: magic bytes, header,
+pixel budget, full decode, SHA-256, blob write, job record, Celery message) against the bare
+Flask + Redis upload endpoint (`bench/bare_app.py`), both under gunicorn -w 2 --threads 4, the
+same client, the same connections, in alternating rounds. Target: ratio >= 0.7.
+
+Last line: the ratio (API req/s / bare req/s, median over rounds).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench._harness import (BenchError, Stack, closed_loop, cpu_seconds,  # noqa: E402
+                            main_guard, multipart, print_results, profiled, result,
+                            write_output)
+from bench._media import jpeg_of_size  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_INTAKE_ROUNDS", "5"))
+ROUND_S = float(os.environ.get("BENCH_INTAKE_ROUND_S", "2.5"))
+WARMUP_S = 1.0
+CONNECTIONS = 8  # = gunicorn workers x threads: every server thread has a request to serve
+TARGET = 0.7
+
+
+def main() -> int:
+    image = jpeg_of_size(100 * 1024)
+    body, ctype = multipart({}, "file", "photo.jpg", image, "image/jpeg")
+    headers = {"Content-Type": ctype, "Content-Length": str(len(body))}
+    details: dict = {"image_bytes": len(image), "body_bytes": len(body),
+                     "connections": CONNECTIONS, "round_s": ROUND_S, "rounds": []}
+    with Stack("intake") as st:
+        cfg = st.cfg()
+        api = st.gunicorn("app:app", cfg, "api")
+        bare = st.gunicorn("bench.bare_app:app", cfg, "bare")
+        r = st.redis_client()
+        # Sanity: both accept the upload.
+        for app, path in ((api, "/v1/jobs"), (bare, "/upload")):
+            probe = closed_loop("127.0.0.1", app.port, "POST", path, body, headers, 1, 0.3)
+            if probe["requests"] == 0 or probe["bad"]:
+                raise BenchError(f"{path} does not accept the upload: {probe}")
+        for app, path in ((api, "/v1/jobs"), (bare, "/upload")):  # warm both (imports, pools)
+            closed_loop("127.0.0.1", app.port, "POST", path, body, headers, CONNECTIONS,
+                        WARMUP_S)
+        ratios, api_rps, bare_rps, cpu_ratios = [], [], [], []
+        for i in range(ROUNDS):
+            round_out = {}
+            for label, app, path in (("bare", bare, "/upload"), ("api", api, "/v1/jobs")):
+                r.flushdb()  # each side starts from an empty Redis
+                shutil.rmtree(cfg["BLOB_DIR"], ignore_errors=True)
+                time.sleep(0.3)
+                pids = {f"{label}-{n}": p for n, p in enumerate(app.pids()[1:])}
+                server_pids = app.pids()
+                cpu0 = cpu_seconds(server_pids)
+                redis_cpu0 = cpu_seconds([st.redis.proc.pid])
+                with profiled(f"intake-{label}-r{i}", pids if i == 0 else {}, ROUND_S):
+                    out = closed_loop("127.0.0.1", app.port, "POST", path, body, headers,
+                                      CONNECTIONS, ROUND_S)
+                n = max(1, out["requests"])
+                out["server_cpu_ms_per_req"] = round(
+                    (cpu_seconds(server_pids) - cpu0) * 1000 / n, 3)
+                out["redis_cpu_ms_per_req"] = round(
+                    (cpu_seconds([st.redis.proc.pid]) - redis_cpu0) * 1000 / n, 3)
+                if out["bad"] > 0.01 * max(1, out["requests"]):
+                    raise BenchError(f"{label}: {out['bad']} failed requests of "
+                                     f"{out['requests']}: {out['errors']}")
+                round_out[label] = out
+            ratios.append(round_out["api"]["rps"] / round_out["bare"]["rps"])
+            api_rps.append(round_out["api"]["rps"])
+            bare_rps.append(round_out["bare"]["rps"])
+            details["rounds"].append(round_out)
+            cpu_ratios.append(round_out["bare"]["server_cpu_ms_per_req"]
+                              / round_out["api"]["server_cpu_ms_per_req"])
+            print(f"round {i + 1}: bare {round_out['bare']['rps']} req/s "
+                  f"({round_out['bare']['server_cpu_ms_per_req']} ms CPU/req), api "
+                  f"{round_out['api']['rps']} req/s ({round_out['api']['server_cpu_ms_per_req']}"
+                  f" ms CPU/req), ratio {ratios[-1]:.3f}", flush=True)
+        jobs_queued = r.llen("moderation")
+        details["api_jobs_queued_last_round"] = jobs_queued
+    ratio = round(statistics.median(ratios), 3)
+    details.update(ratios=[round(x, 3) for x in ratios],
+                   cpu_per_request_ratios=[round(x, 3) for x in cpu_ratios], api_rps_median=statistics.median(api_rps),
+                   bare_rps_median=statistics.median(bare_rps))
+    cpu_bare = statistics.median(r["bare"]["server_cpu_ms_per_req"] for r in details["rounds"])
+    cpu_api = statistics.median(r["api"]["server_cpu_ms_per_req"] for r in details["rounds"])
+    details.update(server_cpu_ms_per_req_median={"bare": cpu_bare, "api": cpu_api},
+                   cpu_ratio=round(cpu_bare / cpu_api, 3))
+    results = [result("intake_ratio", ratio, "x bare Flask+Redis req/s",
+                      f"bare {statistics.median(bare_rps):.0f} req/s ({cpu_bare:.2f} ms server "
+                      f"CPU/req); API {statistics.median(api_rps):.0f} req/s ({cpu_api:.2f} ms "
+                      f"CPU/req); CPU-per-request ratio {cpu_bare / cpu_api:.2f}",
+                      f">= {TARGET}", ratio >= TARGET)]
+    write_output("intake", results, details)
+    print_results(results)
+    print(ratio)
+    return 0
+
+
+if __name__ == "__main__":
+    main_guard(main)
