@@ -43,6 +43,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mmservice.embedded import EmbeddedRedis
     from mmservice.providers.registry import choose
 
+    # Ctrl-C and SIGTERM both stop everything (SIGINT may arrive ignored when started in the
+    # background of a non-interactive shell, so the handler is installed explicitly).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     env = dict(os.environ)
     cfg = mms_config.load()
     procs: list[tuple[str, subprocess.Popen]] = []
@@ -104,10 +108,6 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{base}/v1/providers\n\ntry:\n  curl -s -X POST {base}/v1/jobs -H 'Content-Type: "
               f"application/json' -d '{{\"text\": \"you are an idiot\"}}'\n  curl -s {base}"
               f"/v1/jobs/<id>\n\nCtrl-C stops everything.\n{BANNER}\n", flush=True)
-        # Ctrl-C and SIGTERM both stop everything (SIGINT may arrive ignored when started in
-        # the background of a non-interactive shell, so the handler is installed explicitly).
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
         while True:
             for name, p in procs:
                 if p.poll() is not None:
