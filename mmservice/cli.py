@@ -51,27 +51,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = mms_config.load()
     procs: list[tuple[str, subprocess.Popen]] = []
     redis = None
-    if not os.environ.get("MMS_REDIS_URL"):
-        redis = EmbeddedRedis(os.path.join(args.data_dir, "redis"),
-                              port=int(os.environ.get("MMS_EMBEDDED_REDIS_PORT", "6390")))
-        redis.start()
-        env["MMS_REDIS_URL"] = redis.url
-        print(f"embedded Redis on {redis.url} (AOF in {redis.data_dir})", flush=True)
-    env.setdefault("MMS_BLOB_DIR", os.path.join(args.data_dir, "blobs"))
+    try:
+        if not os.environ.get("MMS_REDIS_URL"):
+            redis = EmbeddedRedis(os.path.join(args.data_dir, "redis"),
+                                  port=int(os.environ.get("MMS_EMBEDDED_REDIS_PORT", "6390")))
+            redis.start()
+            env["MMS_REDIS_URL"] = redis.url
+            print(f"embedded Redis on {redis.url} (AOF in {redis.data_dir})", flush=True)
+        env.setdefault("MMS_BLOB_DIR", os.path.join(args.data_dir, "blobs"))
 
-    local_caps = [c for c in mms_config.CAPS if choose(cfg, c) == "local"]
-    if local_caps and not _local_engines_installed():
-        from mmservice.embedded import free_port
+        local_caps = [c for c in mms_config.CAPS if choose(cfg, c) == "local"]
+        if local_caps and not _local_engines_installed():
+            from mmservice.embedded import free_port
 
-        port = free_port()
-        procs.append(("stub", subprocess.Popen(
-            [sys.executable, "-m", "mmservice.devstub", "--port", str(port)], env=env,
-            start_new_session=True)))
-        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-        print(f"\n{BANNER}\n!! NO API KEY AND NO LOCAL ENGINES: capabilities {', '.join(local_caps)}"
-              f"\n!! are served by the DEVELOPMENT STUB at {env['OPENAI_BASE_URL']}.\n!! Its "
-              f"verdicts are FAKE (keyword rules). Set OPENAI_API_KEY or install the local "
-              f"engines.\n{BANNER}\n", flush=True)
+            port = free_port()
+            procs.append(("stub", subprocess.Popen(
+                [sys.executable, "-m", "mmservice.devstub", "--port", str(port)], env=env,
+                start_new_session=True)))
+            env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+            print(f"\n{BANNER}\n!! NO API KEY AND NO LOCAL ENGINES: capabilities {', '.join(local_caps)}"
+                  f"\n!! are served by the DEVELOPMENT STUB at {env['OPENAI_BASE_URL']}.\n!! Its "
+                  f"verdicts are FAKE (keyword rules). Set OPENAI_API_KEY or install the local "
+                  f"engines.\n{BANNER}\n", flush=True)
+
+    except KeyboardInterrupt:  # stopped while starting: leave nothing running
+        for _name, p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        if redis:
+            redis.stop()
+        return 0
 
     def stop_all(*_a) -> None:
         for name, p in reversed(procs):
