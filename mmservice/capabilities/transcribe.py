@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from mmservice.jobs.media_source import job_media
-from mmservice.jobs.pipeline import FANOUT_PENDING, record_step
+from mmservice.jobs.pipeline import FANOUT_PENDING, fail_job, record_step
 from mmservice.jobs.store import TERMINAL
 from mmservice.providers.base import Transcript
 
@@ -111,6 +112,10 @@ def run_chunk(tenant: str, job_id: str, index: int, deps) -> str:
         return "gone"
     if job["status"] in TERMINAL:
         return "terminal"
+    if time.time() > job.get("_deadline_ts", float("inf")):
+        # e.g. a chunk restored from an unacked message long after its job was due
+        fail_job(deps, job, "job_timeout", "the job ran past its deadline")
+        return "timeout"
     results_key, lock_key = _keys(job)
     raw_plan = deps.store.r.hget(results_key, "_plan")
     if raw_plan is None:

@@ -91,6 +91,12 @@ class LocalTranscription:
                               duration_s=round(duration, 3), model=info["model"],
                               provider=PROVIDER, usage=usage)
         beam = int(os.environ.get("MMS_LOCAL_WHISPER_BEAM", "5"))
+        # Whisper's temperature fallback re-decodes a window up to five times when the text
+        # looks repetitive (compression ratio > 2.4): on looped or chanted audio that made a
+        # 120 s clip take 43 s instead of 7 s. A service needs bounded latency, so fallback is
+        # off unless MMS_LOCAL_WHISPER_FALLBACK=1.
+        fallback = os.environ.get("MMS_LOCAL_WHISPER_FALLBACK", "0").lower() in ("1", "true")
+        temperature = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if fallback else 0.0
         t0 = time.perf_counter()
         # CTranslate2 runs one generation at a time per model replica; serialize explicitly so
         # a threads pool queues here instead of oversubscribing two cores.
@@ -98,7 +104,7 @@ class LocalTranscription:
             segments_iter, tinfo = model.transcribe(
                 samples, language=lang if info.get("multilingual") else "en",
                 initial_prompt=prompt or None, beam_size=beam, vad_filter=False,
-                condition_on_previous_text=True)
+                condition_on_previous_text=True, temperature=temperature)
             raw_segments = list(segments_iter)
         elapsed = time.perf_counter() - t0
         segments = []
