@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 from mmservice.jobs.media_source import job_media
-from mmservice.jobs.pipeline import FANOUT_PENDING, fail_job, record_step
-from mmservice.jobs.store import TERMINAL
+from mmservice.jobs.pipeline import FANOUT_PENDING, live_job, record_step
 from mmservice.providers.base import Transcript
 
 log = logging.getLogger("mmservice.transcribe")
@@ -106,16 +104,9 @@ def run_chunk(tenant: str, job_id: str, index: int, deps) -> str:
     from mmservice.media.audio import Chunk
     from mmservice.media.subtitles import stitch
 
-    try:
-        job = deps.store.get(tenant, job_id)
-    except MMSError:
-        return "gone"
-    if job["status"] in TERMINAL:
-        return "terminal"
-    if time.time() > job.get("_deadline_ts", float("inf")):
-        # e.g. a chunk restored from an unacked message long after its job was due
-        fail_job(deps, job, "job_timeout", "the job ran past its deadline")
-        return "timeout"
+    job, outcome = live_job(deps, tenant, job_id)
+    if job is None:
+        return outcome
     results_key, lock_key = _keys(job)
     raw_plan = deps.store.r.hget(results_key, "_plan")
     if raw_plan is None:

@@ -103,22 +103,31 @@ class _AlreadyDone(Exception):
     pass
 
 
-def run_step(tenant: str, job_id: str, step: str, deps: Deps,
-             steps: dict[str, Callable[[dict, Deps], Any]]) -> str:
-    """Run one step of one job. Returns what happened (for logs and tests)."""
+def live_job(deps: Deps, tenant: str, job_id: str) -> tuple[dict | None, str]:
+    """The job a task should work on, or (None, why not): gone, already settled, or past its
+    deadline (then failed now: e.g. a message restored from the broker long after)."""
     try:
         job = deps.store.get(tenant, job_id)
     except NotFound:
-        return "gone"
+        return None, "gone"
     if job["status"] in TERMINAL:
-        return "terminal"
+        return None, "terminal"
+    if time.time() > job.get("_deadline_ts", float("inf")):
+        fail_job(deps, job, "job_timeout", "the job ran past its deadline")
+        return None, "timeout"
+    return job, "live"
+
+
+def run_step(tenant: str, job_id: str, step: str, deps: Deps,
+             steps: dict[str, Callable[[dict, Deps], Any]]) -> str:
+    """Run one step of one job. Returns what happened (for logs and tests)."""
+    job, outcome = live_job(deps, tenant, job_id)
+    if job is None:
+        return outcome
     state = job["task_status"].get(step)
     if state in ("succeeded", "failed", "skipped"):
         advance(job, deps)  # a re-delivered message: the work is saved, just move on
         return "already-done"
-    if time.time() > job.get("_deadline_ts", float("inf")):
-        fail_job(deps, job, "job_timeout", "the job ran past its deadline")
-        return "timeout"
 
     need = NEEDS.get((step, job["input"]["kind"]))
     if need and job["task_status"].get(need) != "succeeded":
