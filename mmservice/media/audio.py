@@ -215,14 +215,20 @@ def plan_chunks(segment: AudioSegment, *, max_bytes: int, max_chunk_s: float,
     return chunks
 
 
-def _wav_bytes(seg: AudioSegment) -> bytes:
+def pcm_to_wav(pcm: bytes, rate: int, *, channels: int = 1, sample_width: int = 2) -> bytes:
+    """Raw PCM in a WAV container written by `wave`, so the header carries the true sizes."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
-        w.setnchannels(seg.channels)
-        w.setsampwidth(seg.sample_width)
-        w.setframerate(seg.frame_rate)
-        w.writeframes(seg.raw_data)
+        w.setnchannels(channels)
+        w.setsampwidth(sample_width)
+        w.setframerate(rate)
+        w.writeframes(pcm)
     return buf.getvalue()
+
+
+def _wav_bytes(seg: AudioSegment) -> bytes:
+    return pcm_to_wav(seg.raw_data, seg.frame_rate, channels=seg.channels,
+                      sample_width=seg.sample_width)
 
 
 def export_chunk(segment: AudioSegment, chunk: Chunk, *, fmt: str = "wav",

@@ -14,10 +14,8 @@ raw signed 16-bit little-endian mono at 24 kHz.
 from __future__ import annotations
 
 import ctypes
-import io
 import logging
 import threading
-import wave
 
 from mmservice.errors import Invalid, Unavailable
 from mmservice.providers.base import Speech
@@ -124,16 +122,6 @@ class EspeakEngine:
         return pcm
 
 
-def wav_bytes(pcm: bytes, rate: int) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-    return buf.getvalue()
-
-
 def _clean(text: str) -> str:
     # Control characters other than line breaks/tabs mean nothing to a listener.
     return "".join(c if c.isprintable() or c in "\n\t" else " " for c in text).strip()
@@ -198,7 +186,9 @@ class LocalSpeech:
         if not pcm:
             raise Unavailable("espeak-ng produced no audio", code="tts_failed")
         rate = engine.sample_rate
-        wav = wav_bytes(pcm, rate)
+        from mmservice.media.audio import pcm_to_wav
+
+        wav = pcm_to_wav(pcm, rate)
         if fmt == "wav" and abs(tempo - 1.0) <= 0.005:
             audio = wav
         else:
