@@ -53,10 +53,6 @@ class Invalid(MMSError):
     status, code = 422, "invalid"
 
 
-class RateLimited(MMSError):
-    status, code = 429, "rate_limited"
-
-
 class Unavailable(MMSError):
     status, code = 503, "service_unavailable"
 
