@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
+from mmservice.errors import Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
 from mmservice.jobs.dispatch import marker_key
 from mmservice.jobs.pipeline import plan_tasks
 from mmservice.jobs.store import JobStore, new_job_id, now_iso
@@ -140,7 +140,7 @@ def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, b
             for _ in range(50):  # the first request may still be writing its record
                 try:
                     return store.get(tenant, prior), False
-                except Exception:
+                except NotFound:
                     time.sleep(0.02)
             return store.get(tenant, prior), False
 

@@ -112,8 +112,8 @@ def live_job(deps: Deps, tenant: str, job_id: str) -> tuple[dict | None, str]:
         return None, "gone"
     if job["status"] in TERMINAL:
         return None, "terminal"
-    if time.time() > job.get("_deadline_ts", float("inf")):
-        fail_job(deps, job, "job_timeout", "the job ran past its deadline")
+    job = reap_if_overdue(deps, job)
+    if job["status"] in TERMINAL:
         return None, "timeout"
     return job, "live"
 
