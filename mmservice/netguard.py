@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from mmservice.errors import Invalid
 
@@ -23,47 +23,31 @@ _BLOCKED_NETS = [ipaddress.ip_network(n) for n in (
 _BLOCKED_HOSTNAMES = {"localhost", "metadata.google.internal", "metadata"}
 
 
-_ssl_lock = threading.Lock()
+_lock = threading.Lock()
 _ssl_context = None
-
-
-def tls_context():
-    """One verifying SSL context per process, shared by every outbound httpx client.
-
-    Why: building a context loads the CA bundle (~25 ms of CPU); doing it per webhook attempt
-    or image fetch made the worker CPU-bound. SSLContext is safe to share between threads."""
-    with _ssl_lock:
-        return tls_context_unlocked()
-
-
 _clients: dict[str, object] = {}
 
 
 def shared_client(purpose: str):
-    """One httpx.Client per purpose per process (thread-safe, keeps connections alive).
+    """One httpx.Client per purpose per process (thread-safe, keeps connections alive), all on
+    one verifying SSL context.
 
-    Never follows redirects (every hop must pass the SSRF check) and ignores proxy variables;
-    callers pass their own timeout per request."""
-    with _ssl_lock:
+    Why: building a context loads the CA bundle (~25 ms of CPU); doing it per webhook attempt
+    or image fetch made the worker CPU-bound. Never follows redirects (every hop must pass the
+    SSRF check) and ignores proxy variables; callers pass their own timeout per request."""
+    global _ssl_context
+    with _lock:
         client = _clients.get(purpose)
         if client is None:
             import httpx
 
-            client = httpx.Client(follow_redirects=False, trust_env=False,
-                                  verify=tls_context_unlocked(),
+            if _ssl_context is None:
+                _ssl_context = httpx.create_ssl_context()
+            client = httpx.Client(follow_redirects=False, trust_env=False, verify=_ssl_context,
                                   limits=httpx.Limits(max_keepalive_connections=20,
                                                       keepalive_expiry=30))
             _clients[purpose] = client
         return client
-
-
-def tls_context_unlocked():
-    global _ssl_context
-    if _ssl_context is None:
-        import httpx
-
-        _ssl_context = httpx.create_ssl_context()
-    return _ssl_context
 
 
 def parse_allow_list(raw: str | list | None) -> tuple[list, set[str]]:
@@ -146,3 +130,22 @@ def check_url(url: str, allow: str | list | None, *, field: str, resolve: bool =
             raise Invalid(f"host {host!r} resolves to a private or reserved address; refused "
                           "(SSRF guard)", code="url_not_allowed", field=field)
     return addrs
+
+
+def pin_to(url: str, address: str) -> tuple[str, dict, dict]:
+    """The URL rewritten to connect to `address` (one `check_url` approved), plus the Host header
+    and TLS name to keep, so DNS cannot answer differently between the check and the connect."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return url, {}, {}  # already a literal address
+    except ValueError:
+        pass
+    ip = ipaddress.ip_address(address.split("%")[0])
+    netloc = f"[{ip}]" if ip.version == 6 else str(ip)
+    if parts.port:
+        netloc += f":{parts.port}"
+    host_header = host + (f":{parts.port}" if parts.port else "")
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), {"host": host_header}, extensions

@@ -154,3 +154,39 @@ def test_idempotency_key_too_long(client):
 def test_method_not_allowed_is_json(client):
     r = client.s.put(client.url("/v1/jobs"), json={})
     err(r, 405, "method_not_allowed")
+
+
+def test_image_fetch_by_hostname_connects_to_the_checked_address(base_cfg):
+    """A hostname is resolved, the address checked against the allow-list, and the connection
+    pinned to that address with the original Host header (no second DNS lookup)."""
+    import http.server
+    import threading
+
+    from mmservice import config
+    from mmservice.jobs.media_source import fetch_url
+    from mediagen import image
+
+    host = socket.gethostname()
+    address = socket.getaddrinfo(host, 80, proto=socket.IPPROTO_TCP)[0][4][0]
+    png, seen = image("PNG", (8, 8)), []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers["Host"])
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer((address, 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        cfg = config.load({**base_cfg, "ALLOW_PRIVATE_URLS": address}, environ={})
+        port = srv.server_address[1]
+        assert fetch_url(f"http://{host}:{port}/a.png", cfg) == png
+    finally:
+        srv.shutdown()
+    assert seen == [f"{host}:{port}"]

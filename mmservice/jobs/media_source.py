@@ -1,8 +1,8 @@
 """Getting a job's media bytes in a worker: from the blob store, or fetched from its image URL.
 
 Why fetch in the worker and not the API: the API answers 202 fast and never blocks on a remote
-server. The SSRF guard runs here, on the addresses actually connected to, and redirects are
-followed by hand so every hop is checked.
+server. The SSRF guard runs here, the connection goes to the address it approved (`pin_to`),
+and redirects are followed by hand so every hop is checked.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 
 from mmservice.errors import Invalid, PayloadTooLarge, UpstreamError
 from mmservice.jobs.intake import inspect_media
-from mmservice.netguard import check_url, tls_context
+from mmservice.netguard import check_url, pin_to, shared_client
 
 _MAX_REDIRECTS = 3
 
@@ -21,35 +21,36 @@ def fetch_url(url: str, cfg: dict, *, field: str = "image_url") -> bytes:
     limit = int(cfg["MAX_IMAGE_BYTES"])
     timeout = float(cfg["IMAGE_FETCH_TIMEOUT_S"])
     allow = cfg.get("ALLOW_PRIVATE_URLS")
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                      verify=tls_context()) as client:
-        for _ in range(_MAX_REDIRECTS + 1):
-            check_url(url, allow, field=field)
-            try:
-                with client.stream("GET", url, headers={"User-Agent": "mmservice/1"}) as resp:
-                    if resp.is_redirect and resp.headers.get("location"):
-                        url = urljoin(url, resp.headers["location"])
-                        continue
-                    if resp.status_code != 200:
-                        raise Invalid(f"fetching the image answered HTTP {resp.status_code}",
-                                      code="image_fetch_failed", field=field)
-                    declared = int(resp.headers.get("content-length") or 0)
-                    if declared > limit:
+    client = shared_client("images")
+    for _ in range(_MAX_REDIRECTS + 1):
+        addresses = check_url(url, allow, field=field)
+        target, headers, extensions = pin_to(url, addresses[0]) if addresses else (url, {}, {})
+        try:
+            with client.stream("GET", target, headers={"User-Agent": "mmservice/1", **headers},
+                               extensions=extensions, timeout=timeout) as resp:
+                if resp.is_redirect and resp.headers.get("location"):
+                    url = urljoin(url, resp.headers["location"])
+                    continue
+                if resp.status_code != 200:
+                    raise Invalid(f"fetching the image answered HTTP {resp.status_code}",
+                                  code="image_fetch_failed", field=field)
+                declared = int(resp.headers.get("content-length") or 0)
+                if declared > limit:
+                    raise PayloadTooLarge("the image at image_url is too large",
+                                          code="image_too_large", field=field)
+                buf = bytearray()
+                for chunk in resp.iter_bytes():
+                    buf += chunk
+                    if len(buf) > limit:
                         raise PayloadTooLarge("the image at image_url is too large",
                                               code="image_too_large", field=field)
-                    buf = bytearray()
-                    for chunk in resp.iter_bytes():
-                        buf += chunk
-                        if len(buf) > limit:
-                            raise PayloadTooLarge("the image at image_url is too large",
-                                                  code="image_too_large", field=field)
-                    return bytes(buf)
-            except httpx.TimeoutException:
-                raise UpstreamError("fetching the image timed out",
-                                    code="image_fetch_timeout") from None
-            except httpx.HTTPError:
-                raise Invalid("the image URL could not be fetched", code="image_fetch_failed",
-                              field=field) from None
+                return bytes(buf)
+        except httpx.TimeoutException:
+            raise UpstreamError("fetching the image timed out",
+                                code="image_fetch_timeout") from None
+        except httpx.HTTPError:
+            raise Invalid("the image URL could not be fetched", code="image_fetch_failed",
+                          field=field) from None
     raise Invalid("too many redirects fetching the image", code="image_fetch_failed", field=field)
 
 

@@ -8,15 +8,13 @@ and TLS server name). Why no redirects: a 3xx could point anywhere, including in
 """
 from __future__ import annotations
 
-import ipaddress
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from mmservice.errors import Invalid
-from mmservice.netguard import check_url, shared_client
+from mmservice.netguard import check_url, pin_to, shared_client
 
 EXCERPT_BYTES = 1024
 # Refusals no retry can fix; a name that does not resolve may resolve later, so it is retried.
@@ -32,24 +30,6 @@ class AttemptResult:
     retry_after: str | None = None
     final: bool = False  # refused: retrying cannot help
     addresses: list[str] = field(default_factory=list)
-
-
-def _pinned(url: str, address: str) -> tuple[str, dict, dict]:
-    """The URL rewritten to connect to `address`, plus the Host header and TLS name to keep."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return url, {}, {}  # already a literal address
-    except ValueError:
-        pass
-    ip = ipaddress.ip_address(address.split("%")[0])
-    netloc = f"[{ip}]" if ip.version == 6 else str(ip)
-    if parts.port:
-        netloc += f":{parts.port}"
-    host_header = host + (f":{parts.port}" if parts.port else "")
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return urlunsplit(parts._replace(netloc=netloc)), {"host": host_header}, extensions
 
 
 def _excerpt(resp: httpx.Response, deadline: float) -> str:
@@ -73,7 +53,7 @@ def post(url: str, body: bytes, headers: dict, *, allow: str, timeout_s: float) 
         out.latency_ms = round((time.monotonic() - t0) * 1000, 1)
         return out
     out.addresses = addresses
-    target, extra_headers, extensions = (_pinned(url, addresses[0]) if addresses
+    target, extra_headers, extensions = (pin_to(url, addresses[0]) if addresses
                                          else (url, {}, {}))
     try:
         client = shared_client("webhooks")
