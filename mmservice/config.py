@@ -45,8 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "THRESHOLDS": "",  # JSON: {"category": {"review": x, "block": y}}
     "MODERATION_MAX_CHARS": 10_000,
     "MODERATION_BATCH_SIZE": 32,  # texts per upstream request when many jobs are queued
-    "MODERATION_BATCH_WAIT_MS": 20.0,  # longest a text waits for company under load
-    "MODERATION_BATCH_HOLD_AT": 2,  # texts wait only while this many batches are in flight
+    "MODERATION_BATCH_WAIT_MS": 50.0,  # longest a text waits for company under load
+    "MODERATION_BATCH_HOLD_AT": 4,  # with no broker backlog, texts wait only past this many flights
     # Audio
     "TRANSCRIPTION_MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
     "TRANSCRIPTION_MAX_CHUNK_S": 600,

@@ -60,3 +60,91 @@ def test_batcher_splits_results_and_errors(base_cfg):
     assert max(len(c) for c in inner.calls) <= 8 and len(inner.calls) < 12
     with pytest.raises(UpstreamError):
         b.moderate_texts(["boom"])
+
+
+class _SlowFake:
+    """A provider double that records each array request and takes 150 ms: the holding policy,
+    not the network, is under test (the stub-backed tests above cover the wire)."""
+    name, model = "fake", "m"
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+
+    def moderate_texts(self, texts):
+        from mmservice.providers.base import RawModeration
+
+        self.calls.append(list(texts))
+        time.sleep(0.15)
+        return [RawModeration({"hate": 0.0}, [], "m", "fake") for _ in texts]
+
+
+def _call_after(b, text: str, delay_s: float, pool: ThreadPoolExecutor):
+    def go():
+        time.sleep(delay_s)
+        t0 = time.monotonic()
+        b.moderate_texts([text])
+        return time.monotonic() - t0
+    return pool.submit(go)
+
+
+def test_no_backlog_means_no_hold():
+    """At a steady rate with nothing queued in the broker, a text is sent at once even while
+    another batch is in flight: polling latency must not pay the window."""
+    from mmservice.providers.batching import BatchingModeration
+
+    inner = _SlowFake()
+    b = BatchingModeration(inner, max_batch=32, wait_s=1.0, hold_at=4, backlog=lambda: 0)
+    with ThreadPoolExecutor(4) as pool:
+        first = _call_after(b, "a", 0, pool)
+        second = _call_after(b, "b", 0.03, pool)
+        assert second.result() < 0.15 + 0.1  # not held for the 1 s window
+        first.result()
+    assert inner.calls == [["a"], ["b"]]
+
+
+def test_backlog_gathers_texts_until_the_flight_returns():
+    """With jobs waiting in the broker, texts arriving while a batch is in flight gather and
+    leave together when it returns (well before the window)."""
+    from mmservice.providers.batching import BatchingModeration
+
+    inner = _SlowFake()
+    b = BatchingModeration(inner, max_batch=32, wait_s=1.0, hold_at=4, backlog=lambda: 50)
+    with ThreadPoolExecutor(4) as pool:
+        futs = [_call_after(b, "a", 0, pool)] + [
+            _call_after(b, t, 0.03 + i * 0.01, pool) for i, t in enumerate("bcd")]
+        waits = [f.result() for f in futs]
+    assert inner.calls == [["a"], ["b", "c", "d"]]
+    assert max(waits) < 0.15 * 2 + 0.15  # held only until the first flight returned
+
+
+def test_gathering_stops_when_every_thread_is_waiting():
+    """When every caller the pool can have is already waiting, nobody else can come: send at
+    once instead of sitting out the window."""
+    from mmservice.providers.batching import BatchingModeration
+
+    inner = _SlowFake()
+    b = BatchingModeration(inner, max_batch=32, wait_s=1.0, hold_at=1, backlog=lambda: 50,
+                           callers=3)
+    with ThreadPoolExecutor(3) as pool:
+        first = _call_after(b, "a", 0, pool)
+        rest = [_call_after(b, t, 0.03 + i * 0.01, pool) for i, t in enumerate("bc")]
+        waits = [f.result() for f in rest]
+        first.result()
+    assert inner.calls == [["a"], ["b", "c"]]
+    assert max(waits) < 0.15 + 0.1  # sent as soon as "c" arrived, not when "a" returned
+
+
+def test_a_failing_backlog_probe_never_holds_or_fails():
+    from mmservice.providers.batching import BatchingModeration
+
+    def probe():
+        raise ConnectionError("redis down")
+
+    inner = _SlowFake()
+    b = BatchingModeration(inner, max_batch=32, wait_s=1.0, hold_at=4, backlog=probe)
+    with ThreadPoolExecutor(2) as pool:
+        first = _call_after(b, "a", 0, pool)
+        second = _call_after(b, "b", 0.03, pool)
+        assert second.result() < 0.15 + 0.1
+        first.result()
+    assert inner.calls == [["a"], ["b"]]

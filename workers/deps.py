@@ -6,7 +6,7 @@ import threading
 from mmservice import logs
 from mmservice.blobs import blob_store_from_config
 from mmservice.jobs.dispatch import make_enqueue_step
-from mmservice.jobs.pipeline import Deps
+from mmservice.jobs.pipeline import QUEUES, Deps
 from mmservice.jobs.store import JobStore
 from mmservice.providers.registry import Registry
 from mmservice.redis_conn import get_redis
@@ -27,7 +27,10 @@ def get_deps() -> Deps:
             _deps = Deps(cfg=cfg, store=JobStore(r, cfg["JOB_TTL_S"]),
                          blobs=blob_store_from_config(cfg), providers=Registry(cfg),
                          enqueue_step=make_enqueue_step(app, r, cfg["JOB_TTL_S"]),
-                         on_terminal=_on_terminal, extra={"celery": app})
+                         on_terminal=_on_terminal,
+                         extra={"celery": app,
+                                # jobs waiting in the broker: micro-batching holds only then
+                                "moderation_backlog": lambda: r.llen(QUEUES["moderate"])})
         return _deps
 
 

@@ -14,7 +14,7 @@ def run(job: dict, deps) -> dict[str, Any]:
     from mmservice.providers.batching import batched
 
     provider = deps.providers.get("moderation")
-    text_provider = batched(provider, deps.cfg)
+    text_provider = batched(provider, deps.cfg, backlog=deps.extra.get("moderation_backlog"))
     max_chars = int(deps.cfg["MODERATION_MAX_CHARS"])
     raws: list[RawModeration] = []
     inputs: list[str] = []

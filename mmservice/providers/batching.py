@@ -2,21 +2,32 @@
 
 Why in the worker process: with a threads pool, each thread runs one job and blocks on its
 upstream call. When many text jobs are queued, the threads' texts arrive within milliseconds of
-each other; collecting them for a short window (`MMS_MODERATION_BATCH_WAIT_MS`) and sending one
-`moderations.create(input=[...])` (OpenAI accepts arrays) cuts upstream requests per job by the
-batch size. Like Nagle's algorithm, a text is sent at once while fewer than
-`MMS_MODERATION_BATCH_HOLD_AT` batches are in flight (no added latency at low and moderate load);
-beyond that, texts gather until the batch is full (`MMS_MODERATION_BATCH_SIZE`), a batch returns,
-or the window (`MMS_MODERATION_BATCH_WAIT_MS`) passes.
+each other; collecting them and sending one `moderations.create(input=[...])` (OpenAI accepts
+arrays) cuts upstream requests per job by the batch size.
+
+Why the hold depends on the backlog: holding a text for company costs that text latency, which is
+only worth paying when company is coming. So, like Nagle's algorithm, a text goes at once when no
+batch is in flight (an idle worker adds no latency). While a batch is in flight, texts gather
+(until the batch is full, `MMS_MODERATION_BATCH_SIZE`, or the window passes,
+`MMS_MODERATION_BATCH_WAIT_MS`) only when more work is certainly coming: jobs are waiting in the
+broker queue (`backlog`, probed at most every `PROBE_EVERY_S`), or `hold_at` batches are already
+in flight. They stop gathering as soon as every thread that could add a text is already waiting
+(`callers`), since nobody else can arrive. At a steady moderate rate (no queue), texts are not
+held, so polling latency does not pay the window.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 from mmservice.providers.base import RawModeration
+
+log = logging.getLogger("mmservice.batching")
+
+PROBE_EVERY_S = 0.01  # the backlog probe (one LLEN) runs at most this often
 
 _lock = threading.Lock()
 _batchers: dict[int, "BatchingModeration"] = {}
@@ -24,13 +35,18 @@ _batchers: dict[int, "BatchingModeration"] = {}
 
 class BatchingModeration:
     def __init__(self, inner: Any, *, max_batch: int, wait_s: float, max_in_flight: int = 8,
-                 hold_at: int = 2):
+                 hold_at: int = 4, backlog: Callable[[], int] | None = None,
+                 callers: int | None = None):
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
         self.max_batch = max_batch
         self.wait_s = wait_s
         self.hold_at = max(1, hold_at)
+        self.backlog = backlog
+        self.callers = callers  # how many threads can call at all (the pool size), if known
+        self._probed_at = -1.0
+        self._probed = 0
         self._cond = threading.Condition()
         self._pending: list[tuple[list[str], Future]] = []
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight,
@@ -39,6 +55,7 @@ class BatchingModeration:
                                            daemon=True)
         self.stats = {"requests": 0, "texts": 0}
         self._in_flight = 0
+        self._in_flight_callers = 0
         self._collector.start()
 
     # The rest of the provider interface passes straight through.
@@ -59,16 +76,41 @@ class BatchingModeration:
         self.stats["texts"] += len(texts)
         return self.inner.moderate_texts(texts)
 
+    def _queued(self) -> int:
+        """Jobs waiting in the broker, probed at most every PROBE_EVERY_S (0 if unknown)."""
+        if self.backlog is None:
+            return 0
+        now = time.monotonic()
+        if now - self._probed_at >= PROBE_EVERY_S:
+            self._probed_at = now
+            try:
+                self._probed = int(self.backlog())
+            except Exception:  # noqa: BLE001 - a failed probe means "don't hold", never an error
+                log.debug("backlog probe failed", exc_info=True)
+                self._probed = 0
+        return self._probed
+
+    def _should_hold(self) -> bool:
+        """Called with the lock held and texts pending."""
+        if self._in_flight == 0:
+            return False  # idle: send at once
+        if sum(len(t) for t, _ in self._pending) >= self.max_batch:
+            return False
+        if self.callers and len(self._pending) + self._in_flight_callers >= self.callers:
+            return False  # every thread is here or waiting on a flight: nobody else can come
+        return self._in_flight >= self.hold_at or self._queued() > 0
+
     def _collect(self) -> None:
         while True:
             with self._cond:
                 while not self._pending:
                     self._cond.wait()
                 first_at = time.monotonic()
-                while (self._in_flight >= self.hold_at
-                       and sum(len(t) for t, _ in self._pending) < self.max_batch
-                       and time.monotonic() - first_at < self.wait_s):
-                    self._cond.wait(self.wait_s - (time.monotonic() - first_at))
+                while self._should_hold():
+                    left = self.wait_s - (time.monotonic() - first_at)
+                    if left <= 0:
+                        break
+                    self._cond.wait(min(left, PROBE_EVERY_S))
                 batch, size = [], 0
                 while self._pending and size + len(self._pending[0][0]) <= self.max_batch:
                     item = self._pending.pop(0)
@@ -77,6 +119,7 @@ class BatchingModeration:
                 if not batch:  # one caller's list alone exceeds the batch: send it by itself
                     batch.append(self._pending.pop(0))
                 self._in_flight += 1
+                self._in_flight_callers += len(batch)
             self._pool.submit(self._run, batch)
 
     def _run(self, batch: list[tuple[list[str], Future]]) -> None:
@@ -90,6 +133,7 @@ class BatchingModeration:
         finally:
             with self._cond:
                 self._in_flight -= 1
+                self._in_flight_callers -= len(batch)
                 self._cond.notify()
         i = 0
         for texts, fut in batch:
@@ -97,9 +141,10 @@ class BatchingModeration:
             i += len(texts)
 
 
-def batched(provider: Any, cfg: dict) -> Any:
+def batched(provider: Any, cfg: dict, *, backlog: Callable[[], int] | None = None) -> Any:
     """The process-wide batching wrapper for `provider`, or the provider itself when batching
-    is off (`MMS_MODERATION_BATCH_SIZE` <= 1)."""
+    is off (`MMS_MODERATION_BATCH_SIZE` <= 1). `backlog` counts jobs waiting in the broker
+    (the first call's probe is kept)."""
     size = int(cfg.get("MODERATION_BATCH_SIZE", 1))
     if size <= 1:
         return provider
@@ -107,7 +152,9 @@ def batched(provider: Any, cfg: dict) -> Any:
         b = _batchers.get(id(provider))
         if b is None:
             b = BatchingModeration(provider, max_batch=size,
-                                   wait_s=float(cfg.get("MODERATION_BATCH_WAIT_MS", 20)) / 1000,
-                                   hold_at=int(cfg.get("MODERATION_BATCH_HOLD_AT", 2)))
+                                   wait_s=float(cfg.get("MODERATION_BATCH_WAIT_MS", 50)) / 1000,
+                                   hold_at=int(cfg.get("MODERATION_BATCH_HOLD_AT", 4)),
+                                   backlog=backlog,
+                                   callers=int(cfg.get("WORKER_CONCURRENCY") or 0) or None)
             _batchers[id(provider)] = b
         return b
