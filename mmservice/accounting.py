@@ -3,8 +3,9 @@
 Why counters and not a scan of job records: jobs expire (`MMS_JOB_TTL_S`) and a day's cost must
 outlive them; one hash per tenant and day (`mms:t:<tenant>:usage:<YYYY-MM-DD>`, kept
 `MMS_USAGE_TTL_DAYS`, 400 by default) answers `GET /v1/usage?day=` with a single read, from any
-API replica. The pipeline calls `record_usage` once per saved step result (a re-delivered task
-finds its result saved and never gets here), so a job is counted once. Fields are
+API replica. The pipeline queues a step's increments (`usage_writes`) into the transaction that
+saves its result (a re-delivered task finds its result saved and writes nothing), so a job is
+counted once. Fields are
 `<capability>|<upstream>|<model>|<metric>`; the upstream is `<kind>:<host>` (or `local`), so
 the same model behind two servers is two rows.
 """
@@ -55,19 +56,27 @@ def measured(usage: dict) -> dict[str, float]:
     return out
 
 
-def record_usage(deps, job: dict, step: str, result: dict) -> None:
+def usage_writes(cfg: dict, job: dict, step: str,
+                 result: dict) -> tuple[str, dict[str, float], int] | None:
+    """What one saved step adds to its tenant's counters: (hash key, {field: amount}, ttl_s)."""
     cap = STEP_CAPS.get(step)
     if cap is None:
-        return
+        return None
     values = measured(result.get("usage") or {})
-    prefix = _SEP.join((cap, upstream_label(deps.cfg, cap),
+    prefix = _SEP.join((cap, upstream_label(cfg, cap),
                         str(result.get("model") or "unknown").replace(_SEP, "/")))
-    key = usage_key(job["tenant"], today())
-    pipe = deps.store.r.pipeline(transaction=False)
-    for metric, value in values.items():
-        pipe.hincrbyfloat(key, f"{prefix}{_SEP}{metric}", value)
-    pipe.expire(key, int(float(deps.cfg.get("USAGE_TTL_DAYS") or 400) * 86400))
-    pipe.execute()
+    fields = {f"{prefix}{_SEP}{metric}": value for metric, value in values.items()}
+    return (usage_key(job["tenant"], today()), fields,
+            int(float(cfg.get("USAGE_TTL_DAYS") or 400) * 86400))
+
+
+def queue_usage(pipe, writes: tuple[str, dict[str, float], int]) -> None:
+    """Queue `usage_writes`' increments on a pipeline, e.g. inside the step's own transaction,
+    so a result and its usage commit together."""
+    key, fields, ttl_s = writes
+    for field, value in fields.items():
+        pipe.hincrbyfloat(key, field, value)
+    pipe.expire(key, ttl_s)
 
 
 def _number(raw) -> float | int:

@@ -26,11 +26,14 @@ def get_redis(url: str) -> redis.Redis:
 
 
 def update_json(r: redis.Redis, key: str, fn: Callable[[dict], Any], *,
-                missing: Callable[[], Exception]) -> tuple[dict, Any]:
+                missing: Callable[[], Exception],
+                also: Callable[[Any, dict, Any], None] | None = None) -> tuple[dict, Any]:
     """Read-modify-write one JSON value atomically (WATCH/MULTI), keeping its TTL.
 
     `fn(value)` mutates in place and may raise to abort without writing; under contention it
-    runs again on the fresh value. Returns (value, fn's result)."""
+    runs again on the fresh value. `also(pipe, value, fn_result)` may queue more commands into
+    the same MULTI (counters, notifications): they commit exactly when the value does, in the
+    same round trip. Returns (value, fn's result)."""
     while True:
         with r.pipeline(transaction=True) as pipe:
             try:
@@ -42,6 +45,8 @@ def update_json(r: redis.Redis, key: str, fn: Callable[[dict], Any], *,
                 result = fn(value)
                 pipe.multi()
                 pipe.set(key, json.dumps(value), keepttl=True)  # one round trip less than TTL+EX
+                if also is not None:
+                    also(pipe, value, result)
                 pipe.execute()
                 return value, result
             except redis.WatchError:

@@ -79,10 +79,20 @@ def _settle_in_place(j: dict, deps: Deps) -> None:
 
 
 def _settled(deps: Deps, job: dict) -> None:
-    """After the write that settled a job: count it once and hand it to delivery."""
-    deps.store.count_finished(job["status"])
+    """After the write that settled a job (which also counted and announced it, see
+    `JobStore.queue_settled`): hand it to delivery."""
     log.info("job settled", extra={"job_id": job["id"], "status": job["status"]})
     deps.on_terminal(job)
+
+
+def _count_if_settled(deps: Deps):
+    """An `also` for `store.update`: when the write settles the job, count and announce it in
+    the same transaction (the update's function raises `_AlreadyDone` on a settled job, so a
+    job is counted once)."""
+    def also(pipe, j: dict, _result) -> None:
+        if j["status"] in TERMINAL:
+            deps.store.queue_settled(pipe, j)
+    return also
 
 
 def advance(job: dict, deps: Deps) -> None:
@@ -93,7 +103,8 @@ def advance(job: dict, deps: Deps) -> None:
         return
     try:
         settled = deps.store.update(job["tenant"], job["id"],
-                                    lambda j: _settle_in_place(j, deps))
+                                    lambda j: _settle_in_place(j, deps),
+                                    also=_count_if_settled(deps))
     except _AlreadyDone:
         return
     _settled(deps, settled)
@@ -101,6 +112,18 @@ def advance(job: dict, deps: Deps) -> None:
 
 class _AlreadyDone(Exception):
     pass
+
+
+class _NotRunnable(Exception):
+    """Raised inside a step's start update: the step must not run (`why`), seen on `job`."""
+
+    def __init__(self, why: str, job: dict):
+        super().__init__(why)
+        self.why, self.job = why, job
+
+
+def _overdue(job: dict) -> bool:
+    return job["status"] not in TERMINAL and time.time() > job.get("_deadline_ts", float("inf"))
 
 
 def live_job(deps: Deps, tenant: str, job_id: str) -> tuple[dict | None, str]:
@@ -120,24 +143,20 @@ def live_job(deps: Deps, tenant: str, job_id: str) -> tuple[dict | None, str]:
 
 def run_step(tenant: str, job_id: str, step: str, deps: Deps,
              steps: dict[str, Callable[[dict, Deps], Any]]) -> str:
-    """Run one step of one job. Returns what happened (for logs and tests)."""
-    job, outcome = live_job(deps, tenant, job_id)
-    if job is None:
-        return outcome
-    state = job["task_status"].get(step)
-    if state in ("succeeded", "failed", "skipped"):
-        advance(job, deps)  # a re-delivered message: the work is saved, just move on
-        return "already-done"
+    """Run one step of one job. Returns what happened (for logs and tests).
 
-    need = NEEDS.get((step, job["input"]["kind"]))
-    if need and job["task_status"].get(need) != "succeeded":
-        return record_step(deps, job, step, error={"code": "dependency_failed",
-                                               "message": f"{step} needs {need}, which failed"},
-                       state="skipped")
-
+    The checks (gone, settled, past its deadline, step already done, dependency failed) read
+    the record inside the same transaction that marks the step running: one read per step."""
     def start(j: dict) -> None:
         if j["status"] in TERMINAL:
-            raise _AlreadyDone()
+            raise _NotRunnable("terminal", j)
+        if _overdue(j):
+            raise _NotRunnable("timeout", j)
+        if j["task_status"].get(step) in ("succeeded", "failed", "skipped"):
+            raise _NotRunnable("already-done", j)
+        need = NEEDS.get((step, j["input"]["kind"]))
+        if need and j["task_status"].get(need) != "succeeded":
+            raise _NotRunnable("dependency", j)
         if j["status"] == "queued":
             deps.store.set_status(j, "running")
         j["task_status"][step] = "running"
@@ -145,8 +164,18 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
 
     try:
         job = deps.store.update(tenant, job_id, start)
-    except _AlreadyDone:
-        return "terminal"
+    except NotFound:
+        return "gone"
+    except _NotRunnable as e:
+        if e.why == "timeout":
+            reap_if_overdue(deps, e.job)
+        elif e.why == "already-done":
+            advance(e.job, deps)  # a re-delivered message: the work is saved, just move on
+        elif e.why == "dependency":
+            need = NEEDS[(step, e.job["input"]["kind"])]
+            return record_step(deps, e.job, step, state="skipped", error={
+                "code": "dependency_failed", "message": f"{step} needs {need}, which failed"})
+        return e.why
     t0 = time.monotonic()
     try:
         result = steps[step](job, deps)
@@ -164,7 +193,7 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
 
 
 def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
-            error: dict | None = None, state: str | None = None) -> str:
+                error: dict | None = None, state: str | None = None) -> str:
     def save(j: dict) -> None:
         if j["status"] in TERMINAL:
             raise _AlreadyDone()
@@ -180,14 +209,22 @@ def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
         if next_step(j) is None:
             _settle_in_place(j, deps)  # the last step: result and final status in one write
 
+    usage = _usage_writes(deps, job, step, result)
+    settle_also = _count_if_settled(deps)
+
+    def also(pipe, j: dict, fn_result) -> None:
+        if usage is not None:
+            from mmservice.accounting import queue_usage
+
+            queue_usage(pipe, usage)  # counted exactly when the result is saved
+        settle_also(pipe, j, fn_result)
+
     try:
-        job = deps.store.update(job["tenant"], job["id"], save)
+        job = deps.store.update(job["tenant"], job["id"], save, also=also)
     except _AlreadyDone:
         return "discarded"
     except NotFound:
         return "gone"
-    if result is not None and result.get("usage"):
-        _account(deps, job, step, result)
     if job["status"] in TERMINAL:
         _settled(deps, job)
     else:
@@ -195,16 +232,18 @@ def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
     return "succeeded" if result is not None else (state or "failed")
 
 
-def _account(deps: Deps, job: dict, step: str, result: dict) -> None:
-    """Per-tenant usage counters (tokens, audio seconds, images); never fails the job."""
+def _usage_writes(deps: Deps, job: dict, step: str, result: dict | None):
+    """Per-tenant usage increments for a step's result (tokens, audio seconds, images), or
+    None; working them out never fails the job."""
+    if result is None or not result.get("usage"):
+        return None
     try:
-        from mmservice.accounting import record_usage
-    except ImportError:
-        return
-    try:
-        record_usage(deps, job, step, result)
+        from mmservice.accounting import usage_writes
+
+        return usage_writes(deps.cfg, job, step, result)
     except Exception:  # noqa: BLE001 - accounting must not break delivery of a result
         log.exception("usage accounting failed", extra={"job_id": job["id"], "step": step})
+        return None
 
 
 def fail_job(deps: Deps, job: dict, code: str, message: str) -> dict | None:
@@ -217,7 +256,7 @@ def fail_job(deps: Deps, job: dict, code: str, message: str) -> dict | None:
         deps.store.set_status(j, "failed", error={"code": code, "message": message})
 
     try:
-        failed = deps.store.update(job["tenant"], job["id"], fail)
+        failed = deps.store.update(job["tenant"], job["id"], fail, also=_count_if_settled(deps))
     except (_AlreadyDone, NotFound):
         return None
     _settled(deps, failed)
@@ -227,7 +266,7 @@ def fail_job(deps: Deps, job: dict, code: str, message: str) -> dict | None:
 def reap_if_overdue(deps: Deps, job: dict) -> dict:
     """A job still queued/running past its deadline is failed on read, so no job stays
     `running` forever even if every worker died (the threads pool has no hard time limit)."""
-    if job["status"] not in TERMINAL and time.time() > job.get("_deadline_ts", float("inf")):
+    if _overdue(job):
         return fail_job(deps, job, "job_timeout",
                         "the job did not finish before its deadline") or job
     return job

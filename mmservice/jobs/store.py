@@ -79,12 +79,14 @@ class JobStore:
         raws = self.r.mget([self.key(tenant, i) for i in ids])
         return [json.loads(x) if x else None for x in raws]
 
-    def update(self, tenant: str, job_id: str, fn: Callable[[dict], Any]) -> dict:
+    def update(self, tenant: str, job_id: str, fn: Callable[[dict], Any],
+               also: Callable[[Any, dict, Any], None] | None = None) -> dict:
         """Apply `fn(job)` (mutating in place) atomically; returns the new job.
 
-        `fn` may raise to abort without writing. Retries on concurrent modification.
+        `fn` may raise to abort without writing. Retries on concurrent modification. `also`
+        queues more commands into the same transaction (see `update_json`).
         """
-        job, _ = update_json(self.r, self.key(tenant, job_id), fn,
+        job, _ = update_json(self.r, self.key(tenant, job_id), fn, also=also,
                              missing=lambda: NotFound(f"no job {job_id!r}", code="job_not_found"))
         return job
 
@@ -102,10 +104,22 @@ class JobStore:
             job["finished_at"] = job["updated_at"]
         job.update(extra)
 
+    def finished_key(self, status: str) -> str:
+        return f"{self.prefix}:metrics:jobs_finished:{status}"
+
+    def settled_channel(self) -> str:
+        return f"{self.prefix}:settled"
+
+    def queue_settled(self, pipe: Any, job: dict) -> None:
+        """Inside the transaction that settles `job`: count it, and announce it to long-polling
+        readers (`GET /v1/jobs/<id>?wait=`), committing exactly when the settle does."""
+        pipe.incr(self.finished_key(job["status"]))
+        pipe.publish(self.settled_channel(), f"{job['tenant']}/{job['id']}")
+
     def count_finished(self, status: str) -> None:
-        """Called once per settled job, after its write committed (never inside `update`, whose
-        function may run twice under contention)."""
-        self.r.incr(f"{self.prefix}:metrics:jobs_finished:{status}")
+        """Called once per settled job, after its write committed (never inside `update`'s
+        function, which may run twice under contention; `update`'s `also` is fine)."""
+        self.r.incr(self.finished_key(status))
 
     def list(self, tenant: str, *, status: str | None, cursor: str | None,
              limit: int) -> tuple[list[dict], str | None]:
