@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "JOB_TTL_S": 7 * 24 * 3600,
     "IDEMPOTENCY_TTL_S": 24 * 3600,
     "JOB_DEADLINE_S": 600,  # a job still running after this is marked failed (job_timeout)
+    "JOB_WAITERS_PER_PROCESS": 2,  # long-polling GETs (`?wait=`) an API process lets wait at once
     "TENANT": "default",
     # Input limits
     "MAX_TEXT_CHARS": 100_000,

@@ -11,8 +11,10 @@ from mmservice.errors import BadRequest, NotFound, UnsupportedMedia
 from mmservice.jobs.intake import Upload, submit
 from mmservice.jobs.pipeline import reap_if_overdue
 from mmservice.jobs.store import TERMINAL, public_view
-from mmservice.schemas.jobs import (ApiErrorSchema, JobListQuerySchema, JobListSchema,
-                                    JobRequestSchema, JobSchema, MultipartFieldsSchema)
+from mmservice.jobs.settle_watch import settle_watch
+from mmservice.schemas.jobs import (ApiErrorSchema, JobGetQuerySchema, JobListQuerySchema,
+                                    JobListSchema, JobRequestSchema, JobSchema,
+                                    MultipartFieldsSchema)
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Native job API")
 _request_schema = JobRequestSchema()
@@ -119,11 +121,21 @@ def list_jobs(query):
 
 
 @blp.route("/jobs/<job_id>", methods=["GET"])
+@blp.arguments(JobGetQuerySchema, location="query")
 @blp.response(200, JobSchema)
 @blp.alt_response(404, schema=ApiErrorSchema)
-def get_job(job_id: str):
+def get_job(query, job_id: str):
     svc = _svc()
-    job = reap_if_overdue(svc.deps, svc.store.get(_tenant(), job_id))
+    tenant = _tenant()
+
+    def read() -> dict:
+        return reap_if_overdue(svc.deps, svc.store.get(tenant, job_id))
+
+    if not query["wait"]:
+        return jsonify(public_view(read()))
+    watch = settle_watch(svc.store.r, svc.store.settled_channel(),
+                         int(svc.cfg["JOB_WAITERS_PER_PROCESS"]))
+    job, _ = watch.wait_settled(tenant, job_id, query["wait"], read)
     return jsonify(public_view(job))
 
 
@@ -149,9 +161,12 @@ def delete_job(job_id: str):
         j.pop("_text", None)
         j.pop("_image_url", None)
 
-    job = svc.store.update(tenant, job_id, cancel)
+    def announce(pipe, j: dict, _result) -> None:
+        if was_open and was_open[0]:
+            svc.store.queue_settled(pipe, j)  # counted and announced with the cancel itself
+
+    job = svc.store.update(tenant, job_id, cancel, also=announce)
     if was_open and was_open[0]:
-        svc.store.count_finished("canceled")
         svc.deps.on_terminal(job)
     svc.blobs.delete_prefix(f"{tenant}/{job_id}")
     return jsonify(public_view(job))

@@ -137,3 +137,13 @@ class JobListQuerySchema(StrictSchema):
         ("queued", "running", "succeeded", "failed", "canceled")))
     cursor = fields.String()
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+
+
+JOB_WAIT_MAX_S = 30.0
+
+
+class JobGetQuerySchema(StrictSchema):
+    wait = fields.Float(load_default=0.0, validate=validate.Range(0, JOB_WAIT_MAX_S), metadata={
+        "description": "long-poll: answer as soon as the job settles, or after this many "
+                       "seconds (at most 30), whichever is first. Best effort: when the "
+                       "server's waiter slots are taken it answers at once; check `status`."})
