@@ -73,6 +73,21 @@ def test_corrupt_image(client):
     err(r, 422, "corrupt_image", "file")
 
 
+def test_truncated_jpeg_is_corrupt(client):
+    import io
+
+    from PIL import Image
+
+    noisy = Image.merge("RGB", [Image.effect_noise((200, 150), 60) for _ in range(3)])
+    buf = io.BytesIO()
+    noisy.save(buf, "JPEG")
+    data = buf.getvalue()
+    assert client.submit_file("ok.jpg", data, "image/jpeg").status_code == 202
+    for cut in (len(data) // 2, len(data) * 9 // 10):  # cut inside the scan
+        r = client.submit_file("broken.jpg", data[:cut], "image/jpeg")
+        err(r, 422, "corrupt_image", "file")
+
+
 def test_decompression_bomb_is_refused_fast(client):
     data = png_bomb(60000)
     t0 = time.monotonic()
