@@ -102,36 +102,54 @@ def test_no_backlog_means_no_hold():
     assert inner.calls == [["a"], ["b"]]
 
 
-def test_backlog_gathers_texts_until_the_flight_returns():
-    """With jobs waiting in the broker, texts arriving while a batch is in flight gather and
-    leave together when it returns (well before the window)."""
+def test_backlog_gathers_every_thread_into_one_request():
+    """With jobs waiting in the broker, texts gather until every pool thread is waiting (then
+    leave at once, well before the window): one request instead of several partial ones."""
     from mmservice.providers.batching import BatchingModeration
 
     inner = _SlowFake()
-    b = BatchingModeration(inner, max_batch=32, wait_s=1.0, hold_at=4, backlog=lambda: 50)
+    b = BatchingModeration(inner, max_batch=32, wait_s=1.0, hold_at=4, backlog=lambda: 50,
+                           callers=4)
     with ThreadPoolExecutor(4) as pool:
-        futs = [_call_after(b, "a", 0, pool)] + [
-            _call_after(b, t, 0.03 + i * 0.01, pool) for i, t in enumerate("bcd")]
+        futs = [_call_after(b, t, i * 0.02, pool) for i, t in enumerate("abcd")]
         waits = [f.result() for f in futs]
-    assert inner.calls == [["a"], ["b", "c", "d"]]
-    assert max(waits) < 0.15 * 2 + 0.15  # held only until the first flight returned
+    assert inner.calls == [["a", "b", "c", "d"]]
+    assert max(waits) < 0.06 + 0.15 + 0.15  # sent when "d" arrived, not after the 1 s window
 
 
-def test_gathering_stops_when_every_thread_is_waiting():
-    """When every caller the pool can have is already waiting, nobody else can come: send at
-    once instead of sitting out the window."""
+def test_backlog_hold_is_bounded_by_the_window():
     from mmservice.providers.batching import BatchingModeration
 
     inner = _SlowFake()
-    b = BatchingModeration(inner, max_batch=32, wait_s=1.0, hold_at=1, backlog=lambda: 50,
-                           callers=3)
+    b = BatchingModeration(inner, max_batch=32, wait_s=0.2, hold_at=4, backlog=lambda: 50)
+    with ThreadPoolExecutor(2) as pool:
+        took = _call_after(b, "a", 0, pool).result()
+    assert inner.calls == [["a"]]
+    assert 0.2 + 0.15 - 0.02 < took < 0.2 + 0.15 + 0.2
+
+
+def test_without_backlog_texts_gather_only_past_hold_at_flights():
+    """No backlog: texts go at once until `hold_at` batches fly; then they wait for a flight
+    to return, unless every thread is already here or in the air."""
+    from mmservice.providers.batching import BatchingModeration
+
+    inner = _SlowFake()
+    b = BatchingModeration(inner, max_batch=32, wait_s=1.0, hold_at=2, backlog=lambda: 0,
+                           callers=5)
+    with ThreadPoolExecutor(5) as pool:
+        futs = [_call_after(b, t, i * 0.02, pool) for i, t in enumerate("abcd")]
+        [f.result() for f in futs]
+    # a and b fly at once; c and d wait for a flight to return (at ~0.15 s), then go together.
+    assert inner.calls == [["a"], ["b"], ["c", "d"]]
+
+    inner2 = _SlowFake()
+    b2 = BatchingModeration(inner2, max_batch=32, wait_s=1.0, hold_at=2, backlog=lambda: 0,
+                            callers=3)
     with ThreadPoolExecutor(3) as pool:
-        first = _call_after(b, "a", 0, pool)
-        rest = [_call_after(b, t, 0.03 + i * 0.01, pool) for i, t in enumerate("bc")]
-        waits = [f.result() for f in rest]
-        first.result()
-    assert inner.calls == [["a"], ["b", "c"]]
-    assert max(waits) < 0.15 + 0.1  # sent as soon as "c" arrived, not when "a" returned
+        futs = [_call_after(b2, t, i * 0.02, pool) for i, t in enumerate("abc")]
+        waits = [f.result() for f in futs]
+    # c is the last thread: nobody else can come, so it does not wait for a flight.
+    assert inner2.calls == [["a"], ["b"], ["c"]] and waits[2] < 0.15 + 0.1
 
 
 def test_a_failing_backlog_probe_never_holds_or_fails():

@@ -6,14 +6,13 @@ each other; collecting them and sending one `moderations.create(input=[...])` (O
 arrays) cuts upstream requests per job by the batch size.
 
 Why the hold depends on the backlog: holding a text for company costs that text latency, which is
-only worth paying when company is coming. So, like Nagle's algorithm, a text goes at once when no
-batch is in flight (an idle worker adds no latency). While a batch is in flight, texts gather
-(until the batch is full, `MMS_MODERATION_BATCH_SIZE`, or the window passes,
-`MMS_MODERATION_BATCH_WAIT_MS`) only when more work is certainly coming: jobs are waiting in the
-broker queue (`backlog`, probed at most every `PROBE_EVERY_S`), or `hold_at` batches are already
-in flight. They stop gathering as soon as every thread that could add a text is already waiting
-(`callers`), since nobody else can arrive. At a steady moderate rate (no queue), texts are not
-held, so polling latency does not pay the window.
+only worth paying when company is certainly coming. While jobs wait in the broker queue
+(`backlog`, one LLEN at most every `PROBE_EVERY_S`), every pool thread will come back with another
+text, so texts gather until all threads (`callers`) are waiting, the batch is full
+(`MMS_MODERATION_BATCH_SIZE`) or the window passes (`MMS_MODERATION_BATCH_WAIT_MS`). With no
+backlog, a text goes at once, like Nagle's algorithm: unless `hold_at` batches are already in
+flight, and then only until a flight returns or every thread is here. So at a steady moderate
+rate texts are not held and polling latency does not pay the window.
 """
 from __future__ import annotations
 
@@ -91,14 +90,18 @@ class BatchingModeration:
         return self._probed
 
     def _should_hold(self) -> bool:
-        """Called with the lock held and texts pending."""
-        if self._in_flight == 0:
-            return False  # idle: send at once
+        """Called with the lock held and texts pending (the window bounds every hold)."""
         if sum(len(t) for t, _ in self._pending) >= self.max_batch:
             return False
+        if self._queued() > 0:
+            # Jobs wait in the broker: every thread will be back with another text, so gather
+            # until all of them are here (one full request instead of several partial ones).
+            return not self.callers or len(self._pending) < self.callers
+        if self._in_flight == 0:
+            return False  # no backlog and idle: send at once
         if self.callers and len(self._pending) + self._in_flight_callers >= self.callers:
             return False  # every thread is here or waiting on a flight: nobody else can come
-        return self._in_flight >= self.hold_at or self._queued() > 0
+        return self._in_flight >= self.hold_at
 
     def _collect(self) -> None:
         while True:
