@@ -20,8 +20,10 @@ from standardwebhooks import Webhook
 
 from conftest import ApiServer, Client, WorkerProcess
 from mmservice.embedded import free_port
+from mmservice.jobs.store import JobStore, public_view
 from mmservice.webhooks import schedule, signing, transport
-from mmservice.webhooks.events import on_job_terminal
+from mmservice.webhooks.deliveries import DeliveryStore
+from mmservice.webhooks.events import on_job_terminal, run_attempt
 from webhook_receiver import Receiver
 
 OLD, NEW = signing.new_secret(), signing.new_secret()
@@ -148,6 +150,106 @@ def test_one_delivery_per_event_however_often_asked(hooks):
     assert first and on_job_terminal(job, deps) == first
     assert sent == [("default", first, 0)]
     assert on_job_terminal({**job, "webhook_url": None}, deps) is None  # no URL, no default
+
+
+def counting_redis(url: str):
+    """A real client whose connections count the requests they send (one per round trip:
+    a pipeline or a script is one)."""
+    sent = {"n": 0}
+
+    class Counting(redis.Connection):
+        def send_packed_command(self, command, check_health=True):
+            sent["n"] += 1
+            return super().send_packed_command(command, check_health)
+
+    pool = redis.ConnectionPool.from_url(url, connection_class=Counting)
+    return redis.Redis(connection_pool=pool), sent
+
+
+def in_process_deps(hooks, r, **cfg):
+    """The API's deps on client `r`, with messages captured instead of queued."""
+    sent: list[tuple] = []
+    base = hooks.api.app.extensions["mms"].deps
+    deps = dataclasses.replace(base, cfg={**base.cfg, **cfg}, store=JobStore(r, base.store.ttl_s),
+                               extra={"webhook_enqueue": lambda *a: sent.append(a)})
+    return deps, sent
+
+
+@pytest.mark.parametrize("secrets", ["configured", "generated"])
+def test_body_frozen_at_settle_one_round_trip_then_two_before_the_post(hooks, secrets):
+    """Settling writes marker, record, frozen body and enqueue mark in one round trip; the
+    attempt then needs two (read, claim script) before its POST, and reads no job: this job
+    is not even in the store, its body is the one frozen at settle time."""
+    cfg = {} if secrets == "configured" else {"WEBHOOK_SECRETS": ""}
+    key = NEW if secrets == "configured" else signing.active_secrets((), hooks.r)[0]
+    r, sent_rt = counting_redis(hooks.cfg["REDIS_URL"])
+    deps, queued = in_process_deps(hooks, r, **cfg)
+    at_arrival = []
+    rcv = Receiver([key], on_arrival=lambda: at_arrival.append(sent_rt["n"])).start()
+    job = {"id": f"job_frozen{secrets}", "tenant": "default", "status": "failed",
+           "webhook_url": rcv.url(), "results": {"moderation": {"verdict": "allow"}},
+           "error": {"code": "upstream_timeout"}, "_text": "internal", "_created_ts": 1.0}
+    try:
+        warm = on_job_terminal({**job, "id": f"job_warmup{secrets}"}, deps)
+        assert run_attempt("default", warm, deps) == "succeeded"  # the scripts are loaded now
+        sent_rt["n"], at_arrival[:] = 0, []
+        did = on_job_terminal(job, deps)
+        assert sent_rt["n"] == 1 and queued[-1] == ("default", did, 0)
+        rec = DeliveryStore(r, 3600).get("default", did)
+        assert rec["_enqueued_for"] == rec["_next_ts"] and rec["attempt_count"] == 0
+        sent_rt["n"] = 0
+        assert run_attempt("default", did, deps) == "succeeded"
+        req = rcv.requests[-1]
+    finally:
+        rcv.stop()
+    assert at_arrival == [2] and len(rcv.requests) == 2
+    evt = Webhook(key).verify(req["body"], req["headers"])
+    assert evt["type"] == "job.failed" and evt["data"] == public_view(job)
+    assert "_text" not in req["body"].decode() and req["id"] == did
+
+
+def test_delivery_update_is_compare_and_set(hooks):
+    """A write based on a stale read is not lost nor applied over the newer value: the update
+    runs again on the current record, and the record keeps its TTL."""
+    store = DeliveryStore(hooks.r, 3600)
+    rec, created = store.create_for_event("default", "job_cas0001", "job.succeeded",
+                                          "https://hooks.example.com/x", "{}")
+    assert created
+    key = store.key("default", rec["id"])
+    stale = hooks.r.get(key)
+    store.update("default", rec["id"], lambda d: d.update(first=1))
+    seen = []
+    out, _, _ = store.update("default", rec["id"],
+                             lambda d: (seen.append(dict(d)), d.update(second=2)), raw=stale)
+    assert [s.get("first") for s in seen] == [None, 1]
+    assert out["first"] == 1 and out["second"] == 2
+    assert store.get("default", rec["id"])["first"] == 1 and 3500 < hooks.r.ttl(key) <= 3600
+
+
+def test_delivery_without_frozen_body_builds_it_from_the_job_once(hooks):
+    """A record written before bodies were frozen at settle time (none in it) still delivers:
+    the job as stored, frozen at that attempt; a job gone by then fails the delivery."""
+    r = hooks.r
+    deps, _ = in_process_deps(hooks, r)
+    store = DeliveryStore(r, 3600)
+    rcv = Receiver([NEW]).start()
+    try:
+        job = hooks.client.run({"text": "no webhook asked"})
+        legacy = []
+        for job_id in (job["id"], "job_expired0001"):
+            rec, _ = store.create_for_event("default", job_id, "job.succeeded", rcv.url(), "x")
+            store.update("default", rec["id"], lambda d: d.pop("_body"))
+            legacy.append(rec["id"])
+        assert run_attempt("default", legacy[0], deps) == "succeeded"
+        assert run_attempt("default", legacy[1], deps) == "failed"
+        (req,) = rcv.requests
+    finally:
+        rcv.stop()
+    assert Webhook(NEW).verify(req["body"], req["headers"])["data"] == \
+        hooks.client.get(f"/v1/jobs/{job['id']}").json()
+    assert "_body" in store.get("default", legacy[0])
+    gone = store.get("default", legacy[1])
+    assert gone["status"] == "failed" and gone["error"]["code"] == "job_not_found"
 
 
 # -- end to end through the worker -----------------------------------------------------------

@@ -18,8 +18,10 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 
 class Receiver:
-    def __init__(self, secrets: list[str], port: int = 0, script: list[dict] | None = None):
+    def __init__(self, secrets: list[str], port: int = 0, script: list[dict] | None = None,
+                 on_arrival=None):
         self.secrets = list(secrets)
+        self.on_arrival = on_arrival  # called first thing for each request (e.g. a snapshot)
         self.port = port
         self.script = list(script or [])
         self.requests: list[dict] = []  # every request, duplicates included
@@ -66,6 +68,8 @@ class Receiver:
         return out
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        if self.on_arrival:
+            self.on_arrival()
         body = h.rfile.read(int(h.headers.get("content-length") or 0))
         headers = {k.lower(): v for k, v in h.headers.items()}
         verified = self._verify(body, headers)

@@ -1,9 +1,13 @@
 """Delivery records, their attempt log and endpoint disable state, in Redis, namespaced by tenant.
 
-Why one JSON value per delivery updated with WATCH/MULTI (like job records): an attempt is
-claimed, performed and recorded by whichever worker holds the message, and a duplicate message
-(broker redelivery after a crash, or an ETA message restored past the visibility timeout) must see
-the claim and back off. Claiming and recording are therefore compare-and-set updates.
+Why one JSON value per delivery updated by compare-and-set: an attempt is claimed, performed and
+recorded by whichever worker holds the message, and a duplicate message (broker redelivery after
+a crash, or an ETA message restored past the visibility timeout) must see the claim and back off.
+
+Why small Lua scripts instead of WATCH/MULTI: they sit between a job settling and its webhook
+leaving, where every round trip is latency (and, with many threads, a wait for the GIL). Creating
+a delivery is one script (marker, record, index); an update is a GET plus one script that writes
+only if the record is unchanged and can read other keys in the same step (WATCH/MULTI: three).
 """
 from __future__ import annotations
 
@@ -11,13 +15,13 @@ import hashlib
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import redis
 
 from mmservice.errors import NotFound
 from mmservice.jobs.store import now_iso
-from mmservice.redis_conn import update_json
 
 PENDING, SUCCEEDED, FAILED, SKIPPED = "pending", "succeeded", "failed", "skipped"
 EARLY_SLACK_S = 0.5  # a message this close to its slot runs it (clocks and countdowns drift)
@@ -47,30 +51,42 @@ class DeliveryStore:
         return f"{self.prefix}:t:{tenant}:webhook:disabled:{digest}"
 
     # -- records ----------------------------------------------------------------------------
-    def create_for_event(self, tenant: str, job_id: str, event_type: str,
-                         url: str) -> tuple[dict, bool]:
+    def create_for_event(self, tenant: str, job_id: str, event_type: str, url: str,
+                         body: str, *, now: float | None = None) -> tuple[dict, bool]:
         """One delivery per (job, event type), whoever asks and however often.
 
-        The SET NX marker picks the delivery id; the record itself is also written NX, so a crash
-        between the two writes is repaired by the next call instead of creating a second id."""
-        marker = self.event_key(tenant, job_id, event_type)
+        `body` is the frozen payload: the job is terminal when its event is created, so the body
+        every attempt sends is known now. The event marker (which picks the delivery id), the
+        record, its index entry and the enqueue mark for the first attempt are written by one
+        script: one round trip, and no state where one exists without the others. The caller
+        queues the first attempt's message right after (the mark says one is on its way)."""
+        now = time.time() if now is None else now
         did = new_delivery_id()
-        if not self.r.set(marker, did, nx=True, ex=self.ttl_s):
-            did = (self.r.get(marker) or did.encode()).decode()
-        now = time.time()
         record = {
             "id": did, "job_id": job_id, "type": event_type, "url": url, "status": PENDING,
             "created_at": now_iso(now), "updated_at": now_iso(now), "attempt_count": 0,
             "next_attempt_at": now_iso(now), "error": None, "attempts": [],
             "_event_ts": now, "_next_ts": now, "_lease_until": 0.0, "_round_start": 0,
-            "_client_errors": 0, "_enqueued_for": None,
+            "_client_errors": 0, "_enqueued_for": now, "_body": body,
         }
+        res = _run(self.r, _CREATE_LUA,
+                   keys=[self.event_key(tenant, job_id, event_type), self.key(tenant, did),
+                         self.index_key(tenant, job_id)],
+                   args=[did, json.dumps(record), self.ttl_s, int(now * 1000)])
+        if res[0] == 1:
+            return record, True
+        found_id, found = res[1].decode(), (res[2] if len(res) > 2 else None)
+        if found is not None:
+            return json.loads(found), False
+        # A marker without its record (written by a version that wrote them separately and
+        # crashed in between): write the record under the marker's id, as that version did.
+        record["id"] = found_id
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(self.key(tenant, did), json.dumps(record), ex=self.ttl_s, nx=True)
-        pipe.zadd(self.index_key(tenant, job_id), {did: int(now * 1000)}, nx=True)
+        pipe.set(self.key(tenant, found_id), json.dumps(record), ex=self.ttl_s, nx=True)
+        pipe.zadd(self.index_key(tenant, job_id), {found_id: int(now * 1000)}, nx=True)
         pipe.expire(self.index_key(tenant, job_id), self.ttl_s)
-        created, *_ = pipe.execute()
-        return (record if created else self.get(tenant, did)), bool(created)
+        written, *_ = pipe.execute()
+        return (record if written else self.get(tenant, found_id)), bool(written)
 
     def get(self, tenant: str, delivery_id: str) -> dict:
         raw = self.r.get(self.key(tenant, delivery_id))
@@ -85,28 +101,48 @@ class DeliveryStore:
         raws = self.r.mget([self.key(tenant, i) for i in ids])
         return [json.loads(x) for x in raws if x]
 
-    def update(self, tenant: str, delivery_id: str, fn: Callable[[dict], Any]) -> tuple[dict, Any]:
-        """Apply `fn(record)` (mutating in place) atomically; returns (record, fn's result).
+    def update(self, tenant: str, delivery_id: str, fn: Callable[[dict], Any], *,
+               reads: Callable[[dict], list[str]] | None = None,
+               raw: bytes | None = None) -> tuple[dict, Any, list]:
+        """Apply `fn(record)` (mutating in place) atomically; returns (record, fn's result, the
+        values of the keys `reads(record)` names, read in the same step as the write).
 
-        `fn` may raise to abort without writing; it may run more than once under contention."""
-        return update_json(self.r, self.key(tenant, delivery_id), fn,
-                           missing=lambda: NotFound(f"no delivery {delivery_id!r}",
-                                                    code="delivery_not_found"))
+        A compare-and-set in two round trips: GET, then one script that writes only if the
+        record is still the one read (by SHA-1) and reads the extra keys. On a conflict the
+        script returns the current value and `fn` runs again on it; `fn` may raise to abort
+        without writing. `raw`: the record as just read, to skip the GET."""
+        key = self.key(tenant, delivery_id)
+        raw = self.r.get(key) if raw is None else raw
+        while True:
+            if raw is None:
+                raise NotFound(f"no delivery {delivery_id!r}", code="delivery_not_found")
+            rec = json.loads(raw)
+            result = fn(rec)
+            res = _run(self.r, _CAS_LUA, keys=[key, *(reads(rec) if reads else ())],
+                       args=[hashlib.sha1(raw).hexdigest(), json.dumps(rec)])
+            if res[0] == 1:
+                return rec, result, list(res[1:])
+            raw = res[1] if res[0] == 0 else None
 
     # -- attempts ---------------------------------------------------------------------------
-    def claim(self, tenant: str, delivery_id: str, *, lease_s: float) -> tuple[str, float, dict]:
-        """Decide what this message may do: ("claimed", 0, rec) owns the next attempt;
-        ("done"|"busy"|"early"|"early-unscheduled", wait_s, rec) do not."""
+    def claim(self, tenant: str, delivery_id: str, *, lease_s: float,
+              secret_key: str | None = None) -> Claim:
+        """Decide what this message may do: "claimed" owns the next attempt; "done", "busy",
+        "early" and "early-unscheduled" (with `wait` seconds) do not.
+
+        The write that claims also reads what the attempt needs besides the record: whether the
+        endpoint is disabled, and the generated signing secret when `secret_key` names it. With
+        the body frozen in the record, that is everything: two round trips before the POST."""
         def fn(rec: dict) -> tuple[str, float]:
             now = time.time()
             if rec["status"] != PENDING:
-                raise _Verdict("done", 0.0)
+                raise _Verdict("done", 0.0, rec)
             if rec["_lease_until"] > now:
-                raise _Verdict("busy", rec["_lease_until"] - now)
+                raise _Verdict("busy", rec["_lease_until"] - now, rec)
             if rec["_next_ts"] > now + EARLY_SLACK_S:
                 kind = "early" if rec.get("_enqueued_for") == rec["_next_ts"] else \
                     "early-unscheduled"
-                raise _Verdict(kind, rec["_next_ts"] - now)
+                raise _Verdict(kind, rec["_next_ts"] - now, rec)
             last = rec["attempts"][-1] if rec["attempts"] else None
             if last and last["outcome"] == "in_flight":
                 last.update(outcome="interrupted", error={
@@ -121,11 +157,16 @@ class DeliveryStore:
             rec["updated_at"] = now_iso(now)
             return "claimed", 0.0
 
+        def reads(rec: dict) -> list[str]:
+            return [self.disabled_key(tenant, rec["url"])] + ([secret_key] if secret_key else [])
+
         try:
-            rec, (verdict, wait) = self.update(tenant, delivery_id, fn)
+            rec, (verdict, wait), extra = self.update(tenant, delivery_id, fn, reads=reads)
         except _Verdict as v:
-            return v.kind, v.wait, self.get(tenant, delivery_id)
-        return verdict, wait, rec
+            return Claim(v.kind, v.wait, v.rec)
+        disabled = json.loads(extra[0]) if extra[0] else None
+        secret = extra[1].decode() if secret_key and extra[1] else None
+        return Claim(verdict, wait, rec, disabled, secret)
 
     def finish(self, tenant: str, delivery_id: str, attempt_no: int, fields: dict,
                change: Callable[[dict], None] | None) -> dict:
@@ -165,10 +206,58 @@ class DeliveryStore:
         self.r.delete(self.disabled_key(tenant, url))
 
 
+# KEYS: event marker, record, the job's delivery index. ARGV: new id, record JSON, TTL, score.
+# Returns {1} when this call created the delivery, else {0, existing id, existing record or nil}.
+_CREATE_LUA = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
+  redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3])
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[1])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+  return {1}
+end
+local id = redis.call('GET', KEYS[1])
+local prefix = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[1])
+return {0, id, redis.call('GET', prefix .. id)}
+"""
+
+_scripts: dict[str, Any] = {}
+
+
+def _run(r: redis.Redis, source: str, *, keys: list, args: list):
+    """Run a Lua script by its SHA (EVALSHA; loaded again if the server lost it)."""
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = r.register_script(source)
+    return script(keys=keys, args=args, client=r)
+
+
+# KEYS: the record, then keys to read. ARGV: SHA-1 of the record as read, the new record.
+# Returns {1, values of the other keys...} when written, {0, current record} when it changed
+# since it was read, {-1} when it is gone. The TTL set at creation is kept.
+_CAS_LUA = """
+local cur = redis.call('GET', KEYS[1])
+if not cur then return {-1} end
+if redis.sha1hex(cur) ~= ARGV[1] then return {0, cur} end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+local out = {1}
+for i = 2, #KEYS do out[i] = redis.call('GET', KEYS[i]) end
+return out
+"""
+
+
+@dataclass
+class Claim:
+    verdict: str
+    wait: float
+    rec: dict
+    disabled: dict | None = None  # the endpoint's disable record, if a 410 disabled it
+    secret: str | None = None  # the generated signing secret, when asked for and present
+
+
 class _Verdict(Exception):
-    def __init__(self, kind: str, wait: float):
+    def __init__(self, kind: str, wait: float, rec: dict):
         super().__init__(kind)
-        self.kind, self.wait = kind, wait
+        self.kind, self.wait, self.rec = kind, wait, rec
 
 
 def public_view(rec: dict) -> dict:

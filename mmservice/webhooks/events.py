@@ -41,17 +41,20 @@ def _enqueue(deps) -> Enqueue:
 
 
 def on_job_terminal(job: dict, deps) -> str | None:
-    """Create the job's delivery (at most one per event type) and queue its first attempt."""
+    """Create the job's delivery (at most one per event type) and queue its first attempt.
+
+    The job is terminal and in hand, so the body is built and frozen here, written with the
+    record in one round trip (`DeliveryStore.create_for_event`); the attempt reads nothing else."""
     try:
         url = job.get("webhook_url") or settings(deps.cfg).default_url
         if not url or job.get("status") not in TERMINAL:
             return None
         store = _store(deps)
-        rec, created = store.create_for_event(job["tenant"], job["id"], f"job.{job['status']}",
-                                              url)
+        event_type, now = f"job.{job['status']}", time.time()
+        rec, created = store.create_for_event(job["tenant"], job["id"], event_type, url,
+                                              build_body(job, event_type, now), now=now)
         if created:
             _enqueue(deps)(job["tenant"], rec["id"], 0)
-            store.mark_enqueued(job["tenant"], rec["id"], rec["_next_ts"])
             log.info("webhook scheduled", extra={"job_id": job["id"], "delivery_id": rec["id"],
                                                   "event": rec["type"]})
         return rec["id"]
@@ -68,11 +71,9 @@ def build_body(job: dict, event_type: str, event_ts: float) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
-def _freeze_body(store: DeliveryStore, tenant: str, rec: dict, deps) -> dict:
-    """The payload is the job as GET shows it at first attempt time, then never changes: the
-    same `webhook-id` must always carry the same body (and signature input)."""
-    if rec.get("_body") is not None:
-        return rec
+def _freeze_legacy_body(store: DeliveryStore, tenant: str, rec: dict, deps) -> dict:
+    """A delivery created before bodies were frozen at creation has none: build it from the
+    job now, once (the same `webhook-id` must always carry the same body)."""
     body = build_body(deps.store.get(tenant, rec["job_id"]), rec["type"], rec["_event_ts"])
 
     def keep(r: dict) -> None:
@@ -81,16 +82,17 @@ def _freeze_body(store: DeliveryStore, tenant: str, rec: dict, deps) -> dict:
 
 
 def run_attempt(tenant: str, delivery_id: str, deps) -> str:
-    """Handle one task message for a delivery. Returns what happened (for logs and tests)."""
+    """Handle one task message for a delivery. Returns what happened (for logs and tests).
+
+    Before the POST: one GET and one script (claim, disabled check, generated secret)."""
     cfg = settings(deps.cfg)
     store, enqueue = _store(deps), _enqueue(deps)
     try:
-        rec = _freeze_body(store, tenant, store.get(tenant, delivery_id), deps)
-    except NotFound as e:
-        if e.code == "delivery_not_found":
-            return "gone"
-        rec = None  # the job expired before its first attempt: recorded below
-    verdict, wait, rec = store.claim(tenant, delivery_id, lease_s=2 * cfg.timeout_s + 5)
+        c = store.claim(tenant, delivery_id, lease_s=2 * cfg.timeout_s + 5,
+                        secret_key=None if cfg.secrets else signing.SECRET_KEY)
+    except NotFound:
+        return "gone"
+    verdict, wait, rec = c.verdict, c.wait, c.rec
     if verdict == "busy":  # maybe a crashed attempt: look again once its lease runs out
         enqueue(tenant, delivery_id, wait + 0.1)
         return "busy"
@@ -109,11 +111,15 @@ def run_attempt(tenant: str, delivery_id: str, deps) -> str:
         return change
 
     if "_body" not in rec:
-        err = {"code": "job_not_found", "message": "the job expired before its webhook was sent"}
-        store.finish(tenant, delivery_id, n, {"outcome": FAILED, "error": err},
-                     settle(FAILED, err))
-        return FAILED
-    disabled = store.endpoint_disabled(tenant, rec["url"])
+        try:
+            rec = _freeze_legacy_body(store, tenant, rec, deps)
+        except NotFound:
+            err = {"code": "job_not_found",
+                   "message": "the job expired before its webhook was sent"}
+            store.finish(tenant, delivery_id, n, {"outcome": FAILED, "error": err},
+                         settle(FAILED, err))
+            return FAILED
+    disabled = c.disabled
     if disabled:
         err = {"code": "endpoint_disabled",
                "message": f"the endpoint answered 410 Gone at {disabled.get('at')} (delivery "
@@ -125,7 +131,7 @@ def run_attempt(tenant: str, delivery_id: str, deps) -> str:
         return SKIPPED
 
     try:
-        secrets = signing.active_secrets(cfg.secrets, deps.store.r)
+        secrets = [c.secret] if c.secret else signing.active_secrets(cfg.secrets, deps.store.r)
         headers = signing.headers(delivery_id, rec["_body"], secrets)
     except MMSError as e:
         res = transport.AttemptResult(error=e.to_dict())
@@ -197,7 +203,7 @@ def redeliver(tenant: str, job_id: str, delivery_id: str, deps) -> dict:
                  _enqueued_for=None, updated_at=now_iso(now))
         r["manual_retries"] = r.get("manual_retries", 0) + 1
 
-    rec, _ = store.update(tenant, delivery_id, restart)
+    rec = store.update(tenant, delivery_id, restart)[0]
     store.enable_endpoint(tenant, rec["url"])
     _enqueue(deps)(tenant, delivery_id, 0)
     store.mark_enqueued(tenant, delivery_id, now)
