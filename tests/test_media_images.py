@@ -254,6 +254,7 @@ def _mutations(data: bytes, rng) -> list[bytes]:
     return out
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # damaged EXIF headers, on purpose
 def test_jpeg_structure_walk_never_passes_what_decoding_refuses():
     """`_jpeg_well_formed` lets inspect_image skip the decode; it must only say True for files
     the decode accepts (False just means "decode it"). ~2,000 damaged files here; 40,000 were
