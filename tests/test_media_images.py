@@ -319,3 +319,19 @@ def test_sound_jpeg_is_not_decoded_at_submission(monkeypatch):
     with pytest.raises(Invalid):
         inspect_image(data[:len(data) // 2])
     assert loads  # a doubtful file is decoded
+
+
+def test_jpeg_structure_walk_stays_cheap_on_hostile_files():
+    """The walk is Python: fill-byte runs are skipped by a regex, and a file of countless tiny
+    segments is handed to the decode instead of being walked segment by segment."""
+    from mmservice.media.images import _jpeg_well_formed
+
+    data = encode(noisy((64, 48)), "JPEG")
+    many = data[:2] + b"\xff\xfe\x00\x02" * 200_000 + data[2:]  # 200,000 empty COM segments
+    padded = data[:2] + b"\xff" * 2_000_000 + data[2:]  # fill bytes before a marker
+    t = time.perf_counter()
+    assert not _jpeg_well_formed(many)
+    assert _jpeg_well_formed(padded)
+    assert _jpeg_well_formed(data[:-2] + b"\xff" * 2_000_000 + b"\xd9")  # ... before the EOI
+    assert time.perf_counter() - t < 0.5
+    assert _decodes(data[:-2] + b"\xff" * 2_000_000 + b"\xd9")

@@ -91,7 +91,11 @@ def _load(img: Image.Image, max_pixels: int) -> None:
 # A marker that ends entropy-coded data: 0xFF followed by anything but 0x00 (a stuffed 0xFF
 # byte), 0xD0-0xD7 (restart markers, part of the scan) or 0xFF (fill bytes before a marker).
 _ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_FILL = re.compile(rb"\xff+")
 _SOF_HUFFMAN = {0xC0: False, 0xC1: False, 0xC2: True}  # SOF0/1 sequential, SOF2 progressive
+# Real files have a few dozen segments and scans. The walk is Python, so a file made of
+# millions of tiny segments is left to libjpeg (C) rather than walked.
+_MAX_SEGMENTS = 512
 
 
 def _jpeg_well_formed(data: bytes) -> bool:
@@ -118,11 +122,12 @@ def _jpeg_well_formed(data: bytes) -> bool:
     dc_done: set[int] = set()  # components whose (first) DC scan was seen
     scans = 0
     pos = 2
-    while True:
+    for _ in range(_MAX_SEGMENTS):
         if pos + 2 > n or data[pos] != 0xFF:
             return False
-        while pos + 2 < n and data[pos + 1] == 0xFF:  # fill bytes
-            pos += 1
+        pos = _FILL.match(data, pos).end() - 1  # skip fill bytes: the last 0xFF starts the marker
+        if pos + 2 > n:
+            return False
         marker = data[pos + 1]
         pos += 2
         if marker == 0xD9:  # EOI: every component must have been coded
@@ -225,6 +230,7 @@ def _jpeg_well_formed(data: bytes) -> bool:
         else:  # SOF3/5-15 (lossless, hierarchical, arithmetic), DAC, DNL, EXP, SOI, RST, ...
             return False
         pos = end
+    return False
 
 
 def _orientation(img: Image.Image) -> int:
