@@ -301,6 +301,14 @@ def test_jpeg_structure_walk_verdicts():
         with pytest.raises(Invalid) as exc:
             inspect_image(data[:cut])
         assert exc.value.code == "corrupt_image"
+    # A frame libjpeg refuses although its structure is sound: 65,501 rows (libjpeg's maximum
+    # dimension is 65,500).
+    sof = data.find(b"\xff\xc0")
+    tall = data[:sof + 5] + struct.pack(">H", 65501) + data[sof + 7:]
+    assert not _jpeg_well_formed(tall)
+    with pytest.raises(Invalid) as exc:
+        inspect_image(tall, max_pixels=10**12, max_side_ratio=10**6)
+    assert exc.value.code == "corrupt_image"
 
 
 def test_sound_jpeg_is_not_decoded_at_submission(monkeypatch):

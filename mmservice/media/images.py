@@ -178,9 +178,9 @@ def _jpeg_well_formed(data: bytes) -> bool:
                 return False
             progressive = _SOF_HUFFMAN[marker]
             nf = data[p + 5]
-            if (data[p] != 8 or (data[p + 1] << 8 | data[p + 2]) == 0
-                    or (data[p + 3] << 8 | data[p + 4]) == 0 or nf not in (1, 3, 4)
-                    or end - p != 6 + 3 * nf):
+            height, width = data[p + 1] << 8 | data[p + 2], data[p + 3] << 8 | data[p + 4]
+            if (data[p] != 8 or not 0 < height <= 65500 or not 0 < width <= 65500  # libjpeg's max
+                    or nf not in (1, 3, 4) or end - p != 6 + 3 * nf):
                 return False
             comps = {}
             for i in range(nf):
