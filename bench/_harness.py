@@ -39,7 +39,7 @@ GUNICORN_WORKERS = int(os.environ.get("BENCH_API_WORKERS", "2"))  # = make run's
 GUNICORN_THREADS = 4  # = make run, Dockerfile and docker-compose
 OUT_DIR = os.environ.get("BENCH_OUT_DIR") or os.path.join(ROOT, "bench", "out")
 PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
-PROFILE_DIR = os.path.join(ROOT, "bench", "profiles")
+PROFILE_DIR = os.environ.get("BENCH_PROFILE_DIR") or os.path.join(ROOT, "bench", "profiles")
 
 
 class BenchError(RuntimeError):
