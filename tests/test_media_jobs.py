@@ -196,3 +196,26 @@ def test_exif_rotated_photo_is_sent_upright(client, stub):
     r = client.submit_file("r.jpg", buf.getvalue(), "image/jpeg", {"tasks": "describe"})
     d = client.poll(r.json()["id"])["results"]["description"]
     assert (d["image"]["original_width"], d["image"]["original_height"]) == (200, 400)
+
+
+def test_multi_picture_jpeg_from_a_phone_is_a_jpeg(client, stub):
+    """An MPO (a JPEG with extra pictures after the first, as phone cameras write) used to be a
+    500 (`KeyError: 'MPO'`); it is a JPEG, judged and described on its first picture."""
+    first = Image.new("RGB", (640, 480), (200, 30, 30))
+    buf = io.BytesIO()
+    noise = Image.effect_noise((640, 480), 120).convert("RGB")  # a big second picture
+    first.save(buf, "MPO", save_all=True, append_images=[noise])
+    assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
+    r = client.submit_file("phone.jpg", buf.getvalue(), "image/jpeg",
+                           {"tasks": "moderate,describe"})
+    assert r.status_code == 202, r.text
+    assert r.json()["input"]["mime"] == "image/jpeg"
+    job = client.poll(r.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["results"]["description"]["image"]["sent_width"] == 640
+    # What went upstream is the first (flat red) picture alone, not the whole MPO with its big
+    # second picture (the stub records a data URL's length, not its bytes).
+    url = stub.requests.matching("/moderations")[0]["json"]["input"][0]["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,"), url
+    sent_chars = int(url.split(",<", 1)[1].split(" ")[0])
+    assert sent_chars * 3 / 4 < len(buf.getvalue()) / 4, (sent_chars, len(buf.getvalue()))

@@ -68,6 +68,10 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             raise _too_large(max_pixels) from None
         except Exception:  # UnidentifiedImageError and the decoders' own complaints
             raise _corrupt() from None
+    if img.format == "MPO":
+        # A multi-picture JPEG (many phone cameras write one): its first picture, the one we
+        # use, is an ordinary JPEG; the format label is all that differs.
+        img.format = "JPEG"
     w, h = img.size
     if w <= 0 or h <= 0:
         raise _corrupt()
