@@ -23,6 +23,7 @@ class Services:
     celery: Any
     enqueue_step: Any
     deps: Any
+    publisher: Any = None  # RedisTaskPublisher when usable: first messages ride with the record
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -70,7 +71,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     deps = Deps(cfg=cfg, store=store, blobs=blobs, providers=Registry(cfg),
                 enqueue_step=enqueue_step, on_terminal=on_terminal, extra={"celery": celery})
     app.extensions["mms"] = Services(cfg=cfg, redis=r, store=store, blobs=blobs, celery=celery,
-                                     enqueue_step=enqueue_step, deps=deps)
+                                     enqueue_step=enqueue_step, deps=deps, publisher=publish)
     api = Api(app)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(health.bp)

@@ -90,3 +90,24 @@ def test_failed_publish_releases_the_marker(setup):
     with pytest.raises(redis.exceptions.ConnectionError):
         enqueue(job, "moderate")
     assert r.get(marker_key(job, "moderate")) is None  # a retry may enqueue it again
+
+
+def test_first_message_rides_in_the_record_transaction(setup):
+    """The API's first task message is queued into the MULTI that creates the job record: the
+    same message `step_task` + the publisher build, on the step's queue, in one transaction."""
+    from mmservice.jobs.dispatch import step_task
+
+    cfg, app, r = setup
+    publisher = RedisTaskPublisher(app, r)
+    job = {"id": "job_0199aabbccddeeff00112299", "tenant": "default",
+           "tasks": ["transcribe", "moderate"]}
+    pipe = r.pipeline(transaction=True)
+    publisher.queue_first_step(pipe, job)
+    [(cmd, _opts)] = pipe.command_stack
+    assert cmd[:2] == ("LPUSH", "audio")
+    msg = _decoded(cmd[2])
+    assert msg["headers"]["task"] == "mms.transcribe" and msg["headers"]["id"] == job["id"]
+    assert msg["body"][0] == ["default", job["id"], "transcribe"]
+    assert step_task(job, "moderate") == ("mms.moderate", ["default", job["id"], "moderate"],
+                                          f"{job['id']}.moderate", "moderation")
+    pipe.reset()

@@ -100,8 +100,12 @@ def create_job():
     if key is not None and not (0 < len(key) <= 255):
         raise BadRequest("Idempotency-Key must be 1-255 characters", code="invalid_header",
                          field="Idempotency-Key")
+    if svc.publisher is not None:  # the first message commits with the record
+        enqueue, with_record = None, svc.publisher.queue_first_step
+    else:
+        enqueue, with_record = (lambda j: svc.enqueue_step(j, j["tasks"][0], marked=True)), None
     job, created = submit(fields, upload, cfg=svc.cfg, store=svc.store, blobs=svc.blobs,
-                          enqueue=lambda j: svc.enqueue_step(j, j["tasks"][0], marked=True),
+                          enqueue=enqueue, enqueue_with_record=with_record,
                           tenant=_tenant(), idempotency_key=key)
     resp = jsonify(public_view(job))
     resp.status_code = 202 if created else 200

@@ -86,6 +86,20 @@ class RedisTaskPublisher:
     def __call__(self, name: str, args: list, task_id: str, queue: str) -> None:
         self.r.lpush(queue, self.message(name, args, task_id, queue))
 
+    def queue_first_step(self, pipe: Any, job: dict) -> None:
+        """Queue a new job's first task message into the transaction that creates its record
+        (`JobStore.create(also=...)`): one round trip, and no record is ever left without its
+        message (or a message without its record) by a crash in between."""
+        name, args, task_id, queue = step_task(job, job["tasks"][0])
+        pipe.lpush(queue, self.message(name, args, task_id, queue))
+
+
+def step_task(job: dict, step: str) -> tuple[str, list, str, str]:
+    """(task name, args, task id, queue) for one step of a job. The first step's task id is the
+    job id; later steps get `<job id>.<step>`."""
+    task_id = job["id"] if step == job["tasks"][0] else f"{job['id']}.{step}"
+    return TASK_NAMES[step], [job["tenant"], job["id"], step], task_id, QUEUES[step]
+
 
 def make_enqueue_step(celery_app: Any, redis_client, ttl_s: int,
                       publish: Callable[[str, list, str, str], None] | None = None):
@@ -100,10 +114,8 @@ def make_enqueue_step(celery_app: Any, redis_client, ttl_s: int,
         marker = marker_key(job, step)
         if not marked and not redis_client.set(marker, 1, nx=True, ex=ttl_s):
             return
-        first = step == job["tasks"][0]
         try:
-            publish(TASK_NAMES[step], [job["tenant"], job["id"], step],
-                    job["id"] if first else f"{job['id']}.{step}", QUEUES[step])
+            publish(*step_task(job, step))
         except Exception:
             redis_client.delete(marker)
             raise

@@ -79,9 +79,14 @@ def request_hash(fields: dict, media_sha: str | None) -> str:
 
 
 def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, blobs,
-           enqueue: Callable[[dict], None], tenant: str,
-           idempotency_key: str | None) -> tuple[dict, bool]:
-    """Validate media, store it, write the job, enqueue it. Returns (job, created)."""
+           enqueue: Callable[[dict], None] | None, tenant: str,
+           idempotency_key: str | None,
+           enqueue_with_record: Callable[[Any, dict], None] | None = None) -> tuple[dict, bool]:
+    """Validate media, store it, write the job, enqueue it. Returns (job, created).
+
+    The first step is enqueued either inside the record's own transaction
+    (`enqueue_with_record(pipe, job)`, e.g. `RedisTaskPublisher.queue_first_step`) or right
+    after it (`enqueue(job)`, e.g. Celery's `send_task`)."""
     text = fields.get("text")
     if text is not None and len(text) > cfg["MAX_TEXT_CHARS"]:
         raise PayloadTooLarge(f"text is {len(text)} characters; the limit is "
@@ -164,8 +169,11 @@ def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, b
             job["_blob"] = f"{tenant}/{job_id}/input"
             blobs.put(job["_blob"], media)
         # The first step's enqueue-once marker goes in with the record: one round trip.
-        store.create(job, also_set={marker_key(job, tasks[0]): "1"})
-        enqueue(job)
+        store.create(job, also_set={marker_key(job, tasks[0]): "1"},
+                     also=(lambda pipe: enqueue_with_record(pipe, job))
+                     if enqueue_with_record else None)
+        if enqueue is not None:
+            enqueue(job)
     except Exception:
         # Nothing half-made survives: no record without a task, no orphan blob, no stuck key.
         try:

@@ -52,15 +52,19 @@ class JobStore:
         return f"{self.prefix}:t:{tenant}:jobs"
 
     # -- CRUD -------------------------------------------------------------------------------
-    def create(self, job: dict, also_set: dict[str, str] | None = None) -> None:
+    def create(self, job: dict, also_set: dict[str, str] | None = None,
+               also: Callable[[Any], None] | None = None) -> None:
         """Write a new record (and its index entry, counters and `also_set` keys, e.g. the
-        first step's enqueue marker) in one round trip."""
+        first step's enqueue marker) in one round trip. `also(pipe)` queues more commands into
+        the same MULTI (the first step's task message, so no record exists without one)."""
         k = self.key(job["tenant"], job["id"])
         created_ms = int(job["_created_ts"] * 1000)
         pipe = self.r.pipeline(transaction=True)
         pipe.set(k, json.dumps(job), ex=self.ttl_s, nx=True)
         for key, value in (also_set or {}).items():
             pipe.set(key, value, ex=self.ttl_s)
+        if also is not None:
+            also(pipe)
         pipe.zadd(self.index_key(job["tenant"]), {job["id"]: created_ms})
         pipe.incr(f"{self.prefix}:metrics:jobs_created:{job['input']['kind']}")
         ok, *_ = pipe.execute()
