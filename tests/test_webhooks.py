@@ -1,13 +1,16 @@
 """Signed webhooks end to end: a real worker delivers to a real receiver (tests/webhook_receiver.py)
 that verifies every request with `standardwebhooks` and dedupes on `webhook-id`.
 
-Runs its own worker and API on Redis database 5 with webhook settings in their environment
-(short retry schedule, 1.5 s timeout, loopback allow-listed), so the session worker never takes
-these tasks.
+Runs its own worker and API with webhook settings in their environment (short retry schedule,
+1.5 s timeout, loopback allow-listed), so the session worker never takes these tasks. Every test
+runs twice: first attempts through the `webhooks` queue (Redis database 5), and made by the
+worker that settled the job (database 8; `MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT=auto` in a worker that
+consumes `webhooks`), retries through the queue.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import socket
 import time
@@ -21,26 +24,31 @@ from standardwebhooks import Webhook
 from conftest import ApiServer, Client, WorkerProcess
 from mmservice.embedded import free_port
 from mmservice.jobs.store import JobStore, public_view
-from mmservice.webhooks import schedule, signing, transport
+from mmservice.errors import Invalid
+from mmservice.webhooks import schedule, settings, signing, transport
 from mmservice.webhooks.deliveries import DeliveryStore
-from mmservice.webhooks.events import on_job_terminal, run_attempt
+from mmservice.webhooks.events import on_job_terminal, run_attempt, senders, sweep_inflight
 from webhook_receiver import Receiver
 
 OLD, NEW = signing.new_secret(), signing.new_secret()
 SCHEDULE = (0.2, 0.4, 0.8, 1.6, 3.0)
 
 
-@pytest.fixture(scope="module")
-def hooks(base_cfg, stub, tmp_root):
-    cfg = {**base_cfg, "REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/5",
+@pytest.fixture(scope="module", params=["queued", "local"])
+def hooks(request, base_cfg, stub, tmp_root):
+    mode = request.param
+    db = {"queued": 5, "local": 8}[mode]
+    cfg = {**base_cfg, "REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + f"/{db}",
            "WEBHOOK_SECRETS": f"{OLD},{NEW}", "WEBHOOK_ALLOWLIST": "127.0.0.1",
            "WEBHOOK_RETRY_SCHEDULE_S": ",".join(map(str, SCHEDULE)), "WEBHOOK_TIMEOUT_S": 1.5,
-           "BROKER_VISIBILITY_TIMEOUT_S": 3, "BROKER_RESTORE_INTERVAL_S": 1.0}
+           "BROKER_VISIBILITY_TIMEOUT_S": 3, "BROKER_RESTORE_INTERVAL_S": 1.0,
+           "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off" if mode == "queued" else "auto",
+           "WEBHOOK_SWEEP_EVERY_S": 0.5}
     r = redis.Redis.from_url(cfg["REDIS_URL"])
     r.flushdb()
-    log = str(tmp_root / "webhooks-worker.log")
-    env = SimpleNamespace(cfg=cfg, r=r, log=log,
-                          worker=WorkerProcess(cfg, log, name="hooks").start())
+    log = str(tmp_root / f"webhooks-worker-{mode}.log")
+    env = SimpleNamespace(cfg=cfg, r=r, log=log, mode=mode,
+                          worker=WorkerProcess(cfg, log, name=f"hooks-{mode}").start())
     env.api = ApiServer(cfg)
     env.client = Client(env.api.base)
     stub.reset()
@@ -69,6 +77,13 @@ def settled(env, job_id: str, timeout: float = 20, attempts: int = 1) -> dict:
 
 def run(env, url: str, text: str = "hello webhooks") -> dict:
     return env.client.run({"text": text, "webhook_url": url})
+
+
+def made_locally(env, delivery_id: str) -> bool:
+    """Whether the worker made this delivery's first attempt itself (its log says so)."""
+    with open(env.log, encoding="utf-8", errors="replace") as f:
+        return any("webhook attempt started locally" in line and delivery_id in line
+                   for line in f)
 
 
 # -- the policy and the pieces, as plain functions -------------------------------------------
@@ -252,6 +267,76 @@ def test_delivery_without_frozen_body_builds_it_from_the_job_once(hooks):
     assert gone["status"] == "failed" and gone["error"]["code"] == "job_not_found"
 
 
+def test_local_first_attempt_setting():
+    assert settings({}).local_first_attempt == "auto"
+    for raw, want in (("1", "on"), (True, "on"), ("off", "off"), ("FALSE", "off"), ("", "auto")):
+        assert settings({"WEBHOOK_LOCAL_FIRST_ATTEMPT": raw}).local_first_attempt == want
+    with pytest.raises(Invalid) as e:
+        settings({"WEBHOOK_LOCAL_FIRST_ATTEMPT": "sometimes"})
+    assert e.value.field == "MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT"
+
+
+def wait_until(check, timeout: float = 10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def test_local_first_attempt_needs_a_free_sender_and_a_worker(hooks):
+    """On, in a worker (`local_ok`) and with a free sender: no message, the POST is made by
+    this process and the delivery leaves the in-flight set once recorded. No free sender, or
+    an API request: the first attempt is queued as before."""
+    r, on = hooks.r, {"WEBHOOK_LOCAL_FIRST_ATTEMPT": "on"}
+    rcv = Receiver([NEW]).start()
+    job = {"tenant": "default", "status": "succeeded", "webhook_url": rcv.url()}
+    try:
+        deps, queued = in_process_deps(hooks, r, **on, WEBHOOK_LOCAL_SENDERS=1)
+        local = on_job_terminal({**job, "id": f"job_local{hooks.mode}"}, deps, local_ok=True)
+        wait_until(lambda: DeliveryStore(r, 3600).get("default", local)["status"] != "pending")
+        assert queued == [] and [q["id"] for q in rcv.requests] == [local]
+        wait_until(lambda: senders.reserved == 0)
+        assert r.zscore("mms:webhooks:inflight", json.dumps(["default", local])) is None
+
+        busy, queued_busy = in_process_deps(hooks, r, **on, WEBHOOK_LOCAL_SENDERS=0)
+        api, queued_api = in_process_deps(hooks, r, **on)
+        a = on_job_terminal({**job, "id": f"job_busy{hooks.mode}"}, busy, local_ok=True)
+        b = on_job_terminal({**job, "id": f"job_api{hooks.mode}"}, api)
+        assert queued_busy == [("default", a, 0)] and queued_api == [("default", b, 0)]
+        for did in (a, b):
+            assert DeliveryStore(r, 3600).get("default", did)["attempt_count"] == 0
+    finally:
+        rcv.stop()
+
+
+def test_sweeper_queues_a_lost_local_attempt_once(hooks):
+    """A first attempt whose process died stays in flight; once its lease has run out one
+    sweep queues it (and only one), and that message retries it with the same webhook-id.
+    (Redis database 9: no worker's own sweeper races this test's sweeps there.)"""
+    r = redis.Redis.from_url(hooks.cfg["REDIS_URL"].rsplit("/", 1)[0] + "/9")
+    r.flushdb()
+    store = DeliveryStore(r, 3600)
+    deps, queued = in_process_deps(hooks, r)
+    rcv = Receiver([NEW]).start()
+    try:
+        c = store.create_claimed("default", "job_lost0001", "job.succeeded", rcv.url(),
+                                 '{"type":"job.succeeded"}', lease_s=0.3, inflight=True)
+        did = c.rec["id"]
+        assert sweep_inflight(deps) == 0 and queued == []  # its lease is still running
+        time.sleep(0.4)
+        assert sweep_inflight(deps) == 1 and queued == [("default", did, 0)]
+        assert sweep_inflight(deps) == 0 and len(queued) == 1
+        assert run_attempt("default", did, deps) == "succeeded"
+        (req,) = rcv.requests
+    finally:
+        rcv.stop()
+    d = store.get("default", did)
+    assert req["id"] == did and [a["outcome"] for a in d["attempts"]] == [
+        "interrupted", "succeeded"]
+
+
 # -- end to end through the worker -----------------------------------------------------------
 def test_success_signed_and_shaped(hooks):
     rcv = Receiver([NEW]).start()
@@ -267,6 +352,7 @@ def test_success_signed_and_shaped(hooks):
     assert evt["data"] == hooks.client.get(f"/v1/jobs/{job['id']}").json()
     assert datetime.fromisoformat(evt["timestamp"]).tzinfo == timezone.utc
     assert req["id"] == d["id"] and req["headers"]["content-type"] == "application/json"
+    assert made_locally(hooks, d["id"]) == (hooks.mode == "local")
     assert abs(int(req["headers"]["webhook-timestamp"]) - time.time()) < 60
     assert d["status"] == "succeeded" and d["type"] == "job.succeeded" and d["url"] == rcv.url()
     (a,) = d["attempts"]
@@ -293,6 +379,7 @@ def test_retry_after_500_keeps_the_webhook_id(hooks):
     assert first["error"]["code"] == "webhook_http_error"
     assert '"ok": false' in first["response_body"]
     assert (second["status_code"], d["status"]) == (200, "succeeded")
+    assert made_locally(hooks, d["id"]) == (hooks.mode == "local")
 
 
 def test_retry_after_header_is_honoured(hooks):
@@ -467,3 +554,5 @@ def test_worker_killed_mid_delivery_no_duplicate(hooks):
     assert d["attempts"][0]["outcome"] == "interrupted"
     assert [a["outcome"] for a in again["attempts"]].count("succeeded") == 1
     assert again == d and d["status"] == "succeeded"
+    assert made_locally(hooks, d["id"]) == (hooks.mode == "local")
+    assert hooks.r.zcard("mms:webhooks:inflight") == 0

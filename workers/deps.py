@@ -40,4 +40,4 @@ def _on_terminal(job: dict) -> None:
         from mmservice.webhooks.events import on_job_terminal
     except ImportError:
         return
-    on_job_terminal(job, get_deps())
+    on_job_terminal(job, get_deps(), local_ok=True)  # a worker: may attempt in-process

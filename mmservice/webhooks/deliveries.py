@@ -60,6 +60,27 @@ class DeliveryStore:
         record, its index entry and the enqueue mark for the first attempt are written by one
         script: one round trip, and no state where one exists without the others. The caller
         queues the first attempt's message right after (the mark says one is on its way)."""
+        rec, created, _ = self._create(tenant, job_id, event_type, url, body, now=now)
+        return rec, created
+
+    def create_claimed(self, tenant: str, job_id: str, event_type: str, url: str, body: str, *,
+                       lease_s: float, secret_key: str | None = None, inflight: bool = False,
+                       now: float | None = None) -> Claim | None:
+        """Like `create_for_event`, but the record is born with its first attempt claimed by
+        the caller (as `claim` would leave it), and the same script reads what the attempt
+        needs (disabled flag, generated secret). `inflight`: also entered in the in-flight set
+        until the lease ends (see `inflight_due`). None if the event already had a delivery."""
+        rec, created, extra = self._create(tenant, job_id, event_type, url, body, now=now,
+                                           lease_s=lease_s, secret_key=secret_key,
+                                           inflight=inflight)
+        if not created:
+            return None
+        return Claim("claimed", 0.0, rec, json.loads(extra[0]) if extra[0] else None,
+                     extra[1].decode() if secret_key and extra[1] else None)
+
+    def _create(self, tenant: str, job_id: str, event_type: str, url: str, body: str, *,
+                now: float | None, lease_s: float | None = None,
+                secret_key: str | None = None, inflight: bool = False) -> tuple[dict, bool, list]:
         now = time.time() if now is None else now
         did = new_delivery_id()
         record = {
@@ -69,15 +90,22 @@ class DeliveryStore:
             "_event_ts": now, "_next_ts": now, "_lease_until": 0.0, "_round_start": 0,
             "_client_errors": 0, "_enqueued_for": now, "_body": body,
         }
+        reads, member = [], ""
+        if lease_s is not None:
+            _claim_in_place(record, now, lease_s)
+            reads = [self.disabled_key(tenant, url)] + ([secret_key] if secret_key else [])
+        if inflight:
+            reads, member = [self.inflight_key(), *reads], self._member(tenant, did)
         res = _run(self.r, _CREATE_LUA,
                    keys=[self.event_key(tenant, job_id, event_type), self.key(tenant, did),
-                         self.index_key(tenant, job_id)],
-                   args=[did, json.dumps(record), self.ttl_s, int(now * 1000)])
+                         self.index_key(tenant, job_id), *reads],
+                   args=[did, json.dumps(record), self.ttl_s, int(now * 1000), member,
+                         record["_lease_until"]])
         if res[0] == 1:
-            return record, True
+            return record, True, list(res[1:])
         found_id, found = res[1].decode(), (res[2] if len(res) > 2 else None)
         if found is not None:
-            return json.loads(found), False
+            return json.loads(found), False, []
         # A marker without its record (written by a version that wrote them separately and
         # crashed in between): write the record under the marker's id, as that version did.
         record["id"] = found_id
@@ -85,8 +113,37 @@ class DeliveryStore:
         pipe.set(self.key(tenant, found_id), json.dumps(record), ex=self.ttl_s, nx=True)
         pipe.zadd(self.index_key(tenant, job_id), {found_id: int(now * 1000)}, nx=True)
         pipe.expire(self.index_key(tenant, job_id), self.ttl_s)
-        written, *_ = pipe.execute()
-        return (record if written else self.get(tenant, found_id)), bool(written)
+        if inflight:
+            reads = reads[1:]
+            pipe.zadd(self.inflight_key(), {self._member(tenant, found_id):
+                                            record["_lease_until"]})
+        for key in reads:
+            pipe.get(key)
+        written, *values = pipe.execute()
+        return ((record if written else self.get(tenant, found_id)), bool(written),
+                values[-len(reads):] if reads else [])
+
+    # -- first attempts made outside the queue ----------------------------------------------
+    def inflight_key(self) -> str:
+        return f"{self.prefix}:webhooks:inflight"
+
+    @staticmethod
+    def _member(tenant: str, delivery_id: str) -> str:
+        return json.dumps([tenant, delivery_id])
+
+    def inflight_done(self, tenant: str, delivery_id: str) -> None:
+        self.r.zrem(self.inflight_key(), self._member(tenant, delivery_id))
+
+    def inflight_due(self, now: float, limit: int) -> list[tuple[str, str]]:
+        """In-flight first attempts whose lease has run out (their process died)."""
+        raw = self.r.zrangebyscore(self.inflight_key(), "-inf", now, start=0, num=limit)
+        return [tuple(json.loads(m)) for m in raw]
+
+    def inflight_take(self, tenant: str, delivery_id: str) -> bool:
+        return bool(self.r.zrem(self.inflight_key(), self._member(tenant, delivery_id)))
+
+    def inflight_put_back(self, tenant: str, delivery_id: str) -> None:
+        self.r.zadd(self.inflight_key(), {self._member(tenant, delivery_id): time.time()})
 
     def get(self, tenant: str, delivery_id: str) -> dict:
         raw = self.r.get(self.key(tenant, delivery_id))
@@ -143,18 +200,7 @@ class DeliveryStore:
                 kind = "early" if rec.get("_enqueued_for") == rec["_next_ts"] else \
                     "early-unscheduled"
                 raise _Verdict(kind, rec["_next_ts"] - now, rec)
-            last = rec["attempts"][-1] if rec["attempts"] else None
-            if last and last["outcome"] == "in_flight":
-                last.update(outcome="interrupted", error={
-                    "code": "attempt_interrupted",
-                    "message": "the worker stopped during this attempt; its answer is unknown"})
-            rec["attempt_count"] += 1
-            rec["attempts"].append({
-                "attempt": rec["attempt_count"], "started_at": now_iso(now), "status_code": None,
-                "latency_ms": None, "error": None, "response_body": "", "outcome": "in_flight"})
-            rec["_lease_until"] = now + lease_s
-            rec["next_attempt_at"] = None
-            rec["updated_at"] = now_iso(now)
+            _claim_in_place(rec, now, lease_s)
             return "claimed", 0.0
 
         def reads(rec: dict) -> list[str]:
@@ -198,22 +244,44 @@ class DeliveryStore:
         """No expiry: 410 Gone means gone, until an operator redelivers by hand."""
         self.r.set(self.disabled_key(tenant, url), json.dumps({"url": url, **info}))
 
-    def endpoint_disabled(self, tenant: str, url: str) -> dict | None:
-        raw = self.r.get(self.disabled_key(tenant, url))
-        return json.loads(raw) if raw else None
-
     def enable_endpoint(self, tenant: str, url: str) -> None:
         self.r.delete(self.disabled_key(tenant, url))
 
 
-# KEYS: event marker, record, the job's delivery index. ARGV: new id, record JSON, TTL, score.
-# Returns {1} when this call created the delivery, else {0, existing id, existing record or nil}.
+def _claim_in_place(rec: dict, now: float, lease_s: float) -> None:
+    """Start the next attempt: the previous one, if still in flight, was interrupted."""
+    last = rec["attempts"][-1] if rec["attempts"] else None
+    if last and last["outcome"] == "in_flight":
+        last.update(outcome="interrupted", error={
+            "code": "attempt_interrupted",
+            "message": "the worker stopped during this attempt; its answer is unknown"})
+    rec["attempt_count"] += 1
+    rec["attempts"].append({
+        "attempt": rec["attempt_count"], "started_at": now_iso(now), "status_code": None,
+        "latency_ms": None, "error": None, "response_body": "", "outcome": "in_flight"})
+    rec["_lease_until"] = now + lease_s
+    rec["next_attempt_at"] = None
+    rec["updated_at"] = now_iso(now)
+
+
+# KEYS: event marker, record, the job's delivery index, [the in-flight set,] then keys to read.
+# ARGV: new id, record JSON, TTL, index score, in-flight member (or ''), its score (lease end).
+# Returns {1, values of the keys to read...} when this call created the delivery, else
+# {0, existing id, existing record or nil}. (Standalone Redis: the existing
+# record's key is derived from the marker's id, so it is not among KEYS.)
 _CREATE_LUA = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
   redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3])
   redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[1])
   redis.call('EXPIRE', KEYS[3], ARGV[3])
-  return {1}
+  local first = 4
+  if ARGV[5] ~= '' then
+    redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
+    first = 5
+  end
+  local out = {1}
+  for i = first, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) end
+  return out
 end
 local id = redis.call('GET', KEYS[1])
 local prefix = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[1])

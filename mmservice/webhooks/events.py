@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Callable
@@ -40,27 +42,138 @@ def _enqueue(deps) -> Enqueue:
     return deps.extra.get("webhook_enqueue") or celery_enqueue(deps.extra["celery"])
 
 
-def on_job_terminal(job: dict, deps) -> str | None:
-    """Create the job's delivery (at most one per event type) and queue its first attempt.
+def on_job_terminal(job: dict, deps, *, local_ok: bool = False) -> str | None:
+    """Create the job's delivery (at most one per event type) and start its first attempt.
 
     The job is terminal and in hand, so the body is built and frozen here, written with the
-    record in one round trip (`DeliveryStore.create_for_event`); the attempt reads nothing else."""
+    record in one round trip (`DeliveryStore.create_for_event`); the attempt reads nothing else.
+
+    `local_ok` (a worker process, not an API request): when local first attempts are on (see
+    `local_first`), the first attempt goes to this process's own sender threads
+    (`LocalSenders`) instead of a Celery message, while one of them is free; otherwise, and for
+    every retry, through the `webhooks` queue. Its record is created already claimed and in the
+    in-flight set, in the same script: no message, no claim, no hop before the POST."""
     try:
-        url = job.get("webhook_url") or settings(deps.cfg).default_url
+        cfg = settings(deps.cfg)
+        url = job.get("webhook_url") or cfg.default_url
         if not url or job.get("status") not in TERMINAL:
             return None
-        store = _store(deps)
+        store, enqueue = _store(deps), _enqueue(deps)
         event_type, now = f"job.{job['status']}", time.time()
-        rec, created = store.create_for_event(job["tenant"], job["id"], event_type, url,
-                                              build_body(job, event_type, now), now=now)
+        body = build_body(job, event_type, now)
+        if local_ok and local_first(cfg) and senders.reserve(cfg.local_senders):
+            try:
+                c = store.create_claimed(job["tenant"], job["id"], event_type, url, body,
+                                         lease_s=cfg.lease_s, secret_key=_secret_key(cfg),
+                                         inflight=True, now=now)
+            except BaseException:
+                senders.unreserve()
+                raise
+            if c is not None:
+                senders.submit(lambda: _local_attempt(store, enqueue, cfg, deps,
+                                                      job["tenant"], c))
+                return c.rec["id"]
+            senders.unreserve()  # the event already has its delivery (and its own messages)
+        rec, created = store.create_for_event(job["tenant"], job["id"], event_type, url, body,
+                                              now=now)
         if created:
-            _enqueue(deps)(job["tenant"], rec["id"], 0)
+            enqueue(job["tenant"], rec["id"], 0)
             log.info("webhook scheduled", extra={"job_id": job["id"], "delivery_id": rec["id"],
                                                   "event": rec["type"]})
         return rec["id"]
     except Exception:
         log.exception("webhook not scheduled", extra={"job_id": job.get("id")})
         return None
+
+
+# Set by the worker (workers.tasks_webhooks) once it knows its queues: "auto" makes first
+# attempts locally only in a worker that consumes `webhooks` itself, i.e. one already meant to
+# send webhooks (in docker-compose only worker-webhooks does; under `make run` the one worker).
+consumes_webhook_queue = False
+
+
+def local_first(cfg) -> bool:
+    if cfg.local_first_attempt == "auto":
+        return consumes_webhook_queue
+    return cfg.local_first_attempt == "on"
+
+
+def _secret_key(cfg) -> str | None:
+    """The Redis key of the generated secret, when the attempt has to read it."""
+    return None if cfg.secrets else signing.SECRET_KEY
+
+
+def _local_attempt(store: DeliveryStore, enqueue: Enqueue, cfg, deps, tenant: str, c) -> None:
+    """Make a first attempt claimed at creation. Only once it is recorded (and its retry, if
+    any, queued) does the delivery leave the in-flight set: if this process dies before, the
+    sweeper (`sweep_inflight`) queues it once its lease has run out."""
+    rec = c.rec
+    log.info("webhook attempt started locally", extra={"job_id": rec["job_id"],
+                                                       "delivery_id": rec["id"]})
+    _attempt(store, enqueue, cfg, deps, tenant, c)
+    store.inflight_done(tenant, rec["id"])
+
+
+def sweep_inflight(deps, *, now: float | None = None, limit: int = 100) -> int:
+    """Queue the first attempts whose local sender died (lease run out, still in flight): the
+    message claims the delivery again, marks the lost attempt interrupted and retries with the
+    same `webhook-id`. Returns how many were queued. Safe to run in every worker at once."""
+    store, enqueue = _store(deps), _enqueue(deps)
+    n = 0
+    for tenant, did in store.inflight_due(time.time() if now is None else now, limit):
+        if not store.inflight_take(tenant, did):
+            continue  # another sweeper took it
+        try:
+            enqueue(tenant, did, 0)
+        except Exception:
+            store.inflight_put_back(tenant, did)
+            raise
+        log.warning("webhook attempt lost with its worker: queued again",
+                    extra={"delivery_id": did})
+        n += 1
+    return n
+
+
+class LocalSenders:
+    """A few daemon threads per worker process that make first attempts, so neither a Celery
+    hop nor a pool thread (which a slow receiver would hold for up to the timeout) is spent on
+    them. `reserve` fails when all are busy: that first attempt then goes through the queue."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reserved = self.started = 0
+        self.work: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
+
+    def reserve(self, limit: int) -> bool:
+        with self.lock:
+            if self.reserved >= limit:
+                return False
+            self.reserved += 1
+            if self.started < self.reserved:
+                self.started += 1
+                threading.Thread(target=self._run, name=f"mms-webhook-sender-{self.started}",
+                                 daemon=True).start()
+            return True
+
+    def unreserve(self) -> None:
+        with self.lock:
+            self.reserved -= 1
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        self.work.put(fn)
+
+    def _run(self) -> None:
+        while True:
+            fn = self.work.get()
+            try:
+                fn()
+            except Exception:  # recorded as in flight: the sweeper retries it
+                log.exception("local webhook attempt failed")
+            finally:
+                self.unreserve()
+
+
+senders = LocalSenders()
 
 
 def build_body(job: dict, event_type: str, event_ts: float) -> str:
@@ -88,8 +201,7 @@ def run_attempt(tenant: str, delivery_id: str, deps) -> str:
     cfg = settings(deps.cfg)
     store, enqueue = _store(deps), _enqueue(deps)
     try:
-        c = store.claim(tenant, delivery_id, lease_s=2 * cfg.timeout_s + 5,
-                        secret_key=None if cfg.secrets else signing.SECRET_KEY)
+        c = store.claim(tenant, delivery_id, lease_s=cfg.lease_s, secret_key=_secret_key(cfg))
     except NotFound:
         return "gone"
     verdict, wait, rec = c.verdict, c.wait, c.rec
@@ -102,7 +214,13 @@ def run_attempt(tenant: str, delivery_id: str, deps) -> str:
         return "rescheduled"
     if verdict != "claimed":
         return verdict
-    n = rec["attempt_count"]
+    return _attempt(store, enqueue, cfg, deps, tenant, c)
+
+
+def _attempt(store: DeliveryStore, enqueue: Enqueue, cfg, deps, tenant: str, c) -> str:
+    """Make the attempt `c` claimed, record it, and schedule what comes next."""
+    rec = c.rec
+    delivery_id, n = rec["id"], rec["attempt_count"]
     ctx = {"job_id": rec["job_id"], "delivery_id": delivery_id, "attempt": n}
 
     def settle(status: str, error: dict):
