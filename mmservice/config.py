@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "MODERATION_MAX_CHARS": 10_000,
     "MODERATION_BATCH_SIZE": 32,  # texts per upstream request when many jobs are queued
     "MODERATION_BATCH_WAIT_MS": 50.0,  # longest a text waits for company under load
-    "MODERATION_BATCH_HOLD_AT": 4,  # with no broker backlog, texts wait only past this many flights
+    "MODERATION_BATCH_HOLD_AT": 8,  # with no broker backlog, texts wait while this many are in flight
     # Audio
     "TRANSCRIPTION_MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
     "TRANSCRIPTION_MAX_CHUNK_S": 600,

@@ -117,6 +117,22 @@ def test_backlog_gathers_every_thread_into_one_request():
     assert max(waits) < 0.06 + 0.15 + 0.15  # sent when "d" arrived, not after the 1 s window
 
 
+def test_a_queue_shorter_than_the_pool_is_not_a_backlog():
+    """A few messages in the broker are jobs in transit at a moderate rate (or threads busy on
+    other queues): texts are not held for them."""
+    from mmservice.providers.batching import BatchingModeration
+
+    inner = _SlowFake()
+    b = BatchingModeration(inner, max_batch=32, wait_s=1.0, hold_at=4, backlog=lambda: 3,
+                           callers=8)
+    with ThreadPoolExecutor(4) as pool:
+        first = _call_after(b, "a", 0, pool)
+        second = _call_after(b, "b", 0.03, pool)
+        assert second.result() < 0.15 + 0.1
+        first.result()
+    assert inner.calls == [["a"], ["b"]]
+
+
 def test_backlog_hold_is_bounded_by_the_window():
     from mmservice.providers.batching import BatchingModeration
 
@@ -128,8 +144,8 @@ def test_backlog_hold_is_bounded_by_the_window():
     assert 0.2 + 0.15 - 0.02 < took < 0.2 + 0.15 + 0.2
 
 
-def test_without_backlog_texts_gather_only_past_hold_at_flights():
-    """No backlog: texts go at once until `hold_at` batches fly; then they wait for a flight
+def test_without_backlog_texts_gather_only_past_hold_at_texts_in_flight():
+    """No backlog: texts go at once until `hold_at` texts fly; then they wait for a flight
     to return, unless every thread is already here or in the air."""
     from mmservice.providers.batching import BatchingModeration
 

@@ -6,12 +6,14 @@ each other; collecting them and sending one `moderations.create(input=[...])` (O
 arrays) cuts upstream requests per job by the batch size.
 
 Why the hold depends on the backlog: holding a text for company costs that text latency, which is
-only worth paying when company is certainly coming. While jobs wait in the broker queue
-(`backlog`, one LLEN at most every `PROBE_EVERY_S`), every pool thread will come back with another
-text, so texts gather until all threads (`callers`) are waiting, the batch is full
-(`MMS_MODERATION_BATCH_SIZE`) or the window passes (`MMS_MODERATION_BATCH_WAIT_MS`). With no
-backlog, a text goes at once, like Nagle's algorithm: unless `hold_at` batches are already in
-flight, and then only until a flight returns or every thread is here. So at a steady moderate
+only worth paying when company is certainly coming. While at least a pool's worth of jobs waits
+in the broker queue (`backlog`, one LLEN at most every `PROBE_EVERY_S`), every pool thread will
+come back with another text, so texts gather until all threads (`callers`) are waiting, the
+batch is full (`MMS_MODERATION_BATCH_SIZE`) or the window passes
+(`MMS_MODERATION_BATCH_WAIT_MS`). With no such backlog, a text goes at once, like Nagle's
+algorithm: unless `hold_at` texts (jobs) are already in flight, and then only until enough of
+them return or every thread is here. A short burst on a small pool (make run's 8 threads) never
+reaches that; the tail of a long queue on a 32-thread worker does. So at a steady moderate
 rate texts are not held and polling latency does not pay the window.
 """
 from __future__ import annotations
@@ -34,14 +36,14 @@ _batchers: dict[int, "BatchingModeration"] = {}
 
 class BatchingModeration:
     def __init__(self, inner: Any, *, max_batch: int, wait_s: float, max_in_flight: int = 8,
-                 hold_at: int = 4, backlog: Callable[[], int] | None = None,
+                 hold_at: int = 8, backlog: Callable[[], int] | None = None,
                  callers: int | None = None):
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
         self.max_batch = max_batch
         self.wait_s = wait_s
-        self.hold_at = max(1, hold_at)
+        self.hold_at = max(0, hold_at)  # texts in flight; 0: never hold without a backlog
         self.backlog = backlog
         self.callers = callers  # how many threads can call at all (the pool size), if known
         self._probed_at = -1.0
@@ -93,15 +95,17 @@ class BatchingModeration:
         """Called with the lock held and texts pending (the window bounds every hold)."""
         if sum(len(t) for t, _ in self._pending) >= self.max_batch:
             return False
-        if self._queued() > 0:
-            # Jobs wait in the broker: every thread will be back with another text, so gather
-            # until all of them are here (one full request instead of several partial ones).
+        if self._queued() >= (self.callers or 1):
+            # At least a pool's worth of jobs waits in the broker: every thread will be back
+            # with another text, so gather until all of them are here (one full request
+            # instead of several partial ones). A shorter queue is jobs in transit at a
+            # moderate rate, or threads busy with other queues: holding would only add latency.
             return not self.callers or len(self._pending) < self.callers
         if self._in_flight == 0:
             return False  # no backlog and idle: send at once
         if self.callers and len(self._pending) + self._in_flight_callers >= self.callers:
             return False  # every thread is here or waiting on a flight: nobody else can come
-        return self._in_flight >= self.hold_at
+        return bool(self.hold_at) and self._in_flight_callers >= self.hold_at
 
     def _collect(self) -> None:
         while True:
@@ -156,7 +160,7 @@ def batched(provider: Any, cfg: dict, *, backlog: Callable[[], int] | None = Non
         if b is None:
             b = BatchingModeration(provider, max_batch=size,
                                    wait_s=float(cfg.get("MODERATION_BATCH_WAIT_MS", 50)) / 1000,
-                                   hold_at=int(cfg.get("MODERATION_BATCH_HOLD_AT", 4)),
+                                   hold_at=int(cfg.get("MODERATION_BATCH_HOLD_AT", 8)),
                                    backlog=backlog,
                                    callers=int(cfg.get("WORKER_CONCURRENCY") or 0) or None)
             _batchers[id(provider)] = b
