@@ -28,6 +28,13 @@ def _sweeper() -> None:
             log.exception("blob sweep failed")
 
 
+def _warm_up() -> None:
+    _warm_providers()
+    from mmservice.gc_tuning import freeze_startup_objects
+
+    freeze_startup_objects()  # after the providers' modules and models exist
+
+
 def _warm_providers() -> None:
     """Build each capability's provider once the worker is up, so the first job does not pay
     for it while the other threads wait on it: the `openai` import and client (~0.4 s of GIL
@@ -67,4 +74,4 @@ def _start(sender=None, **_kw) -> None:
     if getattr(controller, "concurrency", None):
         get_deps().cfg["WORKER_CONCURRENCY"] = int(controller.concurrency)
     threading.Thread(target=_sweeper, name="mms-blob-sweeper", daemon=True).start()
-    threading.Thread(target=_warm_providers, name="mms-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up, name="mms-warm-up", daemon=True).start()
