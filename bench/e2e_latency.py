@@ -249,6 +249,14 @@ def main() -> int:
                     "server_run_minus_stub_ms": summary([o["server_ms"][2] - STUB_MS
                                                          for o in ok if o["server_ms"]]),
                     "upstream_requests": len(st.stub.requests("/v1/moderations")),
+                    # where a tail sits: the slowest jobs, by server-side time, with when they
+                    # were sent (s into the phase) and their queue / run split (ms)
+                    "slowest_jobs": [
+                        {"at_s": round(o["t0"] - start, 3), "visible_ms": round(o["visible_ms"], 1),
+                         "queue_ms": o["server_ms"][1], "run_ms": o["server_ms"][2],
+                         "polls": o["polls"]}
+                        for o in sorted((o for o in ok if o["server_ms"]),
+                                        key=lambda o: -o["server_ms"][0])[:8]],
                     "failed_jobs": len(errors)}
                 if webhook:
                     out["webhook_overhead_ms"] = summary(
