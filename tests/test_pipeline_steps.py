@@ -81,7 +81,10 @@ def test_step_saves_result_usage_count_and_announces_once(pipe_env):
         ps.close()
     saved = deps.store.get(job["tenant"], job["id"])
     assert saved["status"] == "succeeded" and saved["results"]["moderation"]["flagged"] is False
-    assert calls == [job["id"]] and len(settled) == 1
+    # The re-delivered message hands the settled job to delivery again (an idempotent hook:
+    # one delivery per job and event), but nothing is counted twice.
+    assert calls == [job["id"]] and [j["id"] for j in settled] == [job["id"]] * 2
+    assert all(j["status"] == "succeeded" for j in settled)
     assert _finished(deps, "succeeded") == 1
     assert _usage(deps, job) == {"requests": 1, "prompt_tokens": 7}
     assert msgs == [f"{job['tenant']}/{job['id']}"]
@@ -135,3 +138,21 @@ def test_missing_job_is_gone(pipe_env):
     deps, _, _ = pipe_env
     assert run_step("nobody", "job_missing", "moderate", deps,
                     {"moderate": _moderate([])}) == "gone"
+
+
+def test_settled_job_whose_worker_died_before_delivery_is_handed_over_on_redelivery(pipe_env):
+    """The settling write committed, then the worker died before `on_terminal` (the webhook
+    hand-off): with acks_late the message comes back, finds the job settled, and hands it over."""
+    from mmservice.jobs.pipeline import run_step
+
+    deps, _, settled = pipe_env
+    job = _job(deps)
+    handed = list(settled)
+    deps.on_terminal = lambda j: None  # the first worker dies before its hook runs
+    assert run_step(job["tenant"], job["id"], "moderate", deps,
+                    {"moderate": _moderate([])}) == "succeeded"
+    assert settled == handed == []
+    deps.on_terminal = settled.append  # the replacement worker gets the redelivered message
+    assert run_step(job["tenant"], job["id"], "moderate", deps,
+                    {"moderate": _moderate([])}) == "terminal"
+    assert [j["status"] for j in settled] == ["succeeded"]

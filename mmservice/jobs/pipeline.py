@@ -167,7 +167,12 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
     except NotFound:
         return "gone"
     except _NotRunnable as e:
-        if e.why == "timeout":
+        if e.why == "terminal":
+            # A re-delivered message of a settled job: the worker that settled it may have died
+            # before handing it to delivery (acks_late redelivers exactly then). The hook is
+            # idempotent (one delivery per job and event), so hand it over again.
+            deps.on_terminal(e.job)
+        elif e.why == "timeout":
             reap_if_overdue(deps, e.job)
         elif e.why == "already-done":
             advance(e.job, deps)  # a re-delivered message: the work is saved, just move on
