@@ -42,7 +42,7 @@ def test_wait_is_bounded_and_answers_the_current_state(client, stub):
 
 
 def test_cancel_wakes_a_waiting_reader(client, stub):
-    stub.configure(latency_ms=3000)
+    stub.configure(latency_ms=1500)  # under UPSTREAM_TIMEOUT_S (2 s): no retries outlive the test
     try:
         job_id = client.submit({"text": "cancel me"}).json()["id"]
         out = {}
