@@ -120,11 +120,6 @@ class JobStore:
         pipe.incr(self.finished_key(job["status"]))
         pipe.publish(self.settled_channel(), f"{job['tenant']}/{job['id']}")
 
-    def count_finished(self, status: str) -> None:
-        """Called once per settled job, after its write committed (never inside `update`'s
-        function, which may run twice under contention; `update`'s `also` is fine)."""
-        self.r.incr(self.finished_key(status))
-
     def list(self, tenant: str, *, status: str | None, cursor: str | None,
              limit: int) -> tuple[list[dict], str | None]:
         """Newest first. The cursor is the last id seen: ids are time-ordered, so the next page
