@@ -24,6 +24,7 @@ class Services:
     enqueue_step: Any
     deps: Any
     publisher: Any = None  # RedisTaskPublisher when usable: first messages ride with the record
+    settle_watch: Any = None  # SettleWatch: long-polling GETs wait on it
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -33,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from mmservice.blobs import blob_store_from_config
     from mmservice.jobs.dispatch import RedisTaskPublisher, make_enqueue_step
     from mmservice.jobs.pipeline import Deps
+    from mmservice.jobs.settle_watch import SettleWatch
     from mmservice.jobs.store import JobStore
     from mmservice.providers.registry import Registry
     from mmservice.redis_conn import get_redis
@@ -71,7 +73,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     deps = Deps(cfg=cfg, store=store, blobs=blobs, providers=Registry(cfg),
                 enqueue_step=enqueue_step, on_terminal=on_terminal, extra={"celery": celery})
     app.extensions["mms"] = Services(cfg=cfg, redis=r, store=store, blobs=blobs, celery=celery,
-                                     enqueue_step=enqueue_step, deps=deps, publisher=publish)
+                                     enqueue_step=enqueue_step, deps=deps, publisher=publish,
+                                     settle_watch=SettleWatch(r, store.settled_channel(),
+                                                              cfg["JOB_WAITERS_PER_PROCESS"]))
     api = Api(app)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(health.bp)

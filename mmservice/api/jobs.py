@@ -11,7 +11,6 @@ from mmservice.errors import BadRequest, NotFound, UnsupportedMedia
 from mmservice.jobs.intake import Upload, submit
 from mmservice.jobs.pipeline import reap_if_overdue
 from mmservice.jobs.store import TERMINAL, public_view
-from mmservice.jobs.settle_watch import settle_watch
 from mmservice.schemas.jobs import (ApiErrorSchema, JobGetQuerySchema, JobListQuerySchema,
                                     JobListSchema, JobRequestSchema, JobSchema,
                                     MultipartFieldsSchema)
@@ -135,11 +134,7 @@ def get_job(query, job_id: str):
     def read() -> dict:
         return reap_if_overdue(svc.deps, svc.store.get(tenant, job_id))
 
-    if not query["wait"]:
-        return jsonify(public_view(read()))
-    watch = settle_watch(svc.store.r, svc.store.settled_channel(),
-                         int(svc.cfg["JOB_WAITERS_PER_PROCESS"]))
-    job, _ = watch.wait_settled(tenant, job_id, query["wait"], read)
+    job, _ = svc.settle_watch.wait_settled(tenant, job_id, query["wait"], read)
     return jsonify(public_view(job))
 
 

@@ -29,7 +29,9 @@ RECHECK_S = 1.0
 
 
 class SettleWatch:
-    """One subscriber per process: wakes the waiters of each announced job."""
+    """One per app (so one subscriber per API process): wakes the waiters of each announced
+    job. The subscriber thread starts on the first wait, so a gunicorn worker starts it after
+    the fork, never before."""
 
     def __init__(self, r: redis.Redis, channel: str, max_waiters: int):
         self._r = r
@@ -120,17 +122,3 @@ class SettleWatch:
                     ev.clear()
         finally:
             self._slots.release()
-
-
-_watches: dict[tuple[int, str], SettleWatch] = {}
-_watches_lock = threading.Lock()
-
-
-def settle_watch(r: redis.Redis, channel: str, max_waiters: int) -> SettleWatch:
-    """The process's watch for this Redis client and channel (created on first use, so a
-    gunicorn worker starts its subscriber after the fork, never before)."""
-    with _watches_lock:
-        w = _watches.get((id(r), channel))
-        if w is None:
-            w = _watches[(id(r), channel)] = SettleWatch(r, channel, max_waiters)
-        return w
