@@ -93,6 +93,27 @@ def print_results(results: list[dict]) -> None:
               f"{r['target']}) {met}", flush=True)
 
 
+def report(script: str, results: list[dict], details: dict, last_line: Any) -> int:
+    """A benchmark's ending: details to bench/out/<script>.json, the figures for a person, and
+    the headline ratio on the last line (what run_all.py reads). Returns main's exit code."""
+    write_output(script, results, details)
+    print_results(results)
+    print(last_line, flush=True)
+    return 0
+
+
+def in_threads(n: int, target: Callable[[int], None], join_s: float) -> float:
+    """Run `target(0..n-1)` in n daemon threads, each joined for at most `join_s`; returns the
+    wall time in seconds (the load generators' fan-out)."""
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(join_s)
+    return time.monotonic() - t0
+
+
 def main_guard(fn: Callable[[], int]) -> None:
     """Run a benchmark's main; any exception is 'cannot run' (exit 2) with the reason.
     SIGTERM (run_all's watchdog) unwinds normally, so every `Stack` stops what it started."""
@@ -232,13 +253,7 @@ def closed_loop(host: str, port: int, method: str, path: str, body: bytes, heade
         finally:
             c.close()
 
-    t_start = time.monotonic()
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(duration_s + 60)
-    elapsed = time.monotonic() - t_start
+    elapsed = in_threads(connections, run, duration_s + 60)
     all_lat = [x for l in lat for x in l]
     return {"requests": len(all_lat), "bad": sum(bad), "elapsed_s": round(elapsed, 3),
             "rps": round(len(all_lat) / elapsed, 1) if elapsed else 0.0,

@@ -19,8 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._harness import (BenchError, Stack, Submitter, iso_ms, main_guard,  # noqa: E402
-                            print_results, result, summary, texts, wait_for_quiet, wait_until,
-                            write_output)
+                            report, result, summary, texts, wait_for_quiet, wait_until)
 
 STUB_MS = 50.0
 QUEUED = 200
@@ -111,10 +110,7 @@ def main() -> int:
                f"step p50 {loff['step_ms']['p50']} ms with batching off (stub {STUB_MS:g} ms)",
                f"<= {WAIT_MS:g} ms (the wait window)", added <= WAIT_MS),
     ]
-    write_output("batching", results, details)
-    print_results(results)
-    print(on["requests_per_job"])
-    return 0
+    return report("batching", results, details, on["requests_per_job"])
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, MachineLoad, Stack, Submitter, cpu_seconds,  # noqa
-                            iso_ms, main_guard, print_results, profiled, result, texts,
-                            wait_for_quiet, wait_until, write_output)
+from bench._harness import (BenchError, MachineLoad, Stack, Submitter,  # noqa: E402
+                            cpu_seconds, in_threads, iso_ms, main_guard, profiled, report, result,
+                            texts, wait_for_quiet, wait_until)
 
 STUB_MS = 200.0
 LEVELS = [int(x) for x in os.environ.get("BENCH_CONCURRENCY_LEVELS", "8,32,64").split(",")]
@@ -87,7 +87,6 @@ def bare_client(st: Stack, c: int, seconds: float = 4.0) -> dict:
     Sequential: latency over a raw http.client call (the client's own cost). Then `c` threads
     sharing one client for `seconds`: the most one Python process gets from the bare client."""
     import json
-    import threading
 
     import openai
 
@@ -119,13 +118,7 @@ def bare_client(st: Stack, c: int, seconds: float = 4.0) -> dict:
             client.moderations.create(model="omni-moderation-latest", input=[f"text {i}"])
             counts[i] += 1
 
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(c)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(seconds + 30)
-    wall = time.monotonic() - t0
+    wall = in_threads(c, run, seconds + 30)
     rate = sum(counts) / wall
     client.close()
     return {"raw_http_latency_ms": summary(lat_raw), "openai_client_latency_ms":
@@ -161,10 +154,7 @@ def main() -> int:
                               f"ideal {lv['ideal_jobs_per_s']} jobs/s; got {lv['jobs_per_s']}"
                               f" jobs/s, worker {lv['worker_cpu_cores']} cores",
                               f">= {TARGET} (below the CPU limit)", lv["ratio"] >= TARGET))
-    write_output("concurrency", results, details)
-    print_results(results)
-    print(head["ratio"])
-    return 0
+    return report("concurrency", results, details, head["ratio"])
 
 
 if __name__ == "__main__":

@@ -26,10 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, KeepAlive, MachineLoad, Stack, cpu_seconds,  # noqa
-                            wait_for_quiet,
-                            main_guard, print_results, profiled, result, summary,
-                            write_output)
+from bench._harness import (BenchError, KeepAlive, MachineLoad, Stack,  # noqa: E402
+                            cpu_seconds, main_guard, profiled, report, result, summary,
+                            wait_for_quiet)
 
 STUB_MS = 50.0
 RATE = float(os.environ.get("BENCH_E2E_RATE", "20"))
@@ -302,10 +301,7 @@ def main() -> int:
         results.append(result("e2e_overhead_webhook_p50", None, "ms", base,
                               f"<= {P50_TARGET:g} ms", None,
                               note="not measured: no webhook arrived"))
-    write_output("e2e_latency", results, details)
-    print_results(results)
-    print(round(poll_s["p50"] / celery["p50"], 2))
-    return 0
+    return report("e2e_latency", results, details, round(poll_s["p50"] / celery["p50"], 2))
 
 
 def _server_ms(job: dict) -> tuple[float, float, float] | None:

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import main_guard, print_results, result, write_output  # noqa: E402
+from bench._harness import (main_guard, report, result)  # noqa: E402  # noqa: E402
 from bench._media import jpeg_12mp  # noqa: E402
 
 REPS = int(os.environ.get("BENCH_IMAGE_REPS", "7"))
@@ -82,11 +82,8 @@ def main() -> int:
                f"original {len(data)} B -> {len(prep.data)} B ({prep.width}x{prep.height})",
                "smaller than the original (no numeric target)", bytes_ratio < 1.0),
     ]
-    write_output("image_prep", results, details)
     print(details)
-    print_results(results)
-    print(ratio)
-    return 0
+    return report("image_prep", results, details, ratio)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._harness import (BenchError, Stack, closed_loop, cpu_seconds,  # noqa: E402
-                            main_guard, multipart, print_results, profiled, result,
-                            write_output)
+                            main_guard, multipart, profiled, report, result)
 from bench._media import jpeg_of_size  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_INTAKE_ROUNDS", "5"))
@@ -97,10 +96,7 @@ def main() -> int:
                       f"CPU/req); API {statistics.median(api_rps):.0f} req/s ({cpu_api:.2f} ms "
                       f"CPU/req); CPU-per-request ratio {cpu_bare / cpu_api:.2f}",
                       f">= {TARGET}", ratio >= TARGET)]
-    write_output("intake", results, details)
-    print_results(results)
-    print(ratio)
-    return 0
+    return report("intake", results, details, ratio)
 
 
 if __name__ == "__main__":

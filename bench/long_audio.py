@@ -21,9 +21,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, KeepAlive, Stack, main_guard, multipart,  # noqa: E402
-                            iso_ms, print_results, profiled, result, wait_for_quiet,
-                            wait_until, write_output)
+from bench._harness import (BenchError, KeepAlive, Stack, iso_ms, main_guard,  # noqa: E402
+                            multipart, profiled, report, result, wait_for_quiet, wait_until)
 from bench._media import speechlike_wav  # noqa: E402
 
 MINUTES = float(os.environ.get("BENCH_AUDIO_MINUTES", "60"))
@@ -126,10 +125,7 @@ def main() -> int:
                       f"incl. {details['submit_s']:.2f} s upload (created->finished "
                       f"{worker_wall:.2f} s; longest chunk {max(lat):.2f} s)", f"<= {TARGET}",
                       ratio <= TARGET)]
-    write_output("long_audio", results, details)
-    print_results(results)
-    print(ratio)
-    return 0
+    return report("long_audio", results, details, ratio)
 
 
 if __name__ == "__main__":

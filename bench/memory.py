@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (PY, ROOT, BenchError, KeepAlive, Stack, Submitter,  # noqa: E402
-                            main_guard, print_results, result, rss_mb, service_env, texts,
-                            wait_until, write_output)
+from bench._harness import (BenchError, KeepAlive, PY, ROOT, Stack, Submitter,  # noqa: E402
+                            in_threads, main_guard, report, result, rss_mb, service_env, texts,
+                            wait_until)
 
 CHECKPOINTS = (1000, 5000)
 LOCAL_JOBS = (1000, 5000) if os.environ.get("BENCH_MEMORY_LOCAL_GROWTH") == "1" else (1000,)
@@ -47,11 +47,7 @@ def submit_via_api(port: int, items: list[str]) -> int:
                 bad[0] += 1
         c.close()
 
-    threads = [threading.Thread(target=run, daemon=True) for _ in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(600)
+    in_threads(CLIENTS, lambda _i: run(), 600)
     return bad[0]
 
 
@@ -175,11 +171,8 @@ def main() -> int:
                                       f"{la['worker_mb']} -> {lb['worker_mb']} MB",
                                       f"< {TARGET_GROWTH}", g < TARGET_GROWTH))
             st.stop(lw)
-    write_output("memory", results, details)
-    print_results(results)
     growths = [r["value"] for r in results if r["name"].endswith("growth_1000_to_5000")]
-    print(round(1 + max(growths), 4))
-    return 0
+    return report("memory", results, details, round(1 + max(growths), 4))
 
 
 if __name__ == "__main__":
