@@ -164,7 +164,7 @@ def delete_job(job_id: str):
         if was_open and was_open[0]:
             svc.store.queue_settled(pipe, j)  # counted and announced with the cancel itself
 
-    job = svc.store.update(tenant, job_id, cancel, also=announce)
+    job = svc.store.update(tenant, job_id, cancel, in_same_transaction=announce)
     if was_open and was_open[0]:
         svc.deps.on_terminal(job)
     svc.blobs.delete_prefix(f"{tenant}/{job_id}")

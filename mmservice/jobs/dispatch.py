@@ -88,7 +88,7 @@ class RedisTaskPublisher:
 
     def queue_first_step(self, pipe: Any, job: dict) -> None:
         """Queue a new job's first task message into the transaction that creates its record
-        (`JobStore.create(also=...)`): one round trip, and no record is ever left without its
+        (`JobStore.create(in_same_transaction=...)`): one round trip, and no record is ever left without its
         message (or a message without its record) by a crash in between."""
         name, args, task_id, queue = step_task(job, job["tasks"][0])
         pipe.lpush(queue, self.message(name, args, task_id, queue))

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mmservice.errors import Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
-from mmservice.jobs.dispatch import marker_key
+from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
+from mmservice.media.inspect import inspect_media
 from mmservice.jobs.pipeline import plan_tasks
 from mmservice.jobs.store import JobStore, new_job_id, now_iso
 from mmservice.netguard import check_url
@@ -41,36 +41,6 @@ def decode_data_url(url: str, max_bytes: int) -> bytes:
     except (binascii.Error, ValueError):
         raise Invalid("image_url data is not valid base64", code="invalid_base64",
                       field="image_url") from None
-
-
-def inspect_media(data: bytes, cfg: dict, field: str) -> dict[str, Any]:
-    """Magic bytes, size limit per kind, then a real decode check. Returns the job's `input`."""
-    from mmservice.media.audio import inspect_audio
-    from mmservice.media.images import inspect_image
-    from mmservice.media.sniff import sniff
-
-    if not data:
-        raise Invalid("the uploaded file is empty", code="empty_file", field=field)
-    found = sniff(data)
-    if found is None:
-        raise UnsupportedMedia("file content is not a supported image (PNG, JPEG, WEBP, GIF) or "
-                               "audio (WAV, MP3, FLAC, OGG/Opus, WEBM, M4A/MP4) format",
-                               code="unsupported_media_type", field=field)
-    kind, mime = found
-    limit = cfg["MAX_IMAGE_BYTES"] if kind == "image" else cfg["MAX_AUDIO_BYTES"]
-    if len(data) > limit:
-        raise PayloadTooLarge(f"{kind} is {len(data)} bytes; the limit is {limit}",
-                              code=f"{kind}_too_large", field=field)
-    info: dict[str, Any] = {"kind": kind, "mime": mime, "bytes": len(data),
-                            "sha256": hashlib.sha256(data).hexdigest()}
-    if kind == "image":
-        meta = inspect_image(data, max_pixels=cfg["MAX_IMAGE_PIXELS"],
-                             max_side_ratio=cfg["MAX_IMAGE_SIDE_RATIO"])
-        info.update(width=meta["width"], height=meta["height"])
-    else:
-        meta = inspect_audio(data, mime, max_duration_s=cfg["MAX_AUDIO_DURATION_S"])
-        info["duration_s"] = round(float(meta["duration_s"]), 3)
-    return info
 
 
 def request_hash(fields: dict, media_sha: str | None) -> str:
@@ -137,17 +107,9 @@ def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, b
         raise Invalid(f"text to speak is {len(text)} characters; the limit is "
                       f"{cfg['MAX_TTS_CHARS']}", code="tts_text_too_long", field="text")
     job_id = new_job_id()
+    idempotency = None
     if idempotency_key:
-        body_hash = request_hash({k: v for k, v in fields.items()}, info.get("sha256"))
-        prior = store.claim_idempotency_key(tenant, idempotency_key, body_hash, job_id,
-                                            cfg["IDEMPOTENCY_TTL_S"])
-        if prior:
-            for _ in range(50):  # the first request may still be writing its record
-                try:
-                    return store.get(tenant, prior), False
-                except NotFound:
-                    time.sleep(0.02)
-            return store.get(tenant, prior), False
+        idempotency = (idempotency_key, request_hash(dict(fields), info.get("sha256")))
 
     ts = time.time()
     job: dict[str, Any] = {
@@ -168,20 +130,23 @@ def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, b
         if media is not None:
             job["_blob"] = f"{tenant}/{job_id}/input"
             blobs.put(job["_blob"], media)
-        # The first step's enqueue-once marker goes in with the record: one round trip.
-        store.create(job, also_set={marker_key(job, tasks[0]): "1"},
-                     also=(lambda pipe: enqueue_with_record(pipe, job))
-                     if enqueue_with_record else None)
+        # The first step's enqueue-once marker and the idempotency claim go in with the record.
+        prior = store.create(job, markers=(store.keys.enqueued(tenant, job_id, tasks[0]),),
+                             in_same_transaction=(lambda pipe: enqueue_with_record(pipe, job))
+                             if enqueue_with_record else None,
+                             idempotency=idempotency,
+                             idempotency_ttl_s=int(cfg["IDEMPOTENCY_TTL_S"]))
+        if prior is not None:  # an earlier request with this Idempotency-Key made the job
+            blobs.delete_prefix(f"{tenant}/{job_id}")
+            return prior, False
         if enqueue is not None:
             enqueue(job)
     except Exception:
-        # Nothing half-made survives: no record without a task, no orphan blob, no stuck key.
+        # Nothing half-made survives: no record without a task, no orphan blob.
         try:
             store.delete(tenant, job_id)
             blobs.delete_prefix(f"{tenant}/{job_id}")
-            if idempotency_key:
-                store.release_idempotency_key(tenant, idempotency_key)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the original error is the one to report
             pass
         raise
     return job, True

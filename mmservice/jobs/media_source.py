@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 import httpx
 
 from mmservice.errors import Invalid, PayloadTooLarge, UpstreamError
-from mmservice.jobs.intake import inspect_media
+from mmservice.media.inspect import inspect_media
 from mmservice.netguard import check_url, pin_to, shared_client
 
 _MAX_REDIRECTS = 3

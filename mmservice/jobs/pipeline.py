@@ -104,7 +104,7 @@ def advance(job: dict, deps: Deps) -> None:
     try:
         settled = deps.store.update(job["tenant"], job["id"],
                                     lambda j: _settle_in_place(j, deps),
-                                    also=_count_if_settled(deps))
+                                    in_same_transaction=_count_if_settled(deps))
     except _AlreadyDone:
         return
     _settled(deps, settled)
@@ -225,7 +225,7 @@ def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
         settle_also(pipe, j, fn_result)
 
     try:
-        job = deps.store.update(job["tenant"], job["id"], save, also=also)
+        job = deps.store.update(job["tenant"], job["id"], save, in_same_transaction=also)
     except _AlreadyDone:
         return "discarded"
     except NotFound:
@@ -261,7 +261,7 @@ def fail_job(deps: Deps, job: dict, code: str, message: str) -> dict | None:
         deps.store.set_status(j, "failed", error={"code": code, "message": message})
 
     try:
-        failed = deps.store.update(job["tenant"], job["id"], fail, also=_count_if_settled(deps))
+        failed = deps.store.update(job["tenant"], job["id"], fail, in_same_transaction=_count_if_settled(deps))
     except (_AlreadyDone, NotFound):
         return None
     _settled(deps, failed)

@@ -2,8 +2,8 @@
 
 Why our own store and not Celery's result backend: polling must never block or re-raise a task's
 error, a job spans several Celery tasks (one per capability, plus chunk fan-out), and a record
-must exist before its task is enqueued. Each record is one JSON value updated with optimistic
-transactions (WATCH/MULTI), so concurrent steps never lose each other's writes.
+must exist before its task is enqueued. Each record is one JSON value updated through
+`RedisRecords` (optimistic transactions), so concurrent steps never lose each other's writes.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from typing import Any, Callable
 import redis
 
 from mmservice.errors import Conflict, NotFound
-from mmservice.redis_conn import update_json
+from mmservice.keys import Keys
+from mmservice.records import RecordMissing, RedisRecords, SameTransaction
 
 TERMINAL = ("succeeded", "failed", "canceled")
 STATUSES = ("queued", "running") + TERMINAL
@@ -42,56 +43,68 @@ class JobStore:
     def __init__(self, r: redis.Redis, ttl_s: int, prefix: str = "mms"):
         self.r = r
         self.ttl_s = ttl_s
-        self.prefix = prefix
-
-    # -- keys -------------------------------------------------------------------------------
-    def key(self, tenant: str, job_id: str) -> str:
-        return f"{self.prefix}:t:{tenant}:job:{job_id}"
-
-    def index_key(self, tenant: str) -> str:
-        return f"{self.prefix}:t:{tenant}:jobs"
+        self.keys = Keys(prefix)
+        self.records = RedisRecords(r)
 
     # -- CRUD -------------------------------------------------------------------------------
-    def create(self, job: dict, also_set: dict[str, str] | None = None,
-               also: Callable[[Any], None] | None = None) -> None:
-        """Write a new record (and its index entry, counters and `also_set` keys, e.g. the
-        first step's enqueue marker) in one round trip. `also(pipe)` queues more commands into
-        the same MULTI (the first step's task message, so no record exists without one)."""
-        k = self.key(job["tenant"], job["id"])
-        created_ms = int(job["_created_ts"] * 1000)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.set(k, json.dumps(job), ex=self.ttl_s, nx=True)
-        for key, value in (also_set or {}).items():
-            pipe.set(key, value, ex=self.ttl_s)
-        if also is not None:
-            also(pipe)
-        pipe.zadd(self.index_key(job["tenant"]), {job["id"]: created_ms})
-        pipe.incr(f"{self.prefix}:metrics:jobs_created:{job['input']['kind']}")
-        ok, *_ = pipe.execute()
-        if not ok:
-            raise Conflict("job id already exists", code="job_exists")
+    def create(self, job: dict, *, markers: tuple[str, ...] = (),
+               in_same_transaction: Callable[[Any], None] | None = None,
+               idempotency: tuple[str, str] | None = None, idempotency_ttl_s: int = 0
+               ) -> dict | None:
+        """Write a new record with its index entry, counters and `markers` (e.g. the first
+        step's enqueue marker) in one transaction; `in_same_transaction(pipe)` queues more (the
+        first step's task message, so no record exists without one).
+
+        `idempotency=(key, body_hash)`: the key is claimed in that same transaction. Returns
+        None when this call created the job, else the job an earlier request with the same key
+        created (Conflict when its body differed); that job is always readable, since its
+        claim and its record were committed together."""
+        tenant = job["tenant"]
+
+        def more(pipe: Any) -> None:
+            for key in markers:
+                pipe.set(key, "1", ex=self.ttl_s)
+            if in_same_transaction is not None:
+                in_same_transaction(pipe)
+            pipe.zadd(self.keys.jobs_index(tenant), {job["id"]: int(job["_created_ts"] * 1000)})
+            pipe.incr(self.keys.metrics(f"jobs_created:{job['input']['kind']}"))
+
+        key = self.keys.job(tenant, job["id"])
+        if idempotency is None:
+            if not self.records.create(key, job, self.ttl_s, more)[0]:
+                raise Conflict("job id already exists", code="job_exists")
+            return None
+        idem_key, body_hash = idempotency
+        prior = self.records.claim_or_create(
+            self.keys.idempotency(tenant, idem_key), {"hash": body_hash, "job_id": job["id"]},
+            idempotency_ttl_s, key, job, self.ttl_s, more)
+        if prior is None:
+            return None
+        if prior["hash"] != body_hash:
+            raise Conflict("Idempotency-Key was already used with a different request body",
+                           code="idempotency_key_reused", field="Idempotency-Key")
+        return self.get(tenant, prior["job_id"])
 
     def get(self, tenant: str, job_id: str) -> dict:
-        raw = self.r.get(self.key(tenant, job_id))
-        if raw is None:
-            raise NotFound(f"no job {job_id!r}", code="job_not_found")
-        return json.loads(raw)
+        try:
+            return self.records.get(self.keys.job(tenant, job_id))
+        except RecordMissing:
+            raise NotFound(f"no job {job_id!r}", code="job_not_found") from None
 
     def get_many(self, tenant: str, ids: list[str]) -> list[dict | None]:
-        if not ids:
-            return []
-        raws = self.r.mget([self.key(tenant, i) for i in ids])
-        return [json.loads(x) if x else None for x in raws]
+        return self.records.get_many([self.keys.job(tenant, i) for i in ids])
 
     def update(self, tenant: str, job_id: str, fn: Callable[[dict], Any],
-               also: Callable[[Any, dict, Any], None] | None = None) -> dict:
+               in_same_transaction: SameTransaction | None = None) -> dict:
         """Apply `fn(job)` (mutating in place) atomically; returns the new job.
 
-        `fn` may raise to abort without writing. Retries on concurrent modification. `also`
-        queues more commands into the same transaction (see `update_json`).
-        """
-        job, _ = update_json(self.r, self.key(tenant, job_id), fn, also=also,
-                             missing=lambda: NotFound(f"no job {job_id!r}", code="job_not_found"))
+        `fn` may raise to abort without writing. Retries on concurrent modification.
+        `in_same_transaction` queues more commands into the same MULTI (see `RedisRecords`)."""
+        try:
+            job, _, _ = self.records.update(self.keys.job(tenant, job_id), fn,
+                                            in_same_transaction=in_same_transaction)
+        except RecordMissing:
+            raise NotFound(f"no job {job_id!r}", code="job_not_found") from None
         return job
 
     def set_status(self, job: dict, status: str, **extra: Any) -> None:
@@ -109,10 +122,10 @@ class JobStore:
         job.update(extra)
 
     def finished_key(self, status: str) -> str:
-        return f"{self.prefix}:metrics:jobs_finished:{status}"
+        return self.keys.metrics(f"jobs_finished:{status}")
 
     def settled_channel(self) -> str:
-        return f"{self.prefix}:settled"
+        return self.keys.settled_channel()
 
     def queue_settled(self, pipe: Any, job: dict) -> None:
         """Inside the transaction that settles `job`: count it, and announce it to long-polling
@@ -124,7 +137,7 @@ class JobStore:
              limit: int) -> tuple[list[dict], str | None]:
         """Newest first. The cursor is the last id seen: ids are time-ordered, so the next page
         starts strictly below its score. Expired records are pruned from the index as met."""
-        idx = self.index_key(tenant)
+        idx = self.keys.jobs_index(tenant)
         max_score = "+inf"
         if cursor:
             score = self.r.zscore(idx, cursor)
@@ -165,30 +178,10 @@ class JobStore:
         return out, next_cursor
 
     def delete(self, tenant: str, job_id: str) -> None:
-        self.r.delete(self.key(tenant, job_id))
-        self.r.zrem(self.index_key(tenant), job_id)
-
-    # -- idempotency ------------------------------------------------------------------------
-    def claim_idempotency_key(self, tenant: str, key: str, body_hash: str, job_id: str,
-                              ttl_s: int) -> str | None:
-        """Returns None when this request owns the key, else the job id of the earlier request.
-
-        Raises Conflict when the key was used with another body."""
-        k = f"{self.prefix}:t:{tenant}:idem:{key}"
-        value = json.dumps({"hash": body_hash, "job_id": job_id})
-        if self.r.set(k, value, ex=ttl_s, nx=True):
-            return None
-        raw = self.r.get(k)
-        if raw is None:  # expired between the two calls: claim again
-            return self.claim_idempotency_key(tenant, key, body_hash, job_id, ttl_s)
-        prior = json.loads(raw)
-        if prior["hash"] != body_hash:
-            raise Conflict("Idempotency-Key was already used with a different request body",
-                           code="idempotency_key_reused", field="Idempotency-Key")
-        return prior["job_id"]
-
-    def release_idempotency_key(self, tenant: str, key: str) -> None:
-        self.r.delete(f"{self.prefix}:t:{tenant}:idem:{key}")
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.keys.job(tenant, job_id))
+        pipe.zrem(self.keys.jobs_index(tenant), job_id)
+        pipe.execute()
 
 
 def public_view(job: dict) -> dict:

@@ -1,0 +1,78 @@
+"""Every Redis key name the service uses, in one place.
+
+Why one module: key names are a storage contract (a rolling upgrade reads what the previous
+version wrote), and the tenant namespace must never be forgotten. Per-tenant records live under
+`<prefix>:t:<tenant>:...`, so one tenant's data can be listed, exported or deleted by prefix;
+the few service-wide keys (metrics, the settle channel, the webhook in-flight set) are named
+here too. The prefix (`mms` by default) lets tests and several deployments share one Redis.
+"""
+from __future__ import annotations
+
+import hashlib
+
+
+class Keys:
+    def __init__(self, prefix: str = "mms"):
+        self.prefix = prefix
+
+    def tenant(self, tenant: str) -> str:
+        """The namespace of one tenant's records."""
+        return f"{self.prefix}:t:{tenant}"
+
+    # -- jobs -------------------------------------------------------------------------------
+    def job(self, tenant: str, job_id: str) -> str:
+        return f"{self.tenant(tenant)}:job:{job_id}"
+
+    def jobs_index(self, tenant: str) -> str:
+        return f"{self.tenant(tenant)}:jobs"
+
+    def idempotency(self, tenant: str, key: str) -> str:
+        return f"{self.tenant(tenant)}:idem:{key}"
+
+    def enqueued(self, tenant: str, job_id: str, step: str) -> str:
+        """Marker: this step's message has been published once."""
+        return f"{self.tenant(tenant)}:enq:{job_id}:{step}"
+
+    def fanout(self, tenant: str, job_id: str, step: str) -> str:
+        """Hash of a fanned-out step's plan and its parts' results."""
+        return f"{self.tenant(tenant)}:fanout:{job_id}:{step}"
+
+    def fanout_stitch(self, tenant: str, job_id: str, step: str) -> str:
+        return self.fanout(tenant, job_id, step) + ":stitch"
+
+    def usage(self, tenant: str, day: str) -> str:
+        return f"{self.tenant(tenant)}:usage:{day}"
+
+    def settled_channel(self) -> str:
+        """Pub/sub channel announcing `<tenant>/<job id>` when a job settles."""
+        return f"{self.prefix}:settled"
+
+    # -- webhooks ---------------------------------------------------------------------------
+    def delivery(self, tenant: str, delivery_id: str) -> str:
+        return f"{self.tenant(tenant)}:delivery:{delivery_id}"
+
+    def deliveries_of(self, tenant: str, subject_id: str) -> str:
+        """Index of the deliveries made for one subject (a job today)."""
+        return f"{self.tenant(tenant)}:job:{subject_id}:deliveries"
+
+    def event_marker(self, tenant: str, subject_id: str, event_type: str) -> str:
+        """One delivery per (subject, event type): holds the delivery id."""
+        return f"{self.tenant(tenant)}:whevent:{subject_id}:{event_type}"
+
+    def endpoint_disabled(self, tenant: str, url: str) -> str:
+        digest = hashlib.sha256(url.encode()).hexdigest()[:32]
+        return f"{self.tenant(tenant)}:webhook:disabled:{digest}"
+
+    def webhook_secret(self) -> str:
+        """The signing secret generated at first start when none is configured."""
+        return f"{self.prefix}:webhook:secret"
+
+    def webhook_inflight(self) -> str:
+        return f"{self.prefix}:webhooks:inflight"
+
+    # -- metrics ----------------------------------------------------------------------------
+    def metrics(self, name: str) -> str:
+        return f"{self.prefix}:metrics:{name}"
+
+
+DEFAULT = Keys()

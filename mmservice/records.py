@@ -1,0 +1,139 @@
+"""JSON records in Redis: create, read, compare-and-set update, leases. One way for every store.
+
+Why one layer: jobs, webhook deliveries and (next) review items are all "a JSON value that
+several processes change concurrently". Each update is optimistic (WATCH the key, read, let the
+caller change the value, write it back in MULTI/EXEC; on a concurrent write run again on the
+fresh value), keeps the TTL set at creation, and lets the caller queue more commands into the
+same transaction (counters, index entries, a task message, reads of other keys), which commit
+exactly when the record does. A lease is a field of the record (`_lease`), taken and released by
+updates, so "who holds this item" and the item's state can never disagree.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import redis
+
+# `in_same_transaction(pipe, record, fn_result)`: queue more commands into the record's MULTI.
+SameTransaction = Callable[[Any, dict, Any], None]
+
+
+class RecordMissing(Exception):
+    """Raised by `RedisRecords` when a key holds no record; stores map it to their NotFound."""
+
+
+class RedisRecords:
+    def __init__(self, r: redis.Redis):
+        self.r = r
+
+    def create(self, key: str, record: dict, ttl_s: int | None,
+               in_same_transaction: Callable[[Any], None] | None = None) -> list:
+        """Write a new record (never over an existing one) and, in the same MULTI, whatever
+        `in_same_transaction(pipe)` queues. Returns [created?, results of the queued commands]."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(key, json.dumps(record), ex=ttl_s, nx=True)
+        if in_same_transaction is not None:
+            in_same_transaction(pipe)
+        created, *rest = pipe.execute()
+        return [bool(created), *rest]
+
+    def get(self, key: str) -> dict:
+        raw = self.r.get(key)
+        if raw is None:
+            raise RecordMissing(key)
+        return json.loads(raw)
+
+    def get_many(self, keys: list[str]) -> list[dict | None]:
+        if not keys:
+            return []
+        return [json.loads(x) if x else None for x in self.r.mget(keys)]
+
+    def update(self, key: str, fn: Callable[[dict], Any], *,
+               in_same_transaction: SameTransaction | None = None) -> tuple[dict, Any, list]:
+        """Apply `fn(record)` (mutating in place) atomically; the TTL is kept.
+
+        `fn` may raise to abort without writing; under contention it runs again on the fresh
+        value. Returns (record, fn's result, results of the commands `in_same_transaction`
+        queued: a GET queued there reads its key atomically with the write)."""
+        while True:
+            with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise RecordMissing(key)
+                    record = json.loads(raw)
+                    result = fn(record)
+                    pipe.multi()
+                    pipe.set(key, json.dumps(record), keepttl=True)
+                    if in_same_transaction is not None:
+                        in_same_transaction(pipe, record, result)
+                    _, *rest = pipe.execute()
+                    return record, result, rest
+                except redis.WatchError:
+                    continue
+
+    def claim_or_create(self, claim_key: str, claim_value: dict, claim_ttl_s: int,
+                        key: str, record: dict, ttl_s: int | None,
+                        in_same_transaction: Callable[[Any], None] | None = None) -> dict | None:
+        """Claim `claim_key` and create the record in one transaction, or return what an earlier
+        claim stored (and write nothing). Whoever sees the earlier claim can read its record at
+        once: both were committed together (an idempotent submission never waits)."""
+        while True:
+            with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(claim_key)
+                    prior = pipe.get(claim_key)
+                    if prior is not None:
+                        pipe.unwatch()
+                        return json.loads(prior)
+                    pipe.multi()
+                    pipe.set(claim_key, json.dumps(claim_value), ex=claim_ttl_s)
+                    pipe.set(key, json.dumps(record), ex=ttl_s, nx=True)
+                    if in_same_transaction is not None:
+                        in_same_transaction(pipe)
+                    pipe.execute()
+                    return None
+                except redis.WatchError:
+                    continue
+
+
+# -- leases ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Lease:
+    holder: str
+    token: str
+    until: float
+
+
+def lease_of(record: dict, now: float) -> Lease | None:
+    """The record's live lease, or None when it has none or it ran out."""
+    raw = record.get("_lease")
+    if not raw or raw["until"] <= now:
+        return None
+    return Lease(raw["holder"], raw["token"], raw["until"])
+
+
+def take_lease(record: dict, holder: str, now: float, lease_s: float) -> Lease | None:
+    """Inside an update: give `holder` the record for `lease_s` if nobody else holds it (a
+    holder renews its own). None when someone else holds it. The token fences late writes: a
+    holder whose lease ran out and was retaken cannot pass `holds()` with its old token."""
+    current = lease_of(record, now)
+    if current is not None and current.holder != holder:
+        return None
+    token = current.token if current is not None else secrets.token_urlsafe(12)
+    lease = Lease(holder, token, now + lease_s)
+    record["_lease"] = {"holder": holder, "token": token, "until": lease.until}
+    return lease
+
+
+def holds(record: dict, token: str, now: float) -> bool:
+    current = lease_of(record, now)
+    return current is not None and secrets.compare_digest(current.token, token)
+
+
+def release_lease(record: dict) -> None:
+    record.pop("_lease", None)
