@@ -15,15 +15,16 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from mmservice.keys import DEFAULT as DEFAULT_KEYS
+from mmservice.keys import Keys
+
 METRICS = ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "audio_seconds",
            "images", "image_tokens", "characters")
-STEP_CAPS = {"moderate": "moderation", "describe": "vision", "transcribe": "transcription",
-             "speak": "speech"}
 _SEP = "|"
 
 
-def usage_key(tenant: str, day: str) -> str:
-    return f"mms:t:{tenant}:usage:{day}"
+def usage_key(tenant: str, day: str, keys: Keys = DEFAULT_KEYS) -> str:
+    return keys.usage(tenant, day)
 
 
 def today() -> str:
@@ -56,17 +57,19 @@ def measured(usage: dict) -> dict[str, float]:
     return out
 
 
-def usage_writes(cfg: dict, job: dict, step: str,
-                 result: dict) -> tuple[str, dict[str, float], int] | None:
+def usage_writes(cfg: dict, job: dict, step: str, result: dict,
+                 keys: Keys = DEFAULT_KEYS) -> tuple[str, dict[str, float], int] | None:
     """What one saved step adds to its tenant's counters: (hash key, {field: amount}, ttl_s)."""
-    cap = STEP_CAPS.get(step)
-    if cap is None:
+    from mmservice.steps import registry
+
+    if step not in registry.BY_NAME:
         return None
+    cap = registry.get(step).capability
     values = measured(result.get("usage") or {})
     prefix = _SEP.join((cap, upstream_label(cfg, cap),
                         str(result.get("model") or "unknown").replace(_SEP, "/")))
     fields = {f"{prefix}{_SEP}{metric}": value for metric, value in values.items()}
-    return (usage_key(job["tenant"], today()), fields,
+    return (usage_key(job["tenant"], today(), keys), fields,
             int(float(cfg.get("USAGE_TTL_DAYS") or 400) * 86400))
 
 
@@ -84,10 +87,10 @@ def _number(raw) -> float | int:
     return int(value) if value.is_integer() else round(value, 3)
 
 
-def read_usage(r, tenant: str, day: str) -> dict[str, Any]:
+def read_usage(r, tenant: str, day: str, keys: Keys = DEFAULT_KEYS) -> dict[str, Any]:
     """Rows per (capability, upstream, model) and totals per metric, for one tenant and day."""
     rows: dict[tuple, dict[str, Any]] = {}
-    for field, raw in (r.hgetall(usage_key(tenant, day)) or {}).items():
+    for field, raw in (r.hgetall(usage_key(tenant, day, keys)) or {}).items():
         parts = (field.decode() if isinstance(field, bytes) else field).split(_SEP)
         if len(parts) != 4:
             continue

@@ -16,7 +16,7 @@ import redis
 
 from mmservice import config as mms_config
 from mmservice.jobs.dispatch import RedisTaskPublisher, make_enqueue_step, marker_key
-from workers.celery_app import make_celery
+from mmservice.celery_init import make_celery
 
 QUEUE = "test-dispatch-pinned"  # no worker consumes it
 

@@ -2,8 +2,8 @@
 finished counter and the settle announcement travel in the step's own transactions, so a
 re-delivered task (acks_late) changes nothing twice.
 
-The step function is the one thing supplied here (the `steps` table is the pipeline's seam for
-capabilities); records, counters and pub/sub are the real Redis."""
+The moderation provider is the one thing supplied here (a counting one); the step, its policy,
+records, counters and pub/sub are the real ones against a real Redis."""
 from __future__ import annotations
 
 import time
@@ -14,7 +14,7 @@ import pytest
 
 @pytest.fixture()
 def pipe_env(base_cfg):
-    from mmservice.jobs.pipeline import Deps
+    from mmservice.jobs.deps import Deps
     from mmservice.jobs.store import JobStore
     from mmservice.redis_conn import get_redis
 
@@ -22,9 +22,11 @@ def pipe_env(base_cfg):
     store = JobStore(r, 600, prefix=f"mmstest{uuid.uuid4().hex[:8]}")
     enqueued: list[str] = []
     settled: list[dict] = []
-    deps = Deps(cfg=dict(base_cfg), store=store, blobs=None, providers=None,
+    from mmservice import config
+
+    deps = Deps(cfg=config.load(base_cfg, environ={}), redis=r, store=store, blobs=None, providers=None,
                 enqueue_step=lambda job, step: enqueued.append(step),
-                on_terminal=settled.append)
+                send_task=lambda *a, **k: None, on_terminal=settled.append)
     return deps, enqueued, settled
 
 
@@ -33,18 +35,43 @@ def _job(deps, *, kind="text", tasks=("moderate",), deadline_in_s=60.0, **status
     job = {"id": f"job_{uuid.uuid4().hex}", "tenant": f"t{uuid.uuid4().hex[:6]}",
            "status": "queued", "tasks": list(tasks),
            "task_status": {t: status.get(t, "pending") for t in tasks}, "results": {},
-           "input": {"kind": kind}, "_created_ts": ts, "_deadline_ts": ts + deadline_in_s,
+           "input": {"kind": kind}, "_text": "hello", "_created_ts": ts, "_deadline_ts": ts + deadline_in_s,
            "created_at": "x", "updated_at": "x"}
     deps.store.create(job)
     return job
 
 
-def _moderate(calls: list):
-    def step(job, deps):
-        calls.append(job["id"])
-        return {"flagged": False, "model": "omni-test",
-                "usage": {"requests": 1, "prompt_tokens": 7}}
-    return step
+class _CountingModeration:
+    """A moderation provider that records each text it is asked about and scores nothing."""
+
+    name, model = "test", "omni-test"
+
+    def __init__(self, calls: list):
+        self.calls = calls
+
+    def moderate_texts(self, texts: list[str]):
+        from mmservice.providers.base import RawModeration
+
+        self.calls.extend(texts)
+        return [RawModeration({"violence": 0.0}, ["violence"], self.model, self.name,
+                              usage={"requests": 1, "prompt_tokens": 7}) for _ in texts]
+
+
+class _Providers:
+    def __init__(self, provider):
+        self.provider = provider
+
+    def get(self, cap: str):
+        return self.provider
+
+    def text_moderation(self, backlog=None):
+        return self.provider
+
+
+def _counting(deps, calls: list):
+    """`deps` whose moderation provider counts its calls: the real `moderate` step runs."""
+    deps.providers = _Providers(_CountingModeration(calls))
+    return deps
 
 
 def _finished(deps, status: str) -> int:
@@ -54,7 +81,7 @@ def _finished(deps, status: str) -> int:
 def _usage(deps, job) -> dict:
     from mmservice.accounting import read_usage, today
 
-    return read_usage(deps.store.r, job["tenant"], today())["totals"]
+    return read_usage(deps.redis, job["tenant"], today(), deps.store.keys)["totals"]
 
 
 def test_step_saves_result_usage_count_and_announces_once(pipe_env):
@@ -66,11 +93,9 @@ def test_step_saves_result_usage_count_and_announces_once(pipe_env):
     ps = deps.store.r.pubsub(ignore_subscribe_messages=True)
     ps.subscribe(deps.store.settled_channel())
     try:
-        assert run_step(job["tenant"], job["id"], "moderate", deps,
-                        {"moderate": _moderate(calls)}) == "succeeded"
+        assert run_step(job["tenant"], job["id"], "moderate", _counting(deps, calls)) == "succeeded"
         # The same message again (a worker died before its ack): nothing runs or counts twice.
-        assert run_step(job["tenant"], job["id"], "moderate", deps,
-                        {"moderate": _moderate(calls)}) == "terminal"
+        assert run_step(job["tenant"], job["id"], "moderate", _counting(deps, calls)) == "terminal"
         msgs = []
         deadline = time.time() + 2
         while time.time() < deadline and not msgs:
@@ -83,7 +108,7 @@ def test_step_saves_result_usage_count_and_announces_once(pipe_env):
     assert saved["status"] == "succeeded" and saved["results"]["moderation"]["flagged"] is False
     # The re-delivered message hands the settled job to delivery again (an idempotent hook:
     # one delivery per job and event), but nothing is counted twice.
-    assert calls == [job["id"]] and [j["id"] for j in settled] == [job["id"]] * 2
+    assert calls == ["hello"] and [j["id"] for j in settled] == [job["id"]] * 2
     assert all(j["status"] == "succeeded" for j in settled)
     assert _finished(deps, "succeeded") == 1
     assert _usage(deps, job) == {"requests": 1, "prompt_tokens": 7}
@@ -96,8 +121,7 @@ def test_step_past_its_deadline_fails_the_job_without_running(pipe_env):
     deps, _, settled = pipe_env
     job = _job(deps, deadline_in_s=-1)
     calls: list = []
-    assert run_step(job["tenant"], job["id"], "moderate", deps,
-                    {"moderate": _moderate(calls)}) == "timeout"
+    assert run_step(job["tenant"], job["id"], "moderate", _counting(deps, calls)) == "timeout"
     saved = deps.store.get(job["tenant"], job["id"])
     assert calls == [] and saved["status"] == "failed"
     assert saved["error"]["code"] == "job_timeout"
@@ -111,8 +135,7 @@ def test_redelivered_done_step_only_advances(pipe_env):
     deps, enqueued, _ = pipe_env
     job = _job(deps, tasks=("moderate", "speak"), moderate="succeeded")
     calls: list = []
-    assert run_step(job["tenant"], job["id"], "moderate", deps,
-                    {"moderate": _moderate(calls)}) == "already-done"
+    assert run_step(job["tenant"], job["id"], "moderate", _counting(deps, calls)) == "already-done"
     assert calls == [] and enqueued == ["speak"]
     assert deps.store.get(job["tenant"], job["id"])["status"] == "queued"
 
@@ -123,8 +146,7 @@ def test_step_whose_dependency_failed_is_skipped_and_settles(pipe_env):
     deps, _, settled = pipe_env
     job = _job(deps, kind="audio", tasks=("transcribe", "moderate"), transcribe="failed")
     calls: list = []
-    assert run_step(job["tenant"], job["id"], "moderate", deps,
-                    {"moderate": _moderate(calls)}) == "skipped"
+    assert run_step(job["tenant"], job["id"], "moderate", _counting(deps, calls)) == "skipped"
     saved = deps.store.get(job["tenant"], job["id"])
     assert calls == [] and saved["status"] == "failed"
     assert saved["task_status"]["moderate"] == "skipped"
@@ -136,8 +158,7 @@ def test_missing_job_is_gone(pipe_env):
     from mmservice.jobs.pipeline import run_step
 
     deps, _, _ = pipe_env
-    assert run_step("nobody", "job_missing", "moderate", deps,
-                    {"moderate": _moderate([])}) == "gone"
+    assert run_step("nobody", "job_missing", "moderate", _counting(deps, [])) == "gone"
 
 
 def test_settled_job_whose_worker_died_before_delivery_is_handed_over_on_redelivery(pipe_env):
@@ -149,10 +170,8 @@ def test_settled_job_whose_worker_died_before_delivery_is_handed_over_on_redeliv
     job = _job(deps)
     handed = list(settled)
     deps.on_terminal = lambda j: None  # the first worker dies before its hook runs
-    assert run_step(job["tenant"], job["id"], "moderate", deps,
-                    {"moderate": _moderate([])}) == "succeeded"
+    assert run_step(job["tenant"], job["id"], "moderate", _counting(deps, [])) == "succeeded"
     assert settled == handed == []
     deps.on_terminal = settled.append  # the replacement worker gets the redelivered message
-    assert run_step(job["tenant"], job["id"], "moderate", deps,
-                    {"moderate": _moderate([])}) == "terminal"
+    assert run_step(job["tenant"], job["id"], "moderate", _counting(deps, [])) == "terminal"
     assert [j["status"] for j in settled] == ["succeeded"]

@@ -1,65 +1,29 @@
-"""The Celery app. `celery -A workers.celery_app worker -Q moderation,vision,audio,webhooks`.
+"""The worker entry point: `celery -A workers.celery_app worker -Q moderation,vision,audio,webhooks`.
 
-Settings in one dict: late acks plus idempotent steps make a killed worker's job finish once;
-prefetch 1 keeps a slow upstream call from hoarding messages; results are ignored because job
-state lives in our job store, never in a result backend.
+The service is built once by the composition root (`mmservice.services.build`); its Celery app
+is the one the worker runs, and tasks reach the same services through `services`.
 """
 from __future__ import annotations
 
 import logging
 
-from celery import Celery
 from celery.signals import worker_ready
 
 from mmservice import config as mms_config
+from mmservice import logs
+from mmservice.services import build
 
-# Celery logs two lines per task at INFO ("received", "succeeded in"); the pipeline's own JSON
-# line per settled job carries the job id, status and timing. At thousands of jobs a minute the
-# two lines cost ~5 % of a worker's CPU, so they show only at DEBUG.
+# Celery logs two lines per task at INFO ("received", "succeeded in"); the pipeline's own line
+# per settled job carries the job id, status and timing, so these show only at DEBUG.
 PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 
-
-def make_celery(cfg: dict | None = None) -> Celery:
-    cfg = cfg or mms_config.load()
-    app = Celery("mmservice", broker=cfg["REDIS_URL"], include=[
-        "workers.tasks_moderation", "workers.tasks_vision", "workers.tasks_audio",
-        "workers.tasks_webhooks", "workers.maintenance"])
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_ignore_result=True,
-        task_store_errors_even_if_ignored=False,
-        result_backend=None,
-        task_default_queue="moderation",
-        task_serializer="json",
-        accept_content=["json"],
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=3,
-        broker_transport_options={
-            # A killed worker's unacked message returns to its queue after the visibility
-            # timeout; it must exceed the longest job (JOB_DEADLINE_S), or a slow job runs twice.
-            "visibility_timeout": int(cfg["BROKER_VISIBILITY_TIMEOUT_S"]),
-            "unacked_restore_interval": float(cfg["BROKER_RESTORE_INTERVAL_S"]),
-            "unacked_restore_throttle": 1,
-            "socket_timeout": 5, "socket_connect_timeout": 3},
-        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.1,
-                                   "interval_step": 0.3, "interval_max": 1},
-        worker_hijack_root_logger=False,
-        worker_redirect_stdouts=False,
-        worker_send_task_events=False,
-        task_send_sent_event=False,
-        broker_heartbeat=0,
-    )
-    app.conf.mms = cfg
-    return app
+services = build(mms_config.load(), role="worker")
+logs.setup(services.cfg["LOG_LEVEL"])
+app = services.celery
 
 
 @worker_ready.connect
 def _quiet_per_task_logs(**_kw) -> None:
-    if str(app.conf.mms.get("LOG_LEVEL", "INFO")).upper() != "DEBUG":
+    if str(services.cfg.get("LOG_LEVEL", "INFO")).upper() != "DEBUG":
         for name in PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-
-
-app = make_celery()

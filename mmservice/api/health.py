@@ -13,18 +13,26 @@ import time
 from flask import Response, current_app, jsonify
 from flask_smorest import Blueprint
 
+from mmservice.api import examples
 from mmservice.providers import discovery, registry
+from mmservice.schemas.output import HealthSchema, ProvidersSchema, ReadySchema
+from mmservice.steps import registry as registry_steps
 
 bp = Blueprint("health", __name__, description="Health, readiness, providers, metrics")
-QUEUES = ("moderation", "vision", "audio", "webhooks")
+QUEUES = (*registry_steps.QUEUES, "webhooks")
 
 
 @bp.get("/healthz")
+@bp.doc(summary="Liveness: the process answers")
+@bp.response(200, HealthSchema, example={"status": "ok"})
 def healthz():
-    return jsonify({"status": "ok"})
+    return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@bp.doc(summary="Readiness: Redis, the broker and every configured upstream answer")
+@bp.response(200, ReadySchema, example=examples.READY)
+@bp.alt_response(503, schema=ReadySchema, description="not ready: see `checks` and `reason`")
 def readyz():
     svc = current_app.extensions["mms"]
     checks = {}
@@ -53,15 +61,15 @@ def readyz():
             "providers": registry.describe(svc.cfg)}
     if not upstreams["ok"]:
         body["reason"] = upstreams["error"]
-    resp = jsonify(body)
-    resp.status_code = 200 if ok else 503
-    return resp
+    return body, 200 if ok else 503
 
 
 @bp.get("/v1/providers")
+@bp.doc(summary="What serves each capability (provider, model, upstream)")
+@bp.response(200, ProvidersSchema, example={"data": examples.READY["providers"]})
 def providers():
     svc = current_app.extensions["mms"]
-    return jsonify({"data": discovery.annotate(svc.cfg, registry.describe(svc.cfg))})
+    return {"data": discovery.annotate(svc.cfg, registry.describe(svc.cfg))}
 
 
 @bp.get("/metrics")

@@ -3,30 +3,27 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, current_app, jsonify, request, url_for
+from flask import Response, request, url_for
 from flask_smorest import Blueprint
 
-from mmservice.capabilities.speak import speech_blob_key
+from mmservice.api import examples
+from mmservice.api.context import services, tenant
 from mmservice.errors import BadRequest, NotFound, UnsupportedMedia
 from mmservice.jobs.intake import Upload, submit
+from mmservice.jobs.lifecycle import cancel
 from mmservice.jobs.pipeline import reap_if_overdue
-from mmservice.jobs.store import TERMINAL, public_view
-from mmservice.schemas.jobs import (ApiErrorSchema, JobGetQuerySchema, JobListQuerySchema,
-                                    JobListSchema, JobRequestSchema, JobSchema,
-                                    MultipartFieldsSchema)
+from mmservice.schemas.jobs import (
+    JobGetQuerySchema,
+    JobListQuerySchema,
+    JobRequestSchema,
+)
+from mmservice.schemas.output import ApiErrorSchema, JobListSchema, JobSchema
+from mmservice.steps.speak import speech_blob_key
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Native job API")
 _request_schema = JobRequestSchema()
-_multipart_schema = MultipartFieldsSchema()
+
 _JSON_FORM_FIELDS = ("options", "metadata")
-
-
-def _svc():
-    return current_app.extensions["mms"]
-
-
-def _tenant() -> str:
-    return _svc().cfg["TENANT"]
 
 
 def _parse_json_body() -> dict:
@@ -58,7 +55,7 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
     if extra_files:
         raise BadRequest(f"unexpected file field {extra_files[0]!r}; send the upload as 'file'",
                          code="unknown_field", field=extra_files[0])
-    fields = _multipart_schema.load(form)
+    fields = _request_schema.load(form)
     upload = None
     if "file" in request.files:
         f = request.files["file"]
@@ -77,14 +74,14 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
             "file": {"type": "string", "format": "binary"}, "text": {"type": "string"},
             "tasks": {"type": "string"}, "options": {"type": "string"},
             "metadata": {"type": "string"}, "webhook_url": {"type": "string"}}}}}})
-@blp.response(202, JobSchema)
-@blp.alt_response(200, schema=JobSchema, description="idempotent replay")
-@blp.alt_response(400, schema=ApiErrorSchema)
-@blp.alt_response(409, schema=ApiErrorSchema)
-@blp.alt_response(413, schema=ApiErrorSchema)
-@blp.alt_response(415, schema=ApiErrorSchema)
-@blp.alt_response(422, schema=ApiErrorSchema)
-@blp.alt_response(503, schema=ApiErrorSchema)
+@blp.response(202, JobSchema, example=examples.JOB_QUEUED, description="accepted")
+@blp.alt_response(200, schema=JobSchema, description="idempotent replay: the earlier job")
+@blp.alt_response(400, schema=ApiErrorSchema, example=examples.error("malformed_json"))
+@blp.alt_response(409, schema=ApiErrorSchema, example=examples.error("idempotency_key_reused"))
+@blp.alt_response(413, schema=ApiErrorSchema, example=examples.error("text_too_long"))
+@blp.alt_response(415, schema=ApiErrorSchema, example=examples.error("unsupported_media_type"))
+@blp.alt_response(422, schema=ApiErrorSchema, example=examples.error("task_not_applicable"))
+@blp.alt_response(503, schema=ApiErrorSchema, example=examples.error("store_unavailable"))
 def create_job():
     ctype = (request.mimetype or "").lower()
     if ctype == "application/json":
@@ -94,90 +91,60 @@ def create_job():
     else:
         raise UnsupportedMedia("send application/json or multipart/form-data",
                                code="unsupported_content_type")
-    svc = _svc()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= 255):
         raise BadRequest("Idempotency-Key must be 1-255 characters", code="invalid_header",
                          field="Idempotency-Key")
-    if svc.publisher is not None:  # the first message commits with the record
-        enqueue, with_record = None, svc.publisher.queue_first_step
-    else:
-        enqueue, with_record = (lambda j: svc.enqueue_step(j, j["tasks"][0], marked=True)), None
-    job, created = submit(fields, upload, cfg=svc.cfg, store=svc.store, blobs=svc.blobs,
-                          enqueue=enqueue, enqueue_with_record=with_record,
-                          tenant=_tenant(), idempotency_key=key)
-    resp = jsonify(public_view(job))
-    resp.status_code = 202 if created else 200
-    resp.headers["Location"] = url_for("jobs.get_job", job_id=job["id"])
-    return resp
+    job, created = submit(fields, upload, services().deps, tenant=tenant(), idempotency_key=key)
+    return job, 202 if created else 200, {"Location": url_for("jobs.get_job", job_id=job["id"])}
 
 
 @blp.route("/jobs", methods=["GET"])
+@blp.doc(summary="List jobs, newest first",
+         description="Filter by `status`; page with `cursor` (the `next_cursor` of the last page).")
 @blp.arguments(JobListQuerySchema, location="query")
-@blp.response(200, JobListSchema)
+@blp.response(200, JobListSchema, example={"data": [examples.JOB_SUCCEEDED], "next_cursor": None})
+@blp.alt_response(422, schema=ApiErrorSchema, example=examples.error("invalid_cursor"))
 def list_jobs(query):
-    svc = _svc()
-    jobs, cursor = svc.store.list(_tenant(), status=query.get("status"),
+    svc = services()
+    jobs, cursor = svc.store.list(tenant(), status=query.get("status"),
                                   cursor=query.get("cursor"), limit=query["limit"])
-    return jsonify({"data": [public_view(reap_if_overdue(svc.deps, j)) for j in jobs],
-                    "next_cursor": cursor})
+    return {"data": [reap_if_overdue(svc.deps, j) for j in jobs], "next_cursor": cursor}
 
 
 @blp.route("/jobs/<job_id>", methods=["GET"])
+@blp.doc(summary="Get a job (poll, or long-poll with `wait`)")
 @blp.arguments(JobGetQuerySchema, location="query")
-@blp.response(200, JobSchema)
-@blp.alt_response(404, schema=ApiErrorSchema)
+@blp.response(200, JobSchema, example=examples.JOB_SUCCEEDED)
+@blp.alt_response(404, schema=ApiErrorSchema, example=examples.error("job_not_found"))
 def get_job(query, job_id: str):
-    svc = _svc()
-    tenant = _tenant()
+    svc = services()
+    who = tenant()
 
     def read() -> dict:
-        return reap_if_overdue(svc.deps, svc.store.get(tenant, job_id))
+        return reap_if_overdue(svc.deps, svc.store.get(who, job_id))
 
-    job, _ = svc.settle_watch.wait_settled(tenant, job_id, query["wait"], read)
-    return jsonify(public_view(job))
+    job, _ = svc.settle_watch.wait_settled(who, job_id, query["wait"], read)
+    return job
 
 
 @blp.route("/jobs/<job_id>", methods=["DELETE"])
-@blp.doc(summary="Cancel a pending or running job and delete its media and results")
-@blp.response(200, JobSchema)
-@blp.alt_response(404, schema=ApiErrorSchema)
+@blp.doc(summary="Cancel a job and delete its media and results",
+         description="A queued or running job is canceled; any job's media, text and results "
+                     "are deleted (`media_deleted`).")
+@blp.response(200, JobSchema, example=examples.JOB_CANCELED)
+@blp.alt_response(404, schema=ApiErrorSchema, example=examples.error("job_not_found"))
 def delete_job(job_id: str):
-    svc = _svc()
-    tenant = _tenant()
-
-    was_open = []
-
-    def cancel(j: dict) -> None:
-        was_open[:] = [j["status"] not in TERMINAL]
-        if j["status"] not in TERMINAL:
-            for t, s in j["task_status"].items():
-                if s in ("pending", "running"):
-                    j["task_status"][t] = "canceled"
-            svc.store.set_status(j, "canceled")
-        j["results"] = {}
-        j["media_deleted"] = True
-        j.pop("_text", None)
-        j.pop("_image_url", None)
-
-    def announce(pipe, j: dict, _result) -> None:
-        if was_open and was_open[0]:
-            svc.store.queue_settled(pipe, j)  # counted and announced with the cancel itself
-
-    job = svc.store.update(tenant, job_id, cancel, in_same_transaction=announce)
-    if was_open and was_open[0]:
-        svc.deps.on_terminal(job)
-    svc.blobs.delete_prefix(f"{tenant}/{job_id}")
-    return jsonify(public_view(job))
+    return cancel(services().deps, tenant(), job_id)
 
 
 @blp.route("/jobs/<job_id>/speech", methods=["GET"])
 @blp.doc(summary="The synthesized audio of a `speak` task",
          responses={"200": {"description": "audio bytes", "content": {"audio/*": {}}}})
-@blp.alt_response(404, schema=ApiErrorSchema)
+@blp.alt_response(404, schema=ApiErrorSchema, example=examples.error("speech_not_found"))
 def get_speech(job_id: str):
-    svc = _svc()
-    job = svc.store.get(_tenant(), job_id)
+    svc = services()
+    job = svc.store.get(tenant(), job_id)
     speech = (job.get("results") or {}).get("speech")
     if not speech:
         raise NotFound("this job has no synthesized speech (yet)", code="speech_not_found")

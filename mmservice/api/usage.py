@@ -7,18 +7,26 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, jsonify, request
+from flask import request
 from flask_smorest import Blueprint
 
 from mmservice.accounting import read_usage, today
+from mmservice.api import examples
+from mmservice.api.context import services, tenant
 from mmservice.errors import Invalid
+from mmservice.schemas.output import ApiErrorSchema, UsageSchema
 
 bp = Blueprint("usage", __name__, description="Usage accounting")
 
 
 @bp.get("/v1/usage")
+@bp.doc(summary="This tenant's upstream usage for one UTC day",
+        parameters=[{"in": "query", "name": "day", "schema": {"type": "string", "format": "date"},
+                     "description": "YYYY-MM-DD (default: today, UTC)"}])
+@bp.response(200, UsageSchema, example=examples.USAGE)
+@bp.alt_response(422, schema=ApiErrorSchema, example=examples.error("invalid_day"))
 def usage():
-    svc = current_app.extensions["mms"]
+    svc = services()
     day = request.args.get("day") or today()
     try:
         if len(day) != 10:
@@ -27,6 +35,6 @@ def usage():
     except ValueError:
         raise Invalid(f"day must be a date as YYYY-MM-DD, got {day[:40]!r}", code="invalid_day",
                       field="day") from None
-    tenant = svc.cfg["TENANT"]
-    return jsonify({"object": "usage", "tenant": tenant, "day": day,
-                    **read_usage(svc.redis, tenant, day)})
+    who = tenant()
+    return {"object": "usage", "tenant": who, "day": day,
+            **read_usage(svc.redis, who, day, svc.store.keys)}

@@ -1,4 +1,4 @@
-"""The `describe` step (vision chat): prepare the image with Pillow, then ask the vision model.
+"""Vision chat about one image: prepare it with Pillow, then ask the vision model.
 
 Why prepare here: the upstream would downscale anyway after we paid to upload the full picture;
 what we send is what tokens are counted on, and the estimate is recorded with the result.
@@ -7,20 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmservice.jobs.media_source import job_media
 
-
-def run(job: dict, deps) -> dict[str, Any]:
+def describe(image: bytes, *, provider: Any, max_pixels: int, prompt: str | None = None,
+             detail: str = "high", json_schema: dict | None = None) -> dict[str, Any]:
     from mmservice.media.images import prepare_for_vision
 
-    opts = job.get("options") or {}
-    detail = opts.get("detail") or "high"
-    prepared = prepare_for_vision(job_media(job, deps), detail=detail,
-                                  max_pixels=int(deps.cfg["MAX_IMAGE_PIXELS"]))
-    provider = deps.providers.get("vision")
-    out = provider.describe(prepared.data, prepared.mime, prompt=opts.get("prompt"),
+    prepared = prepare_for_vision(image, detail=detail, max_pixels=max_pixels)
+    out = provider.describe(prepared.data, prepared.mime, prompt=prompt,
                             detail="low" if detail == "low" else "high",
-                            json_schema=opts.get("json_schema"))
+                            json_schema=json_schema)
     out.setdefault("provider", provider.name)
     out.setdefault("model", provider.model)
     out["image"] = {"sent_width": prepared.width, "sent_height": prepared.height,
@@ -32,6 +27,6 @@ def run(job: dict, deps) -> dict[str, Any]:
     usage.setdefault("image_tokens", prepared.tokens)
     usage.setdefault("images", 1)
     out["usage"] = usage
-    if opts.get("prompt"):
-        out["prompt"] = opts["prompt"]
+    if prompt:
+        out["prompt"] = prompt
     return out

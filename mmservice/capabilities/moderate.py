@@ -1,42 +1,56 @@
-"""The `moderate` step: judge the job's text, image and/or transcript and apply the policy."""
+"""Moderation of content: judge text, a transcript and/or an image, then apply the policy.
+
+Why the policy is passed in: scores are measurements, the verdict is the caller's rule (job
+options, a tenant's policy, a facade request), so the same measurement code serves them all.
+"""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from mmservice.jobs.media_source import job_media
-from mmservice.policy import verdict
 from mmservice.providers.base import RawModeration
 
 
-def run(job: dict, deps) -> dict[str, Any]:
+class Policy(Protocol):
+    def decide(self, raws: list[RawModeration], inputs: list[str]) -> dict[str, Any]:
+        """The moderation result (verdict, flags, scores) for the measured pieces."""
+
+
+@dataclass
+class Content:
+    """What one moderation judges. `transcript` is text heard in audio (reported apart)."""
+
+    text: str | None = None
+    transcript: str | None = None
+    image: bytes | None = None
+    image_mime: str | None = None
+
+
+def moderate(content: Content, *, provider: Any, policy: Policy, max_chars: int,
+             text_provider: Any = None) -> dict[str, Any]:
+    """`text_provider` may wrap `provider` (micro-batching); images go to `provider` itself.
+    Long text is judged in pieces of at most `max_chars`; the policy sees every piece."""
     from mmservice.media.text_split import split_for_moderation
 
-    from mmservice.providers.batching import batched
-
-    provider = deps.providers.get("moderation")
-    text_provider = batched(provider, deps.cfg, backlog=deps.extra.get("moderation_backlog"))
-    max_chars = int(deps.cfg["MODERATION_MAX_CHARS"])
     raws: list[RawModeration] = []
     inputs: list[str] = []
     texts: list[str] = []
-    kind = job["input"]["kind"]
-    if kind == "audio":
-        transcript = (job["results"].get("transcription") or {}).get("text", "")
+    if content.transcript is not None:
         inputs.append("transcript")
-        texts = split_for_moderation(transcript, max_chars) if transcript.strip() else []
-    if job.get("_text"):
+        if content.transcript.strip():
+            texts += split_for_moderation(content.transcript, max_chars)
+    if content.text:
         inputs.append("text")
-        texts += split_for_moderation(job["_text"], max_chars)
-    if kind == "image":
+        texts += split_for_moderation(content.text, max_chars)
+    if content.image is not None:
         from mmservice.media.images import prepare_for_moderation
 
-        image, mime = prepare_for_moderation(job_media(job, deps), job["input"].get("mime"))
+        image, mime = prepare_for_moderation(content.image, content.image_mime)
         inputs.append("image")
         raws.append(provider.moderate_image(image, mime))
     if texts:
-        raws.extend(text_provider.moderate_texts(texts))
-    result = verdict(raws, cfg=deps.cfg, overrides=(job.get("options") or {}).get("thresholds"),
-                     inputs=inputs)
+        raws.extend((text_provider or provider).moderate_texts(texts))
+    result = policy.decide(raws, inputs)
     if len(texts) > 1:
         result["pieces"] = len(texts)
     if not raws:

@@ -12,17 +12,15 @@ import json
 import uuid
 from typing import Any, Callable
 
-from mmservice.jobs.pipeline import QUEUES
-
-TASK_NAMES = {"transcribe": "mms.transcribe", "moderate": "mms.moderate",
-              "describe": "mms.describe", "speak": "mms.speak"}
+from mmservice.keys import DEFAULT as KEYS
+from mmservice.steps import registry
 
 # The body's third element (Celery protocol 2 "embed"): no callbacks, errbacks, chain or chord.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
-def marker_key(job: dict, step: str) -> str:
-    return f"mms:t:{job['tenant']}:enq:{job['id']}:{step}"
+def marker_key(job: dict, step: str, keys=KEYS) -> str:
+    return keys.enqueued(job["tenant"], job["id"], step)
 
 
 class RedisTaskPublisher:
@@ -98,7 +96,8 @@ def step_task(job: dict, step: str) -> tuple[str, list, str, str]:
     """(task name, args, task id, queue) for one step of a job. The first step's task id is the
     job id; later steps get `<job id>.<step>`."""
     task_id = job["id"] if step == job["tasks"][0] else f"{job['id']}.{step}"
-    return TASK_NAMES[step], [job["tenant"], job["id"], step], task_id, QUEUES[step]
+    spec = registry.get(step)
+    return spec.task_name, [job["tenant"], job["id"], step], task_id, spec.queue
 
 
 def make_enqueue_step(celery_app: Any, redis_client, ttl_s: int,

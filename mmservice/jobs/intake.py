@@ -11,14 +11,14 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
+from mmservice.jobs.deps import Deps
+from mmservice.jobs.store import new_job_id, now_iso
 from mmservice.media.inspect import inspect_media
-from mmservice.jobs.pipeline import plan_tasks
-from mmservice.jobs.store import JobStore, new_job_id, now_iso
 from mmservice.netguard import check_url
-
+from mmservice.steps.registry import plan_tasks
 
 
 @dataclass
@@ -48,15 +48,13 @@ def request_hash(fields: dict, media_sha: str | None) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
-def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, blobs,
-           enqueue: Callable[[dict], None] | None, tenant: str,
-           idempotency_key: str | None,
-           enqueue_with_record: Callable[[Any, dict], None] | None = None) -> tuple[dict, bool]:
+def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
+           idempotency_key: str | None) -> tuple[dict, bool]:
     """Validate media, store it, write the job, enqueue it. Returns (job, created).
 
-    The first step is enqueued either inside the record's own transaction
-    (`enqueue_with_record(pipe, job)`, e.g. `RedisTaskPublisher.queue_first_step`) or right
-    after it (`enqueue(job)`, e.g. Celery's `send_task`)."""
+    The first step is enqueued inside the record's own transaction when the composition root
+    gave a way to (`deps.first_step_with_record`), else right after it (`deps.enqueue_step`)."""
+    cfg, store, blobs = deps.cfg, deps.store, deps.blobs
     text = fields.get("text")
     if text is not None and len(text) > cfg["MAX_TEXT_CHARS"]:
         raise PayloadTooLarge(f"text is {len(text)} characters; the limit is "
@@ -131,16 +129,17 @@ def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, b
             job["_blob"] = f"{tenant}/{job_id}/input"
             blobs.put(job["_blob"], media)
         # The first step's enqueue-once marker and the idempotency claim go in with the record.
+        with_record = deps.first_step_with_record
         prior = store.create(job, markers=(store.keys.enqueued(tenant, job_id, tasks[0]),),
-                             in_same_transaction=(lambda pipe: enqueue_with_record(pipe, job))
-                             if enqueue_with_record else None,
+                             in_same_transaction=(lambda pipe: with_record(pipe, job))
+                             if with_record else None,
                              idempotency=idempotency,
                              idempotency_ttl_s=int(cfg["IDEMPOTENCY_TTL_S"]))
         if prior is not None:  # an earlier request with this Idempotency-Key made the job
             blobs.delete_prefix(f"{tenant}/{job_id}")
             return prior, False
-        if enqueue is not None:
-            enqueue(job)
+        if with_record is None:
+            deps.enqueue_step(job, tasks[0], marked=True)
     except Exception:
         # Nothing half-made survives: no record without a task, no orphan blob.
         try:

@@ -9,53 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
-from mmservice.errors import Invalid, MMSError, NotFound
-from mmservice.jobs.store import TERMINAL, JobStore, now_iso
+from mmservice.errors import MMSError, NotFound
+from mmservice.jobs.deps import Deps
+from mmservice.jobs.store import TERMINAL, now_iso
+from mmservice.steps import registry
 
 log = logging.getLogger("mmservice.pipeline")
 
-ORDER = ("transcribe", "moderate", "describe", "speak")
-QUEUES = {"transcribe": "audio", "moderate": "moderation", "describe": "vision", "speak": "audio"}
-RESULT_KEYS = {"transcribe": "transcription", "moderate": "moderation",
-               "describe": "description", "speak": "speech"}
-APPLICABLE = {"text": {"moderate", "speak"}, "image": {"moderate", "describe"},
-              "audio": {"transcribe", "moderate"}}
-DEFAULTS = {"text": ["moderate"], "image": ["moderate"], "audio": ["transcribe", "moderate"]}
-# A step that needs another step's output first.
-NEEDS = {("moderate", "audio"): "transcribe"}
-FANOUT_PENDING = object()  # returned by a step that finishes later (chunked transcription)
-
-
-def plan_tasks(requested: list[str] | None, kind: str, *, has_text: bool) -> list[str]:
-    tasks = list(requested or DEFAULTS[kind])
-    allowed = set(APPLICABLE[kind]) | ({"speak"} if has_text else set())
-    if has_text and kind != "text":
-        allowed.add("moderate")
-    for t in tasks:
-        if t not in allowed:
-            raise Invalid(f"task {t!r} does not apply to {kind} input (allowed: "
-                          f"{', '.join(sorted(allowed))})", code="task_not_applicable",
-                          field="tasks")
-    need = NEEDS.get(("moderate", kind))
-    if "moderate" in tasks and need and need not in tasks:
-        tasks.append(need)  # moderating audio means moderating its transcript
-    return [t for t in ORDER if t in tasks]
-
-
-@dataclass
-class Deps:
-    """Everything a step needs, passed in so tests and the CLI can supply their own."""
-
-    cfg: dict
-    store: JobStore
-    blobs: Any
-    providers: Any  # mmservice.providers.registry.Registry
-    enqueue_step: Callable[[dict, str], None]
-    on_terminal: Callable[[dict], None] = lambda job: None
-    extra: dict = field(default_factory=dict)
 
 
 def next_step(job: dict) -> str | None:
@@ -141,12 +102,14 @@ def live_job(deps: Deps, tenant: str, job_id: str) -> tuple[dict | None, str]:
     return job, "live"
 
 
-def run_step(tenant: str, job_id: str, step: str, deps: Deps,
-             steps: dict[str, Callable[[dict, Deps], Any]]) -> str:
+def run_step(tenant: str, job_id: str, step: str, deps: Deps) -> str:
     """Run one step of one job. Returns what happened (for logs and tests).
 
     The checks (gone, settled, past its deadline, step already done, dependency failed) read
-    the record inside the same transaction that marks the step running: one read per step."""
+    the record inside the same transaction that marks the step running: one read per step.
+    A step whose adapter splits its work (`split`) fans out (`mmservice.jobs.fanout`)."""
+    spec = registry.get(step)
+
     def start(j: dict) -> None:
         if j["status"] in TERMINAL:
             raise _NotRunnable("terminal", j)
@@ -154,7 +117,7 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
             raise _NotRunnable("timeout", j)
         if j["task_status"].get(step) in ("succeeded", "failed", "skipped"):
             raise _NotRunnable("already-done", j)
-        need = NEEDS.get((step, j["input"]["kind"]))
+        need = spec.needs.get(j["input"]["kind"])
         if need and j["task_status"].get(need) != "succeeded":
             raise _NotRunnable("dependency", j)
         if j["status"] == "queued":
@@ -177,13 +140,19 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
         elif e.why == "already-done":
             advance(e.job, deps)  # a re-delivered message: the work is saved, just move on
         elif e.why == "dependency":
-            need = NEEDS[(step, e.job["input"]["kind"])]
+            need = spec.needs[e.job["input"]["kind"]]
             return record_step(deps, e.job, step, state="skipped", error={
                 "code": "dependency_failed", "message": f"{step} needs {need}, which failed"})
         return e.why
     t0 = time.monotonic()
     try:
-        result = steps[step](job, deps)
+        if hasattr(spec.module(), "split"):
+            from mmservice.jobs.fanout import start
+
+            fanned = start(deps, job, spec)
+            if fanned is not None:
+                return fanned
+        result = spec.run(job, deps)
     except MMSError as e:
         log.warning("step failed", extra={"job_id": job_id, "step": step, "code": e.code})
         return record_step(deps, job, step, error=e.to_dict())
@@ -191,8 +160,6 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
         log.exception("step crashed", extra={"job_id": job_id, "step": step})
         return record_step(deps, job, step, error={"code": "internal_error",
                                                "message": f"{step} failed: {type(e).__name__}"})
-    if result is FANOUT_PENDING:
-        return "fanned-out"
     result.setdefault("elapsed_ms", round((time.monotonic() - t0) * 1000, 1))
     return record_step(deps, job, step, result=result)
 
@@ -205,7 +172,7 @@ def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
         if j["task_status"].get(step) in ("succeeded", "failed", "skipped"):
             raise _AlreadyDone()
         if result is not None:
-            j["results"][RESULT_KEYS[step]] = result
+            j["results"][registry.get(step).result_key] = result
             j["task_status"][step] = "succeeded"
         else:
             j.setdefault("task_errors", {})[step] = error
@@ -245,7 +212,7 @@ def _usage_writes(deps: Deps, job: dict, step: str, result: dict | None):
     try:
         from mmservice.accounting import usage_writes
 
-        return usage_writes(deps.cfg, job, step, result)
+        return usage_writes(deps.cfg, job, step, result, deps.store.keys)
     except Exception:  # noqa: BLE001 - accounting must not break delivery of a result
         log.exception("usage accounting failed", extra={"job_id": job["id"], "step": step})
         return None

@@ -7,7 +7,6 @@ must exist before its task is enqueued. Each record is one JSON value updated th
 """
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any, Callable
@@ -100,12 +99,17 @@ class JobStore:
 
         `fn` may raise to abort without writing. Retries on concurrent modification.
         `in_same_transaction` queues more commands into the same MULTI (see `RedisRecords`)."""
+        return self.update_returning(tenant, job_id, fn, in_same_transaction)[0]
+
+    def update_returning(self, tenant: str, job_id: str, fn: Callable[[dict], Any],
+                         in_same_transaction: SameTransaction | None = None) -> tuple[dict, Any]:
+        """`update`, also returning what `fn` returned."""
         try:
-            job, _, _ = self.records.update(self.keys.job(tenant, job_id), fn,
-                                            in_same_transaction=in_same_transaction)
+            job, result, _ = self.records.update(self.keys.job(tenant, job_id), fn,
+                                                 in_same_transaction=in_same_transaction)
         except RecordMissing:
             raise NotFound(f"no job {job_id!r}", code="job_not_found") from None
-        return job
+        return job, result
 
     def set_status(self, job: dict, status: str, **extra: Any) -> None:
         """Mutates a job dict (inside `update`) following the status machine."""
@@ -185,5 +189,8 @@ class JobStore:
 
 
 def public_view(job: dict) -> dict:
-    """The job as clients see it: internal fields (leading underscore, tenant) removed."""
-    return {k: v for k, v in job.items() if not k.startswith("_") and k != "tenant"}
+    """The job as clients see it (API answers, webhook bodies): dumped through the output
+    schema, which sends only what it declares."""
+    from mmservice.schemas.output import JOB_SCHEMA
+
+    return JOB_SCHEMA.dump(job)

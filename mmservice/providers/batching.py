@@ -30,9 +30,6 @@ log = logging.getLogger("mmservice.batching")
 
 PROBE_EVERY_S = 0.01  # the backlog probe (one LLEN) runs at most this often
 
-_lock = threading.Lock()
-_batchers: dict[int, "BatchingModeration"] = {}
-
 
 class BatchingModeration:
     def __init__(self, inner: Any, *, max_batch: int, wait_s: float, max_in_flight: int = 8,
@@ -149,19 +146,14 @@ class BatchingModeration:
 
 
 def batched(provider: Any, cfg: dict, *, backlog: Callable[[], int] | None = None) -> Any:
-    """The process-wide batching wrapper for `provider`, or the provider itself when batching
-    is off (`MMS_MODERATION_BATCH_SIZE` <= 1). `backlog` counts jobs waiting in the broker
-    (the first call's probe is kept)."""
+    """A batching wrapper for `provider`, or the provider itself when batching is off
+    (`MMS_MODERATION_BATCH_SIZE` <= 1). `backlog` counts jobs waiting in the broker. The
+    caller keeps it (the provider registry holds one per process)."""
     size = int(cfg.get("MODERATION_BATCH_SIZE", 1))
     if size <= 1:
         return provider
-    with _lock:
-        b = _batchers.get(id(provider))
-        if b is None:
-            b = BatchingModeration(provider, max_batch=size,
-                                   wait_s=float(cfg.get("MODERATION_BATCH_WAIT_MS", 50)) / 1000,
-                                   hold_at=int(cfg.get("MODERATION_BATCH_HOLD_AT", 8)),
-                                   backlog=backlog,
-                                   callers=int(cfg.get("WORKER_CONCURRENCY") or 0) or None)
-            _batchers[id(provider)] = b
-        return b
+    return BatchingModeration(provider, max_batch=size,
+                              wait_s=float(cfg.get("MODERATION_BATCH_WAIT_MS", 50)) / 1000,
+                              hold_at=int(cfg.get("MODERATION_BATCH_HOLD_AT", 8)),
+                              backlog=backlog,
+                              callers=int(cfg.get("WORKER_CONCURRENCY") or 0) or None)

@@ -7,7 +7,7 @@ only the `moderation` queue never loads Whisper.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from mmservice.config import CAPS
 from mmservice.errors import CapabilityUnavailable
@@ -83,7 +83,19 @@ class Registry:
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self._built: dict[str, Any] = {}
+        self._batcher: Any = None
         self._lock = threading.Lock()
+
+    def text_moderation(self, backlog: Callable[[], int] | None = None) -> Any:
+        """The moderation provider for texts: behind this process's one micro-batcher (built on
+        first use, with the first caller's `backlog` probe) when batching is on."""
+        provider = self.get("moderation")
+        with self._lock:
+            if self._batcher is None:
+                from mmservice.providers.batching import batched
+
+                self._batcher = batched(provider, self.cfg, backlog=backlog)
+            return self._batcher
 
     def get(self, cap: str) -> Any:
         with self._lock:

@@ -1,16 +1,25 @@
 """Request and response schemas for the native job API (`/v1/jobs`).
 
-Input and output schemas are separate: clients may send only what `JobRequestSchema` names
-(unknown fields are rejected, so a typo is an error rather than a silently ignored option), and
-the output schemas exist to document what the API answers (`/openapi.json`).
+Input schemas only: clients may send only what `JobRequestSchema` names (unknown fields are
+rejected, so a typo is an error rather than a silently ignored option). What the API answers is
+declared in `schemas/output.py`.
 """
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
 
 from mmservice.providers.base import CATEGORIES
+from mmservice.schemas.output import ApiErrorSchema, JobListSchema, JobSchema  # noqa: F401 (re-exported)
+from mmservice.steps import registry
 
-TASKS = ("moderate", "describe", "transcribe", "speak")
+TASKS = registry.NAMES
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
           "verse")
 SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
@@ -70,66 +79,6 @@ class JobRequestSchema(StrictSchema):
             raise ValidationError("text is empty", field_name="text")
         if len(set(data.get("tasks") or [])) != len(data.get("tasks") or []):
             raise ValidationError("tasks are repeated", field_name="tasks")
-
-
-class MultipartFieldsSchema(JobRequestSchema):
-    """Multipart forms carry the same fields; `file` arrives separately as an upload."""
-
-
-class ErrorBodySchema(Schema):
-    code = fields.String(required=True)
-    message = fields.String(required=True)
-    field = fields.String()
-
-
-class ApiErrorSchema(Schema):
-    error = fields.Nested(ErrorBodySchema, required=True)
-
-
-class InputSchema(Schema):
-    kind = fields.String(validate=validate.OneOf(("text", "image", "audio")))
-    mime = fields.String()
-    bytes = fields.Integer()
-    sha256 = fields.String()
-    chars = fields.Integer()
-    duration_s = fields.Float()
-    width = fields.Integer()
-    height = fields.Integer()
-
-
-class ModerationResultSchema(Schema):
-    flagged = fields.Boolean()
-    verdict = fields.String(validate=validate.OneOf(("allow", "review", "block")))
-    categories = fields.Dict(keys=fields.String(), values=fields.Boolean())
-    category_scores = fields.Dict(keys=fields.String(), values=fields.Float())
-    assessed_categories = fields.List(fields.String())
-    inputs = fields.List(fields.String(), metadata={"description": "which inputs were judged"})
-    model = fields.String()
-    provider = fields.String()
-
-
-class JobSchema(Schema):
-    id = fields.String(dump_only=True)
-    status = fields.String(dump_only=True, validate=validate.OneOf(
-        ("queued", "running", "succeeded", "failed", "canceled")))
-    created_at = fields.String(dump_only=True)
-    updated_at = fields.String(dump_only=True)
-    started_at = fields.String(dump_only=True)
-    finished_at = fields.String(dump_only=True)
-    tasks = fields.List(fields.String(), dump_only=True)
-    task_status = fields.Dict(dump_only=True)
-    input = fields.Nested(InputSchema, dump_only=True)
-    options = fields.Dict(dump_only=True)
-    results = fields.Dict(dump_only=True, metadata={
-        "description": "moderation, description, transcription, speech"})
-    error = fields.Nested(ErrorBodySchema, dump_only=True)
-    metadata = fields.Dict(dump_only=True)
-    webhook_url = fields.String(dump_only=True)
-
-
-class JobListSchema(Schema):
-    data = fields.List(fields.Nested(JobSchema))
-    next_cursor = fields.String(allow_none=True)
 
 
 class JobListQuerySchema(StrictSchema):

@@ -1,0 +1,64 @@
+"""Example answers for the OpenAPI document (`/openapi.json`, `/docs`).
+
+Why in one module: the examples are checked against the output schemas by the tests, so a
+field renamed in a schema cannot leave a stale example behind.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_BASE: dict[str, Any] = {
+    "id": "job_019ad2c4a1f2b3c4d5e6f7a8b9c0d1", "created_at": "2026-12-02T15:00:00.000Z",
+    "updated_at": "2026-12-02T15:00:00.000Z", "tasks": ["moderate"],
+    "input": {"kind": "text", "mime": "text/plain", "chars": 11, "bytes": 11,
+              "sha256": "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"},
+    "options": {}, "metadata": {"post_id": "p-123"},
+}
+JOB_QUEUED: dict[str, Any] = {**_BASE, "status": "queued", "task_status": {"moderate": "pending"},
+                              "results": {}}
+JOB_SUCCEEDED: dict[str, Any] = {
+    **_BASE, "status": "succeeded", "task_status": {"moderate": "succeeded"},
+    "started_at": "2026-12-02T15:00:00.010Z", "finished_at": "2026-12-02T15:00:00.180Z",
+    "updated_at": "2026-12-02T15:00:00.180Z",
+    "results": {"moderation": {
+        "flagged": True, "verdict": "review", "categories": {"harassment": True, "violence": False},
+        "category_scores": {"harassment": 0.62, "violence": 0.03},
+        "assessed_categories": ["harassment", "violence"], "inputs": ["text"],
+        "thresholds": {"harassment": {"review": 0.5, "block": 0.85},
+                       "violence": {"review": 0.5, "block": 0.85}},
+        "model": "omni-moderation-latest", "provider": "openai", "elapsed_ms": 168.2}},
+}
+JOB_CANCELED: dict[str, Any] = {**_BASE, "status": "canceled",
+                                "task_status": {"moderate": "canceled"}, "results": {},
+                                "finished_at": "2026-12-02T15:00:01.000Z",
+                                "media_deleted": True}
+
+_MESSAGES = {
+    "malformed_json": "request body is not valid JSON: Expecting value: line 1 column 1",
+    "idempotency_key_reused": "Idempotency-Key was already used with a different request body",
+    "text_too_long": "text is 100001 characters; the limit is 100000",
+    "unsupported_media_type": "file content is not a supported image or audio format",
+    "task_not_applicable": "task 'describe' does not apply to text input",
+    "store_unavailable": "the job store or broker is unreachable; retry later",
+    "invalid_cursor": "cursor is not valid",
+    "job_not_found": "no job 'job_019ad2c4a1f2b3c4d5e6f7a8b9c0d1'",
+    "speech_not_found": "this job has no synthesized speech (yet)",
+    "delivery_not_found": "no delivery 'msg_019ad2c4a1f2b3c4d5e6f7a8b9c0d1'",
+    "invalid_day": "day must be a date as YYYY-MM-DD, got '2026-13-01'",
+}
+
+
+def error(code: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": _MESSAGES[code]}}
+
+READY: dict[str, Any] = {
+    "status": "ready",
+    "checks": {"redis": {"ok": True, "ms": 0.21}, "broker": {"ok": True, "ms": 0.35}},
+    "providers": {"moderation": {"provider": "local", "model": "mms-local-text-v2"}},
+}
+USAGE: dict[str, Any] = {
+    "object": "usage", "tenant": "default", "day": "2026-12-02",
+    "data": [{"capability": "moderation", "upstream": "openai:api.openai.com",
+              "model": "omni-moderation-latest", "requests": 120, "total_tokens": 5400}],
+    "totals": {"requests": 120, "total_tokens": 5400},
+}

@@ -1,0 +1,44 @@
+"""What job steps and the pipeline are given: the stores, the providers and the ways to publish.
+
+Why a plain dataclass built by the composition root (`mmservice.services.build`): tasks, the
+API, the CLI, tests and benchmarks hand the same functions the same kind of object, and a test
+can replace one field (`dataclasses.replace`) without patching modules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import redis
+
+from mmservice.blobs import BlobStore
+from mmservice.jobs.store import JobStore
+from mmservice.providers.registry import Registry
+
+
+def _nothing(job: dict) -> None:
+    return None
+
+
+# send_task(name, args, *, task_id, queue): publish one task message.
+SendTask = Callable[..., None]
+
+
+@dataclass
+class Deps:
+    cfg: dict
+    redis: redis.Redis
+    store: JobStore
+    blobs: BlobStore
+    providers: Registry
+    # Publish a job's step once (an enqueue-once marker guards it): enqueue_step(job, step).
+    enqueue_step: Callable[..., None]
+    send_task: SendTask
+    # Called once a job settles (succeeded, failed, canceled): hands it to delivery.
+    on_terminal: Callable[[dict], None] = _nothing
+    # Jobs waiting in the moderation queue: micro-batching holds texts only under a backlog.
+    moderation_backlog: Callable[[], int] | None = None
+    # The API's first task message, queued into the transaction that creates the job record
+    # (`RedisTaskPublisher.queue_first_step`); None: published right after with enqueue_step.
+    first_step_with_record: Callable[[Any, dict], None] | None = None
+    extra: dict = field(default_factory=dict)  # the webhook package's wiring (see services)

@@ -1,0 +1,215 @@
+"""What the API answers: every response is dumped through one of these schemas.
+
+Why an allow-list: a stored record carries internal fields (leases, blob keys, deadlines, the
+text itself); dumping through the schema sends exactly what is declared here, and the OpenAPI
+document is generated from the same declarations, so it describes what is really sent. A field
+added to a record reaches clients only when it is declared here, with a description.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
+TASK_STATES = ("pending", "running", "succeeded", "failed", "skipped", "canceled")
+VERDICTS = ("allow", "review", "block")
+
+
+def _str(description: str, **kw) -> fields.String:
+    return fields.String(metadata={"description": description}, **kw)
+
+
+class ErrorBodySchema(Schema):
+    code = _str("stable snake_case code", required=True)
+    message = _str("what went wrong, for a person", required=True)
+    field = _str("the request field or header at fault")
+    failed_tasks = fields.List(fields.String(), metadata={
+        "description": "on a failed job: the tasks that failed or were skipped"})
+    failed_chunks = fields.Integer(metadata={
+        "description": "on a failed chunked transcription: how many chunks failed"})
+
+
+class ApiErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class InputSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(("text", "image", "audio")))
+    mime = fields.String(allow_none=True, metadata={
+        "description": "null until a remote image (`image_url`) has been fetched"})
+    bytes = fields.Integer(allow_none=True)
+    sha256 = fields.String(allow_none=True)
+    chars = fields.Integer(metadata={"description": "text jobs: length of the text"})
+    text_chars = fields.Integer(metadata={"description": "media jobs that also carry text"})
+    duration_s = fields.Float()
+    width = fields.Integer()
+    height = fields.Integer()
+    remote = fields.Boolean(metadata={"description": "true until the image URL is fetched"})
+
+
+class ThresholdPairSchema(Schema):
+    review = fields.Float(required=True)
+    block = fields.Float(required=True)
+
+
+_USAGE = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={
+    "description": "what the provider reports it used (tokens, images, audio seconds...)"})
+_ELAPSED = fields.Float(metadata={"description": "time the step took, in milliseconds"})
+
+
+class ModerationResultSchema(Schema):
+    flagged = fields.Boolean(required=True, metadata={
+        "description": "true exactly when the verdict is not `allow`"})
+    verdict = fields.String(required=True, validate=validate.OneOf(VERDICTS))
+    categories = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+    category_scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    assessed_categories = fields.List(fields.String(), required=True, metadata={
+        "description": "categories the provider judged; others are absent, never a fake 0"})
+    inputs = fields.List(fields.String(), metadata={
+        "description": "which inputs were judged: text, image, transcript"})
+    thresholds = fields.Dict(keys=fields.String(), values=fields.Nested(ThresholdPairSchema))
+    model = fields.String()
+    provider = fields.String()
+    upstream_flagged = fields.Boolean(metadata={"description": "the engine's own opinion"})
+    details = fields.List(fields.Dict(), metadata={
+        "description": "per judged piece, what the engine saw (matched terms, detections)"})
+    usage = _USAGE
+    pieces = fields.Integer(metadata={"description": "long text was judged in this many pieces"})
+    note = fields.String()
+    elapsed_ms = _ELAPSED
+
+
+class SentImageSchema(Schema):
+    sent_width = fields.Integer()
+    sent_height = fields.Integer()
+    sent_bytes = fields.Integer()
+    original_width = fields.Integer()
+    original_height = fields.Integer()
+    original_bytes = fields.Integer()
+    detail = fields.String()
+
+
+class DescriptionResultSchema(Schema):
+    text = fields.String(metadata={"description": "the model's answer"})
+    data = fields.Raw(metadata={"description": "structured answer (`json_schema` or offline)"})
+    warning = fields.String()
+    model = fields.String()
+    provider = fields.String()
+    usage = _USAGE
+    image = fields.Nested(SentImageSchema)
+    image_tokens_estimate = fields.Integer()
+    prompt = fields.String()
+    elapsed_ms = _ELAPSED
+
+
+class ChunkSpanSchema(Schema):
+    start_s = fields.Float()
+    end_s = fields.Float()
+
+
+class TranscriptionResultSchema(Schema):
+    text = fields.String(required=True)
+    language = fields.String(allow_none=True)
+    duration_s = fields.Float()
+    model = fields.String(allow_none=True)
+    provider = fields.String(allow_none=True)
+    response_format = fields.String()
+    segments = fields.List(fields.Dict(), metadata={"description": "start, end, text"})
+    srt = fields.String()
+    vtt = fields.String()
+    chunks = fields.List(fields.Nested(ChunkSpanSchema), metadata={
+        "description": "a long clip was transcribed in these chunks"})
+    usage = _USAGE
+    elapsed_ms = _ELAPSED
+
+
+class SpeechResultSchema(Schema):
+    format = fields.String()
+    content_type = fields.String()
+    duration_s = fields.Float()
+    bytes = fields.Integer()
+    url = _str("where to GET the audio")
+    voice = fields.String()
+    speed = fields.Float()
+    pieces = fields.Integer()
+    model = fields.String()
+    provider = fields.String()
+    usage = _USAGE
+    elapsed_ms = _ELAPSED
+
+
+class ResultsSchema(Schema):
+    moderation = fields.Nested(ModerationResultSchema)
+    description = fields.Nested(DescriptionResultSchema)
+    transcription = fields.Nested(TranscriptionResultSchema)
+    speech = fields.Nested(SpeechResultSchema)
+
+
+class JobSchema(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+    started_at = fields.String()
+    finished_at = fields.String()
+    tasks = fields.List(fields.String(), required=True)
+    task_status = fields.Dict(keys=fields.String(),
+                              values=fields.String(validate=validate.OneOf(TASK_STATES)),
+                              required=True)
+    input = fields.Nested(InputSchema, required=True)
+    options = fields.Dict(required=True, metadata={"description": "the options as submitted"})
+    results = fields.Nested(ResultsSchema, required=True)
+    error = fields.Nested(ErrorBodySchema, metadata={"description": "on a failed job"})
+    task_errors = fields.Dict(keys=fields.String(), values=fields.Nested(ErrorBodySchema),
+                              metadata={"description": "per failed or skipped task"})
+    metadata = fields.Dict(required=True)
+    webhook_url = fields.String()
+    media_deleted = fields.Boolean(metadata={
+        "description": "true after DELETE: media, text and results are gone"})
+
+
+class JobListSchema(Schema):
+    data = fields.List(fields.Nested(JobSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+JOB_SCHEMA = JobSchema()
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("ok",)))
+
+
+class ReadySchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("ready", "unavailable")))
+    checks = fields.Dict(required=True, metadata={
+        "description": "redis, broker and each configured upstream: ok, ms or error"})
+    providers = fields.Dict(required=True, metadata={
+        "description": "what serves each capability (see /v1/providers)"})
+    reason = fields.String(metadata={"description": "why an upstream is not ready"})
+
+
+class ProvidersSchema(Schema):
+    data = fields.Dict(keys=fields.String(), values=fields.Dict(), required=True, metadata={
+        "description": "per capability: provider, model, base URL (never a key), availability"})
+
+
+class UsageRowSchema(Schema):
+    capability = fields.String(required=True)
+    upstream = fields.String(required=True, metadata={"description": "`<kind>:<host>` or local"})
+    model = fields.String(required=True)
+    requests = fields.Float()
+    prompt_tokens = fields.Float()
+    completion_tokens = fields.Float()
+    total_tokens = fields.Float()
+    audio_seconds = fields.Float()
+    images = fields.Float()
+    image_tokens = fields.Float()
+    characters = fields.Float()
+
+
+class UsageSchema(Schema):
+    object = fields.String(required=True, validate=validate.OneOf(("usage",)))
+    tenant = fields.String(required=True)
+    day = fields.String(required=True)
+    data = fields.List(fields.Nested(UsageRowSchema), required=True)
+    totals = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)

@@ -1,0 +1,33 @@
+"""The `moderate` step: the job's text, image and/or transcript through `capabilities.moderate`
+under the job's thresholds."""
+from __future__ import annotations
+
+from typing import Any
+
+from mmservice.capabilities.moderate import Content, moderate
+from mmservice.jobs.media_source import job_media
+from mmservice.policy import verdict
+from mmservice.providers.base import RawModeration
+
+
+class ThresholdPolicy:
+    """The configured thresholds with the job's `options.thresholds` on top."""
+
+    def __init__(self, cfg: dict, overrides: dict | None):
+        self.cfg, self.overrides = cfg, overrides
+
+    def decide(self, raws: list[RawModeration], inputs: list[str]) -> dict[str, Any]:
+        return verdict(raws, cfg=self.cfg, overrides=self.overrides, inputs=inputs)
+
+
+def run(job: dict, deps: Any) -> dict[str, Any]:
+    kind = job["input"]["kind"]
+    content = Content(text=job.get("_text"))
+    if kind == "audio":
+        content.transcript = (job["results"].get("transcription") or {}).get("text", "")
+    if kind == "image":
+        content.image, content.image_mime = job_media(job, deps), job["input"].get("mime")
+    return moderate(content, provider=deps.providers.get("moderation"),
+                    text_provider=deps.providers.text_moderation(deps.moderation_backlog),
+                    policy=ThresholdPolicy(deps.cfg, (job.get("options") or {}).get("thresholds")),
+                    max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]))
