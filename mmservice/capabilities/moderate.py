@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from mmservice.jobs.media_source import job_media
-from mmservice.policy import verdict
+from mmservice.moderation.policy import verdict
 from mmservice.providers.base import RawModeration
 
 
