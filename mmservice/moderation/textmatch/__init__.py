@@ -7,4 +7,4 @@ must match on the same normalized text as the built-in engine (`1d10t` has to hi
 from mmservice.moderation.textmatch.normalize import NameHints, Normalized, normalize
 from mmservice.moderation.textmatch.patterns import PatternCompiler, bounded, pattern_regex
 
-__all__ = ["NameHints", "Normalized", "normalize", "PatternCompiler", "bounded", "pattern_regex"]
+__all__ = ["NameHints", "Normalized", "PatternCompiler", "bounded", "normalize", "pattern_regex"]

@@ -100,9 +100,9 @@ class Matcher:
         benign: list[str] = []
         cleaned: list[str] = []
         for variant in norm.variants:
-            for m in self.benign.finditer(variant):
-                if m.group(0) not in benign:
-                    benign.append(m.group(0))
+            for cut in self.benign.finditer(variant):
+                if cut.group(0) not in benign:
+                    benign.append(cut.group(0))
             # "#" marks where a sentence starts (imperatives: "# bomb the station"); a cut benign
             # phrase leaves "%", a barrier no pattern crosses that is not a sentence start.
             text = "# " + self.benign.sub(" % ", variant)
