@@ -57,6 +57,14 @@ def test_configured_review_above_block_is_refused(cfg):
         default_thresholds(cfg)
 
 
+def test_start_up_refuses_review_above_block():
+    # The API (create_app) and the worker both build their Celery app through make_celery.
+    from workers.celery_app import make_celery
+
+    with pytest.raises(InvalidThresholds, match="hate"):
+        make_celery({**CFG, "THRESHOLDS": json.dumps({"hate": {"review": 0.7, "block": 0.6}})})
+
+
 def test_malformed_thresholds_json_is_refused():
     with pytest.raises(InvalidThresholds, match="not JSON"):
         default_thresholds({**CFG, "THRESHOLDS": "{hate: 0.3"})

@@ -12,6 +12,7 @@ from celery import Celery
 from celery.signals import worker_ready
 
 from mmservice import config as mms_config
+from mmservice.moderation.policy import default_thresholds
 
 # Celery logs two lines per task at INFO ("received", "succeeded in"); the pipeline's own JSON
 # line per settled job carries the job id, status and timing. At thousands of jobs a minute the
@@ -21,6 +22,7 @@ PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 
 def make_celery(cfg: dict | None = None) -> Celery:
     cfg = cfg or mms_config.load()
+    default_thresholds(cfg)  # refuse review > block thresholds here, where API and worker start
     app = Celery("mmservice", broker=cfg["REDIS_URL"], include=[
         "workers.tasks_moderation", "workers.tasks_vision", "workers.tasks_audio",
         "workers.tasks_webhooks", "workers.maintenance"])
