@@ -59,7 +59,7 @@ _QUOTED = re.compile(r"[\"\u201c\u201d\u00ab\u00bb\u201e][^\"\u201c\u201d\u00ab\
 
 
 class Matcher:
-    """The compiled term lists. Built once per process (about 50 ms), then shared read-only."""
+    """The compiled term lists. Built once per process, then shared read-only."""
 
     def __init__(self, terms: TermLists | None = None) -> None:
         terms = builtin() if terms is None else terms
