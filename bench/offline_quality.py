@@ -4,8 +4,9 @@
 
 1. Text moderation: `bench/data/moderation_sample.tsv` (hand-written, labelled; see
    `bench/data/README.md`) through `LocalModeration({}).moderate_texts`, turned into a decision
-   by `mmservice.policy.verdict` with the default thresholds (a category is flagged when its
-   score >= 0.5; the environment's MMS_THRESHOLDS* are ignored so the number is reproducible).
+   by `mmservice.moderation.policy.verdict` with the default thresholds (a category is flagged
+   when its score >= 0.5; the environment's MMS_THRESHOLDS* are ignored so the number is
+   reproducible).
    Binary "flagged" vs the label: precision, recall, F1, accuracy, false-positive rate on the
    tricky-benign and plain-benign subsets, recall per category and on the obfuscated subset,
    and whether the line's own category is among the flagged ones. Latency: one text per call.
@@ -205,7 +206,8 @@ def load_sample(path: str = SAMPLE) -> list[dict]:
 
 
 def bench_text(quiet: bool) -> tuple[list[dict], dict, str]:
-    from mmservice import config, policy
+    from mmservice import config
+    from mmservice.moderation import policy
     from mmservice.providers.local import LocalModeration
 
     rows = load_sample()

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from celery import Celery
 
+from mmservice.moderation.policy import default_thresholds
+
 WORKER_MODULES = ("workers.tasks", "workers.tasks_webhooks", "workers.maintenance")
 
 
 def make_celery(cfg: dict) -> Celery:
+    default_thresholds(cfg)  # refuse review > block thresholds here, where API and worker start
     app = Celery("mmservice", broker=cfg["REDIS_URL"], include=list(WORKER_MODULES))
     app.conf.update(
         task_acks_late=True,

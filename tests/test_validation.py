@@ -56,6 +56,16 @@ def test_wrong_types_and_values(client):
     err(r, 400, "malformed_json", "options")
 
 
+def test_review_above_block_is_refused(client):
+    body = err(client.submit({"text": "a", "options": {"thresholds": {
+        "hate": {"review": 0.9, "block": 0.2}}}}), 422, "validation_error", "options.thresholds")
+    assert "hate" in body["message"] and "block" in body["message"], body
+    # Equal lines, and a bare number above the default block line, are fine.
+    ok = client.submit({"text": "a", "options": {"thresholds": {
+        "hate": {"review": 0.6, "block": 0.6}, "violence": 0.95}}})
+    assert ok.status_code == 202, ok.text
+
+
 def test_unsupported_content_type(client):
     r = client.post("/v1/jobs", data=b"text=hi", headers={"Content-Type": "text/plain"})
     err(r, 415, "unsupported_content_type")

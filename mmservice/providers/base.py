@@ -9,22 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# OpenAI's moderation categories, in OpenAI's order. A provider reports only what it assessed.
-CATEGORIES: tuple[str, ...] = (
-    "harassment",
-    "harassment/threatening",
-    "hate",
-    "hate/threatening",
-    "illicit",
-    "illicit/violent",
-    "self-harm",
-    "self-harm/intent",
-    "self-harm/instructions",
-    "sexual",
-    "sexual/minors",
-    "violence",
-    "violence/graphic",
-)
+from mmservice.moderation.categories import CATEGORIES  # noqa: F401  (old import path)
 
 CAPABILITIES: tuple[str, ...] = ("moderation", "vision", "transcription", "speech")
 

@@ -15,8 +15,13 @@ from marshmallow import (
     validates_schema,
 )
 
-from mmservice.providers.base import CATEGORIES
-from mmservice.schemas.output import ApiErrorSchema, JobListSchema, JobSchema  # noqa: F401 (re-exported)
+from mmservice.moderation.categories import CATEGORIES
+from mmservice.moderation.policy import InvalidThresholds, check_order
+from mmservice.schemas.output import (  # noqa: F401 (re-exported)
+    ApiErrorSchema,
+    JobListSchema,
+    JobSchema,
+)
 from mmservice.steps import registry
 
 TASKS = registry.NAMES
@@ -36,6 +41,9 @@ class ThresholdSchema(StrictSchema):
     block = fields.Float(validate=validate.Range(0, 1))
 
 
+_THRESHOLD = ThresholdSchema()  # stateless: one instance validates every request
+
+
 def _thresholds_ok(value: dict) -> None:
     for cat, th in value.items():
         if cat not in CATEGORIES:
@@ -44,15 +52,21 @@ def _thresholds_ok(value: dict) -> None:
             if not 0 <= th <= 1:
                 raise ValidationError(f"threshold for {cat!r} must be within 0..1")
             continue
-        errors = ThresholdSchema().validate(th if isinstance(th, dict) else {"_": th})
+        errors = _THRESHOLD.validate(th if isinstance(th, dict) else {"_": th})
         if errors:
             raise ValidationError({cat: errors})
+        try:
+            check_order({cat: th}, "options.thresholds")
+        except InvalidThresholds as e:
+            raise ValidationError(str(e)) from None
 
 
 class OptionsSchema(StrictSchema):
     thresholds = fields.Dict(keys=fields.String(), values=fields.Raw(), validate=_thresholds_ok,
-                             metadata={"description": "per-category review threshold (number) or "
-                                                      "{review, block}"})
+                             metadata={"description": (
+                                 "per category (OpenAI's names): {review?, block?} within 0..1, "
+                                 "review not above block; or a bare number, which sets review "
+                                 "and raises block to at least that number")})
     prompt = fields.String(validate=validate.Length(min=1, max=4000))
     detail = fields.String(validate=validate.OneOf(("low", "high", "auto")))
     json_schema = fields.Dict()

@@ -6,7 +6,7 @@ from typing import Any
 
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
-from mmservice.policy import verdict
+from mmservice.moderation.policy import verdict
 from mmservice.providers.base import RawModeration
 
 
