@@ -15,7 +15,7 @@ from mmservice.capabilities.moderate import Content, moderate
 from mmservice.capabilities.speak import speak
 from mmservice.capabilities.transcribe import formatted, transcribe
 from mmservice.providers.registry import Registry
-from mmservice.steps.moderate import ThresholdPolicy
+from mmservice.moderation.policy import ThresholdPolicy
 
 pytestmark = pytest.mark.timeout(180)
 

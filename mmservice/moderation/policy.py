@@ -133,3 +133,13 @@ def verdict(raws: list[RawModeration], *, cfg: Mapping[str, Any], overrides: dic
     if usage:
         result["usage"] = usage
     return result
+
+
+class ThresholdPolicy:
+    """The configured thresholds with the job's `options.thresholds` on top."""
+
+    def __init__(self, cfg: dict, overrides: dict | None):
+        self.cfg, self.overrides = cfg, overrides
+
+    def decide(self, raws: list[RawModeration], inputs: list[str]) -> dict[str, Any]:
+        return verdict(raws, cfg=self.cfg, overrides=self.overrides, inputs=inputs)

@@ -6,18 +6,7 @@ from typing import Any
 
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
-from mmservice.moderation.policy import verdict
-from mmservice.providers.base import RawModeration
-
-
-class ThresholdPolicy:
-    """The configured thresholds with the job's `options.thresholds` on top."""
-
-    def __init__(self, cfg: dict, overrides: dict | None):
-        self.cfg, self.overrides = cfg, overrides
-
-    def decide(self, raws: list[RawModeration], inputs: list[str]) -> dict[str, Any]:
-        return verdict(raws, cfg=self.cfg, overrides=self.overrides, inputs=inputs)
+from mmservice.moderation.policy import ThresholdPolicy
 
 
 def run(job: dict, deps: Any) -> dict[str, Any]:
