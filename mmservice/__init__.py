@@ -30,7 +30,7 @@ class Services:
 def create_app(test_config: dict | None = None) -> Flask:
     from flask_smorest import Api
 
-    from mmservice.api import errors, health, jobs
+    from mmservice.api import errors, health, jobs, metrics
     from mmservice.blobs import blob_store_from_config
     from mmservice.jobs.dispatch import RedisTaskPublisher, make_enqueue_step
     from mmservice.jobs.pipeline import Deps
@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     cfg = mms_config.load(test_config)
     logs.setup(cfg["LOG_LEVEL"])
     app = Flask(__name__)
+    logs.init_app(app)
     app.config.update(
         MAX_CONTENT_LENGTH=max(cfg["MAX_AUDIO_BYTES"], cfg["MAX_IMAGE_BYTES"]) + 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=max(cfg["MAX_TEXT_CHARS"] * 4, 1024 * 1024),
@@ -79,6 +80,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = Api(app)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(health.bp)
+    api.register_blueprint(metrics.bp)
     for extra in _optional_blueprints():
         api.register_blueprint(extra)
     errors.register(app)

@@ -48,7 +48,7 @@ def _moderate(calls: list):
 
 
 def _finished(deps, status: str) -> int:
-    return int(deps.store.r.get(deps.store.finished_key(status)) or 0)
+    return int(deps.store.r.hget(f"{deps.store.prefix}:metrics:jobs_finished", status) or 0)
 
 
 def _usage(deps, job) -> dict:

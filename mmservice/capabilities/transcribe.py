@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+from mmservice import logs
 from mmservice.jobs.media_source import job_media
 from mmservice.jobs.pipeline import FANOUT_PENDING, live_job, record_step
 from mmservice.providers.base import Transcript
@@ -104,6 +105,7 @@ def run_chunk(tenant: str, job_id: str, index: int, deps) -> str:
     from mmservice.media.audio import Chunk
     from mmservice.media.subtitles import stitch
 
+    logs.start(job_id=job_id, tenant=tenant, step="transcribe", chunk=index)
     job, outcome = live_job(deps, tenant, job_id)
     if job is None:
         return outcome

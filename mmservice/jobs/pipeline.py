@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from mmservice import logs, metrics
 from mmservice.errors import Invalid, MMSError, NotFound
 from mmservice.jobs.store import TERMINAL, JobStore, now_iso
 
@@ -147,6 +148,7 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
 
     The checks (gone, settled, past its deadline, step already done, dependency failed) read
     the record inside the same transaction that marks the step running: one read per step."""
+    logs.start(job_id=job_id, tenant=tenant, step=step)
     def start(j: dict) -> None:
         if j["status"] in TERMINAL:
             raise _NotRunnable("terminal", j)
@@ -191,6 +193,7 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps,
         log.exception("step crashed", extra={"job_id": job_id, "step": step})
         return record_step(deps, job, step, error={"code": "internal_error",
                                                "message": f"{step} failed: {type(e).__name__}"})
+    metrics.Recorder(deps.store.r, deps.store.prefix).step_done(step, result, time.monotonic() - t0)
     if result is FANOUT_PENDING:
         return "fanned-out"
     result.setdefault("elapsed_ms", round((time.monotonic() - t0) * 1000, 1))

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import redis
 
+from mmservice import metrics
 from mmservice.errors import Conflict, NotFound
 from mmservice.redis_conn import update_json
 
@@ -66,7 +67,7 @@ class JobStore:
         if also is not None:
             also(pipe)
         pipe.zadd(self.index_key(job["tenant"]), {job["id"]: created_ms})
-        pipe.incr(f"{self.prefix}:metrics:jobs_created:{job['input']['kind']}")
+        metrics.Recorder(pipe, self.prefix).job_created(job)
         ok, *_ = pipe.execute()
         if not ok:
             raise Conflict("job id already exists", code="job_exists")
@@ -108,16 +109,13 @@ class JobStore:
             job["finished_at"] = job["updated_at"]
         job.update(extra)
 
-    def finished_key(self, status: str) -> str:
-        return f"{self.prefix}:metrics:jobs_finished:{status}"
-
     def settled_channel(self) -> str:
         return f"{self.prefix}:settled"
 
     def queue_settled(self, pipe: Any, job: dict) -> None:
         """Inside the transaction that settles `job`: count it, and announce it to long-polling
         readers (`GET /v1/jobs/<id>?wait=`), committing exactly when the settle does."""
-        pipe.incr(self.finished_key(job["status"]))
+        metrics.Recorder(pipe, self.prefix).job_finished(job["status"])
         pipe.publish(self.settled_channel(), f"{job['tenant']}/{job['id']}")
 
     def list(self, tenant: str, *, status: str | None, cursor: str | None,
