@@ -35,7 +35,7 @@ _SECRET_VALUE = re.compile(
 MASK = "***"
 # Libraries that log request bodies or URLs at DEBUG/INFO (the openai client logs its request
 # options, which hold the media as data URLs): kept at WARNING whatever the service's level.
-QUIET = ("openai", "httpx", "httpcore", "urllib3")
+QUIET = ("openai", "httpx", "httpcore", "httpcore2", "urllib3")
 
 
 def _mask(m: re.Match) -> str:
@@ -67,18 +67,31 @@ def redact(_logger: Any, _name: str, event_dict: dict) -> dict:
     return {k: redact_pair(k, v) for k, v in event_dict.items()}
 
 
+def _drop_none(_logger: Any, _name: str, event_dict: dict) -> dict:
+    """An `extra` of None (e.g. `job_id=None` where the caller did not know it) says nothing:
+    dropped, so the bound context fills it in."""
+    return {k: v for k, v in event_dict.items() if v is not None}
+
+
+def _first_keys(_logger: Any, _name: str, event_dict: dict) -> dict:
+    head = {k: event_dict[k] for k in ("ts", "level", "logger", "msg") if k in event_dict}
+    return {**head, **event_dict}
+
+
 def _shared() -> list:
-    return [merge_contextvars, structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name,
+    """After the call's own keys: the bound context fills in the keys the call did not set."""
+    return [_drop_none, merge_contextvars, structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts")]
 
 
 def formatter() -> logging.Formatter:
     """The JSON formatter for any handler (tests use it to read a process's lines)."""
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_shared(), structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_shared()],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, structlog.processors.EventRenamer("msg"),
-                    redact, structlog.processors.JSONRenderer(default=str)])
+                    redact, _first_keys, structlog.processors.JSONRenderer(default=str)])
 
 
 def _configure_structlog() -> None:
