@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 import structlog
 from structlog.contextvars import bind_contextvars, clear_contextvars, merge_contextvars
+from structlog.typing import EventDict
 
 _SECRET_KEY_NAME = re.compile(r"key|secret|password|passwd|authorization|(^|_)token$", re.I)
 _SECRET_VALUE = re.compile(
@@ -62,18 +63,18 @@ def redact_pair(k: Any, v: Any) -> Any:
     return redact_value(v)
 
 
-def redact(_logger: Any, _name: str, event_dict: dict) -> dict:
+def redact(_logger: Any, _name: str, event_dict: EventDict) -> EventDict:
     """structlog processor: see the module docstring."""
     return {k: redact_pair(k, v) for k, v in event_dict.items()}
 
 
-def _drop_none(_logger: Any, _name: str, event_dict: dict) -> dict:
+def _drop_none(_logger: Any, _name: str, event_dict: EventDict) -> EventDict:
     """An `extra` of None (e.g. `job_id=None` where the caller did not know it) says nothing:
     dropped, so the bound context fills it in."""
     return {k: v for k, v in event_dict.items() if v is not None}
 
 
-def _first_keys(_logger: Any, _name: str, event_dict: dict) -> dict:
+def _first_keys(_logger: Any, _name: str, event_dict: EventDict) -> EventDict:
     head = {k: event_dict[k] for k in ("ts", "level", "logger", "msg") if k in event_dict}
     return {**head, **event_dict}
 

@@ -15,7 +15,7 @@ adds to one field), plus `sum` and `count`; the collector makes the buckets cumu
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import redis
 
@@ -63,11 +63,12 @@ class Recorder:
         self.target = target
         self.prefix = prefix
 
-    def _write(self, ops: list[tuple[str, str, str, float]]) -> None:
+    def _write(self, ops: Callable[[], Iterable[tuple[str, str, str, Any]]]) -> None:
+        """Queue or send the increments `ops()` lists; nothing here may raise."""
         try:
             queued = isinstance(self.target, redis.client.Pipeline)
             pipe = self.target if queued else self.target.pipeline(transaction=False)
-            for op, key, name, amount in ops:
+            for op, key, name, amount in ops():
                 if self.prefix != "mms":
                     key = self.prefix + key[3:]
                 if op == "f":
@@ -87,24 +88,27 @@ class Recorder:
 
     # -- what the service records -------------------------------------------------------------
     def job_created(self, job: dict) -> None:
-        self._write([("i", JOBS_CREATED, field(job["input"]["kind"]), 1)]
+        self._write(lambda: [("i", JOBS_CREATED, field(job["input"]["kind"]), 1)]
                     + [("i", TASKS_CREATED, field(t), 1) for t in job.get("tasks") or []])
 
     def job_finished(self, status: str) -> None:
-        self._write([("i", JOBS_FINISHED, field(status), 1)])
+        self._write(lambda: [("i", JOBS_FINISHED, field(status), 1)])
 
     def step_done(self, step: str, result: Any, seconds: float) -> None:
-        provider = result.get("provider") if isinstance(result, dict) else None
-        self._write(self._observe(STEP_SECONDS, field(step, provider), seconds, STEP_BUCKETS))
+        """`result` is what the step function returned (its `provider` labels the series)."""
+        def ops() -> list:
+            provider = result.get("provider") if isinstance(result, dict) else None
+            return self._observe(STEP_SECONDS, field(step, provider), seconds, STEP_BUCKETS)
+        self._write(ops)
 
     def upstream_error(self, capability: str, code: str, status: int | None) -> None:
-        self._write([("i", UPSTREAM_ERRORS, field(capability, code, status), 1)])
+        self._write(lambda: [("i", UPSTREAM_ERRORS, field(capability, code, status), 1)])
 
     def webhook_attempt(self, outcome: str) -> None:
-        self._write([("i", WEBHOOK_ATTEMPTS, field(outcome), 1)])
+        self._write(lambda: [("i", WEBHOOK_ATTEMPTS, field(outcome), 1)])
 
     def moderation_batch(self, size: int) -> None:
-        self._write(self._observe(BATCH_SIZE, "", float(size), BATCH_BUCKETS))
+        self._write(lambda: self._observe(BATCH_SIZE, "", float(size), BATCH_BUCKETS))
 
 
 def for_cfg(cfg: dict) -> Recorder:

@@ -30,7 +30,7 @@ QUEUES = ("moderation", "vision", "audio", "webhooks")
 _ID_MS = re.compile(r"\b(?:job|msg)_([0-9a-f]{12})")
 
 # (hash, family name, help, label names)
-_COUNTERS = (
+_COUNTERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     (m.JOBS_CREATED, "mms_jobs_created", "Jobs accepted, by input kind.", ("kind",)),
     (m.TASKS_CREATED, "mms_job_tasks_created", "Tasks asked for by accepted jobs, by task.",
      ("task",)),
@@ -90,8 +90,8 @@ class RedisCollector:
             for f, v in sorted(hashes[key].items()):
                 fam.add_metric(f.split(m.SEP), int(v))
             yield fam
-        for key, name, doc, labels, buckets in _HISTOGRAMS:
-            yield _histogram(name, doc, labels, buckets, hashes[key])
+        for hkey, hname, hdoc, hlabels, buckets in _HISTOGRAMS:
+            yield _histogram(hname, hdoc, hlabels, buckets, hashes[hkey])
         depth = GaugeMetricFamily("mms_queue_depth", "Messages waiting per queue.",
                                   labels=["queue"])
         age = GaugeMetricFamily("mms_queue_oldest_age_seconds", "Age of the oldest message "
