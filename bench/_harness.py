@@ -618,12 +618,11 @@ class Submitter:
         return job["id"]
 
     def settled(self) -> int:
-        vals = self.r.mget(["mms:metrics:jobs_finished:succeeded",
-                            "mms:metrics:jobs_finished:failed"])
+        vals = self.r.hmget("mms:metrics:jobs_finished", ["succeeded", "failed"])
         return sum(int(v or 0) for v in vals)
 
     def failed(self) -> int:
-        return int(self.r.get("mms:metrics:jobs_finished:failed") or 0)
+        return int(self.r.hget("mms:metrics:jobs_finished", "failed") or 0)
 
     def job(self, job_id: str) -> dict:
         return self.store.get(self.cfg["TENANT"], job_id)

@@ -15,13 +15,14 @@ from mmservice import logs
 def create_app(test_config: dict | None = None) -> Flask:
     from flask_smorest import Api
 
-    from mmservice.api import deliveries, errors, health, jobs, usage
+    from mmservice.api import deliveries, errors, health, jobs, metrics, usage
     from mmservice.schemas.output import ApiErrorSchema
     from mmservice.services import build
 
     cfg = mms_config.load(test_config)
     logs.setup(cfg["LOG_LEVEL"])
     app = Flask(__name__)
+    logs.init_app(app)
     app.config.update(
         MAX_CONTENT_LENGTH=max(cfg["MAX_AUDIO_BYTES"], cfg["MAX_IMAGE_BYTES"]) + 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=max(cfg["MAX_TEXT_CHARS"] * 4, 1024 * 1024),
@@ -38,7 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         ERROR_SCHEMA = ApiErrorSchema  # errors are documented in the shape they are sent
 
     api = MmsApi(app)
-    for blp in (jobs.blp, health.bp, deliveries.bp, usage.bp):
+    for blp in (jobs.blp, health.bp, metrics.bp, deliveries.bp, usage.bp):
         api.register_blueprint(blp)
     errors.register(app)
     return app

@@ -75,7 +75,7 @@ def _counting(deps, calls: list):
 
 
 def _finished(deps, status: str) -> int:
-    return int(deps.store.r.get(deps.store.finished_key(status)) or 0)
+    return int(deps.redis.hget(deps.store.keys.metrics("jobs_finished"), status) or 0)
 
 
 def _usage(deps, job) -> dict:

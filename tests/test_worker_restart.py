@@ -49,7 +49,7 @@ def test_worker_killed_mid_job_job_finishes_once(base_cfg, stub, tmp_root):
         assert job["status"] == "succeeded", job
         assert job["results"]["moderation"]["verdict"] in ("allow", "review", "block")
         time.sleep(1.0)  # any duplicate delivery would have settled by now
-        finished = int(r.get("mms:metrics:jobs_finished:succeeded") or 0)
+        finished = int(r.hget("mms:metrics:jobs_finished", "succeeded") or 0)
         assert finished == 1, f"the job settled {finished} times"
         assert c.get(f"/v1/jobs/{jid}").json["finished_at"] == job["finished_at"]
     finally:

@@ -18,12 +18,12 @@ from mmservice.services import build
 PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 
 services = build(mms_config.load(), role="worker")
-logs.setup(services.cfg["LOG_LEVEL"])
 app = services.celery
 
 
 @worker_ready.connect
 def _quiet_per_task_logs(**_kw) -> None:
+    logs.setup(services.cfg["LOG_LEVEL"])  # the service's level, not the command line's
     if str(services.cfg.get("LOG_LEVEL", "INFO")).upper() != "DEBUG":
         for name in PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,4 +1,4 @@
-"""Liveness, readiness and metrics, outside `/v1`.
+"""Liveness and readiness probes, outside `/v1`, and the providers list (metrics: api/metrics.py).
 
 Why separate probes: `/healthz` answers while the process lives (restart it if not); `/readyz`
 answers 200 only when Redis (job store), the broker and every configured upstream answer (an
@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import time
 
-from flask import Response, current_app, jsonify
+from flask import current_app, jsonify
 from flask_smorest import Blueprint
 
 from mmservice.api import examples
 from mmservice.providers import discovery, registry
 from mmservice.schemas.output import HealthSchema, ProvidersSchema, ReadySchema
-from mmservice.steps import registry as registry_steps
 
-bp = Blueprint("health", __name__, description="Health, readiness, providers, metrics")
-QUEUES = (*registry_steps.QUEUES, "webhooks")
+bp = Blueprint("health", __name__, description="Health, readiness, providers")
 
 
 @bp.get("/healthz")
@@ -71,23 +69,3 @@ def providers():
     svc = current_app.extensions["mms"]
     return {"data": discovery.annotate(svc.cfg, registry.describe(svc.cfg))}
 
-
-@bp.get("/metrics")
-def metrics():
-    """Prometheus text format from Redis counters, so every API replica reports the same."""
-    svc = current_app.extensions["mms"]
-    r = svc.redis
-    lines = ["# HELP mms_jobs_created_total Jobs accepted, by input kind.",
-             "# TYPE mms_jobs_created_total counter"]
-    for key in sorted(r.scan_iter("mms:metrics:jobs_created:*")):
-        kind = key.decode().rsplit(":", 1)[1]
-        lines.append(f'mms_jobs_created_total{{kind="{kind}"}} {int(r.get(key) or 0)}')
-    lines += ["# HELP mms_jobs_finished_total Jobs settled, by status.",
-              "# TYPE mms_jobs_finished_total counter"]
-    for key in sorted(r.scan_iter("mms:metrics:jobs_finished:*")):
-        status = key.decode().rsplit(":", 1)[1]
-        lines.append(f'mms_jobs_finished_total{{status="{status}"}} {int(r.get(key) or 0)}')
-    lines += ["# HELP mms_queue_depth Messages waiting per queue.", "# TYPE mms_queue_depth gauge"]
-    for q in QUEUES:
-        lines.append(f'mms_queue_depth{{queue="{q}"}} {r.llen(q)}')
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

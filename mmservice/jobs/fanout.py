@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmservice import logs
 from mmservice.errors import MMSError
 from mmservice.steps import registry
 
@@ -64,6 +65,7 @@ def run_part(deps: Any, tenant: str, job_id: str, step_name: str, index: int) ->
     """Run one part; the task that lands the last part stitches and records the step."""
     from mmservice.jobs.pipeline import live_job, record_step
 
+    logs.start(job_id=job_id, tenant=tenant, step=step_name, part=index)
     job, outcome = live_job(deps, tenant, job_id)
     if job is None:
         return outcome

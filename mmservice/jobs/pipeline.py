@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+from mmservice import logs, metrics
 from mmservice.errors import MMSError, NotFound
 from mmservice.jobs.deps import Deps
 from mmservice.jobs.store import TERMINAL, now_iso
@@ -108,6 +109,7 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps) -> str:
     The checks (gone, settled, past its deadline, step already done, dependency failed) read
     the record inside the same transaction that marks the step running: one read per step.
     A step whose adapter splits its work (`split`) fans out (`mmservice.jobs.fanout`)."""
+    logs.start(job_id=job_id, tenant=tenant, step=step)
     spec = registry.get(step)
 
     def start(j: dict) -> None:
@@ -160,6 +162,8 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps) -> str:
         log.exception("step crashed", extra={"job_id": job_id, "step": step})
         return record_step(deps, job, step, error={"code": "internal_error",
                                                "message": f"{step} failed: {type(e).__name__}"})
+    metrics.Recorder(deps.redis, deps.store.keys.prefix).step_done(step, result,
+                                                                   time.monotonic() - t0)
     result.setdefault("elapsed_ms", round((time.monotonic() - t0) * 1000, 1))
     return record_step(deps, job, step, result=result)
 

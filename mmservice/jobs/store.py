@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import redis
 
+from mmservice import metrics
 from mmservice.errors import Conflict, NotFound
 from mmservice.keys import Keys
 from mmservice.records import RecordMissing, RedisRecords, SameTransaction
@@ -66,7 +67,7 @@ class JobStore:
             if in_same_transaction is not None:
                 in_same_transaction(pipe)
             pipe.zadd(self.keys.jobs_index(tenant), {job["id"]: int(job["_created_ts"] * 1000)})
-            pipe.incr(self.keys.metrics(f"jobs_created:{job['input']['kind']}"))
+            metrics.Recorder(pipe, self.keys.prefix).job_created(job)
 
         key = self.keys.job(tenant, job["id"])
         if idempotency is None:
@@ -125,16 +126,13 @@ class JobStore:
             job["finished_at"] = job["updated_at"]
         job.update(extra)
 
-    def finished_key(self, status: str) -> str:
-        return self.keys.metrics(f"jobs_finished:{status}")
-
     def settled_channel(self) -> str:
         return self.keys.settled_channel()
 
     def queue_settled(self, pipe: Any, job: dict) -> None:
         """Inside the transaction that settles `job`: count it, and announce it to long-polling
         readers (`GET /v1/jobs/<id>?wait=`), committing exactly when the settle does."""
-        pipe.incr(self.finished_key(job["status"]))
+        metrics.Recorder(pipe, self.keys.prefix).job_finished(job["status"])
         pipe.publish(self.settled_channel(), f"{job['tenant']}/{job['id']}")
 
     def list(self, tenant: str, *, status: str | None, cursor: str | None,

@@ -24,6 +24,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
+from mmservice import metrics as mms_metrics
 from mmservice.providers.base import RawModeration
 
 log = logging.getLogger("mmservice.batching")
@@ -34,7 +35,8 @@ PROBE_EVERY_S = 0.01  # the backlog probe (one LLEN) runs at most this often
 class BatchingModeration:
     def __init__(self, inner: Any, *, max_batch: int, wait_s: float, max_in_flight: int = 8,
                  hold_at: int = 8, backlog: Callable[[], int] | None = None,
-                 callers: int | None = None):
+                 callers: int | None = None, metrics: Any = None):
+        self.metrics = metrics or mms_metrics.NULL  # batch sizes are counted there
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
@@ -72,6 +74,7 @@ class BatchingModeration:
     def _send(self, texts: list[str]) -> list[RawModeration]:
         self.stats["requests"] += 1
         self.stats["texts"] += len(texts)
+        self.metrics.moderation_batch(len(texts))
         return self.inner.moderate_texts(texts)
 
     def _queued(self) -> int:
@@ -156,4 +159,5 @@ def batched(provider: Any, cfg: dict, *, backlog: Callable[[], int] | None = Non
                               wait_s=float(cfg.get("MODERATION_BATCH_WAIT_MS", 50)) / 1000,
                               hold_at=int(cfg.get("MODERATION_BATCH_HOLD_AT", 8)),
                               backlog=backlog,
-                              callers=int(cfg.get("WORKER_CONCURRENCY") or 0) or None)
+                              callers=int(cfg.get("WORKER_CONCURRENCY") or 0) or None,
+                              metrics=mms_metrics.for_cfg(cfg))

@@ -15,6 +15,7 @@ from typing import Any
 
 import openai
 
+from mmservice import logs
 from mmservice.errors import UpstreamError
 from mmservice.providers import kinds
 from mmservice.providers.base import CATEGORIES, RawModeration, Speech, Transcript
@@ -70,7 +71,7 @@ class _Base:
         self.settings = upstream_settings(cfg, self.cap)
         self.model = self.settings["model"]
         self.client = make_client(cfg, self.cap)
-        self.retry = RetryPolicy(cfg)
+        self.retry = RetryPolicy(cfg, self.cap)
 
     name = "openai"
 
@@ -78,6 +79,7 @@ class _Base:
         """Call and parse inside the retry layer, so a malformed body is retried like a 5xx."""
         def once():
             raw = fn()
+            logs.add(upstream_request_id=raw.headers.get("x-request-id"))
             log.debug("upstream call ok", extra={"call": what,
                                                  "request_id": raw.headers.get("x-request-id")})
             return parse(raw)

@@ -16,6 +16,7 @@ import openai
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, \
     stop_after_delay
 
+from mmservice import logs, metrics
 from mmservice.errors import UpstreamError
 
 log = logging.getLogger("mmservice.upstream")
@@ -82,7 +83,8 @@ def classify(e: BaseException) -> UpstreamError:
 
 
 class RetryPolicy:
-    def __init__(self, cfg: dict):
+    def __init__(self, cfg: dict, capability: str = ""):
+        self.capability, self.metrics = capability, metrics.for_cfg(cfg)
         self.max_attempts = int(cfg["UPSTREAM_MAX_ATTEMPTS"])
         self.base = float(cfg["UPSTREAM_BACKOFF_BASE_S"])
         self.cap = float(cfg["UPSTREAM_BACKOFF_MAX_S"])
@@ -105,6 +107,8 @@ class RetryPolicy:
                 return fn()
             except BaseException as e:  # noqa: BLE001 - classified, re-raised
                 err = classify(e)
+                logs.add(upstream_request_id=getattr(e, "request_id", None))
+                self.metrics.upstream_error(self.capability, err.code, err.upstream_status)
                 if attempts is not None:
                     attempts["attempts"] = attempts.get("attempts", 0) + 1
                 log.warning("upstream call failed", extra={

@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable
 
+from mmservice import logs, metrics
 from mmservice.errors import Conflict, MMSError, NotFound
 from mmservice.jobs.store import TERMINAL, now_iso, public_view
 from mmservice.webhooks import QUEUE, TASK_NAME, settings, signing, transport
@@ -222,6 +223,7 @@ def _attempt(store: DeliveryStore, enqueue: Enqueue, cfg, deps, tenant: str, c) 
     rec = c.rec
     delivery_id, n = rec["id"], rec["attempt_count"]
     ctx = {"job_id": rec["job_id"], "delivery_id": delivery_id, "attempt": n}
+    logs.start(tenant=tenant, **ctx)
 
     def settle(status: str, error: dict):
         def change(r: dict) -> None:
@@ -286,6 +288,7 @@ def _attempt(store: DeliveryStore, enqueue: Enqueue, cfg, deps, tenant: str, c) 
                "message": _give_up_message(d.reason, res.error)}
         fields["outcome"], change = FAILED, settle(FAILED, err)
     rec = store.finish(tenant, delivery_id, n, fields, change)
+    metrics.Recorder(deps.store.r).webhook_attempt(fields["outcome"])
     log.info("webhook attempt", extra={**ctx, "status_code": res.status_code,
                                        "outcome": fields["outcome"],
                                        "error": (res.error or {}).get("code"),
