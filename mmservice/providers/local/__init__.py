@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from mmservice.providers.base import RawModeration
 from mmservice.providers.local.describe import LocalVision as _LocalVision
-from mmservice.providers.local.models import loaded_engines, warm_up
+from mmservice.providers.local.models import configure, loaded_engines, warm_up
 from mmservice.providers.local.text_moderation import LocalTextModeration
 from mmservice.providers.local.tts import LocalSpeech as _LocalSpeech
 from mmservice.providers.local.whisper import LocalTranscription as _LocalTranscription
@@ -25,11 +25,12 @@ PROVIDER = "local"
 
 
 class _Configured:
-    """The registry builds every provider as `cls(cfg)`; the local engines read their few
-    settings from the environment, so the config is only kept."""
+    """The registry builds every provider as `cls(cfg)`; the engines are loaded once per
+    process, so the cfg is also handed to `models.configure` for them to read at load."""
 
     def __init__(self, cfg: dict | None = None):
         self.cfg = cfg or {}
+        configure(cfg)
 
 
 class LocalModeration(_Configured, LocalTextModeration):
