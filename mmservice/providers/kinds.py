@@ -94,7 +94,7 @@ def default_headers(cfg: dict, cap: str) -> dict[str, str]:
 
 def moderation_mode(cfg: dict) -> str:
     """`MMS_MODERATION_MODE=endpoint|chat`; default chat where the kind has no moderations."""
-    if cfg["MODERATION_MODE"]:  # "endpoint" or "chat", checked by config
+    if cfg.get("MODERATION_MODE"):  # "endpoint" or "chat", checked by config
         return cfg["MODERATION_MODE"]
     return "endpoint" if "moderations" in kind_for(cfg, "moderation").serves else "chat"
 
@@ -102,13 +102,13 @@ def moderation_mode(cfg: dict) -> str:
 def image_input(cfg: dict, cap: str) -> bool:
     """Whether chat requests may carry images; `MMS_<CAP>_IMAGE_INPUT` overrides the kind,
     because vision is a property of the model (llava yes, llama-guard-3-8b no)."""
-    own = cfg[f"{cap.upper()}_IMAGE_INPUT"]  # None: not set
+    own = cfg.get(f"{cap.upper()}_IMAGE_INPUT")  # a bool, or None: not set
     return kind_for(cfg, cap).image_input if own is None else own
 
 
 def response_format(cfg: dict, cap: str) -> str:
     """`json_schema`, `json_object` or `none` (`MMS_<CAP>_RESPONSE_FORMAT` overrides)."""
-    if cfg[f"{cap.upper()}_RESPONSE_FORMAT"]:  # one of the three, checked by config
+    if cfg.get(f"{cap.upper()}_RESPONSE_FORMAT"):  # one of the three, checked by config
         return cfg[f"{cap.upper()}_RESPONSE_FORMAT"]
     return "json_schema" if kind_for(cfg, cap).json_schema else "json_object"
 
