@@ -134,13 +134,17 @@ def test_webhook_settings_are_built_from_the_typed_cfg():
     assert hooks.local_senders == 2 and hooks.timeout_s == 15.0 and hooks.ttl_s == 604800
 
 
-def test_local_engines_read_the_cfg_they_are_given(tmp_path):
+def test_local_engines_read_the_cfg_they_are_given(tmp_path, monkeypatch):
     from mmservice.providers.local import LocalTranscription, models
+    from mmservice.providers.registry import describe
 
-    cfg = config.load({"LOCAL_WHISPER_MODEL": str(tmp_path / "my-model")}, environ={})
+    monkeypatch.setattr(models, "_configured", None)  # the process-wide cfg, restored after
+    cfg = config.load({"LOCAL_WHISPER_MODEL": str(tmp_path / "my-model"),
+                       "TRANSCRIPTION_PROVIDER": "local", "LOCAL_WHISPER_BEAM": "3"}, environ={})
     assert models.whisper_model_dir(cfg) == (tmp_path / "my-model", False)
     assert LocalTranscription(cfg).model == "faster-whisper:my-model-int8"
-    assert models.setting("LOCAL_WHISPER_BEAM", cfg) == 5
+    assert describe(cfg)["transcription"]["model"] == "faster-whisper:my-model-int8"
+    assert models.setting("LOCAL_WHISPER_BEAM") == 3  # the engines' loaders read it from there
 
 
 def test_readme_table_is_the_generated_one():

@@ -70,10 +70,10 @@ _JUDGES = {
 }
 
 
-def describe_local(cap: str) -> dict:
+def describe_local(cap: str, cfg: dict | None = None) -> dict:
     """For /v1/providers: what serves `cap` offline, without loading anything (the API process
     never loads models; workers load them on first use)."""
-    return {"model": _CLASSES[cap]().model, "judges": _JUDGES[cap]}
+    return {"model": _CLASSES[cap](cfg).model, "judges": _JUDGES[cap]}
 
 
 def providers() -> dict:
