@@ -347,8 +347,8 @@ def _validated(values: dict[str, Any], environ: Mapping[str, str]) -> dict[str, 
         key = name.removeprefix(PREFIX)
         var = env_names(key)[0] if key in FIELDS else name
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise Invalid(f"{var}: {msg} (got {err.get('input')!r})", code="invalid_setting",
-                      field=var) from None
+        got = "" if key in SECRET_KEYS else f" (got {err.get('input')!r})"  # never echo a secret
+        raise Invalid(f"{var}: {msg}{got}", code="invalid_setting", field=var) from None
     finally:
         _ENVIRON.reset(token)
 
