@@ -67,7 +67,7 @@ def usage_writes(cfg: dict, job: dict, step: str,
                         str(result.get("model") or "unknown").replace(_SEP, "/")))
     fields = {f"{prefix}{_SEP}{metric}": value for metric, value in values.items()}
     return (usage_key(job["tenant"], today()), fields,
-            int(cfg["USAGE_TTL_DAYS"] * 86400))
+            int(float(cfg.get("USAGE_TTL_DAYS") or 400) * 86400))
 
 
 def queue_usage(pipe, writes: tuple[str, dict[str, float], int]) -> None:

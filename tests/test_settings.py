@@ -138,7 +138,10 @@ def test_local_engines_read_the_cfg_they_are_given(tmp_path, monkeypatch):
     from mmservice.providers.local import LocalTranscription, models
     from mmservice.providers.registry import describe
 
-    monkeypatch.setattr(models, "_configured", None)  # the process-wide cfg, restored after
+    # The process-wide engine state, fresh here and restored after: the cfg the engines were
+    # configured with, and a Whisper slot that another test may already have loaded.
+    monkeypatch.setattr(models, "_configured", None)
+    monkeypatch.setitem(models.SLOTS, "whisper", models._Slot("whisper", models._load_whisper))
     cfg = config.load({"LOCAL_WHISPER_MODEL": str(tmp_path / "my-model"),
                        "TRANSCRIPTION_PROVIDER": "local", "LOCAL_WHISPER_BEAM": "3"}, environ={})
     assert models.whisper_model_dir(cfg) == (tmp_path / "my-model", False)
