@@ -13,6 +13,7 @@ import sys
 import time
 
 from mmservice import config as mms_config
+from mmservice.errors import MMSError
 
 BANNER = "=" * 78
 
@@ -47,14 +48,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     # background of a non-interactive shell, so the handler is installed explicitly).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
-    env = dict(os.environ)
-    cfg = mms_config.load()
+    env = dict(os.environ)  # the children's environment: theirs to validate with config.load()
+    cfg = args.cfg
     procs: list[tuple[str, subprocess.Popen]] = []
     redis = None
     try:
-        if not os.environ.get("MMS_REDIS_URL"):
+        if "REDIS_URL" not in mms_config.from_environment():
             redis = EmbeddedRedis(os.path.join(args.data_dir, "redis"),
-                                  port=int(os.environ.get("MMS_EMBEDDED_REDIS_PORT", "6390")))
+                                  port=cfg["EMBEDDED_REDIS_PORT"], binary=cfg["EMBEDDED_REDIS_BIN"])
             redis.start()
             env["MMS_REDIS_URL"] = redis.url
             print(f"embedded Redis on {redis.url} (AOF in {redis.data_dir})", flush=True)
@@ -133,14 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mmservice")
     sub = p.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="embedded Redis + worker + API on localhost")
-    run.add_argument("--host", default=os.environ.get("MMS_HOST", "127.0.0.1"))
-    run.add_argument("--port", type=int, default=int(os.environ.get("MMS_PORT", "8000")))
-    run.add_argument("--api-workers", type=int, default=int(os.environ.get("MMS_API_WORKERS",
-                                                                           "2")))
-    run.add_argument("--data-dir", default=os.environ.get("MMS_DATA_DIR", "var"))
+    run.add_argument("--host", help="default: MMS_HOST")
+    run.add_argument("--port", type=int, help="default: MMS_PORT")
+    run.add_argument("--api-workers", type=int, help="default: MMS_API_WORKERS")
+    run.add_argument("--data-dir", help="default: MMS_DATA_DIR")
     demo = sub.add_parser("demo", help="submit samples to a running service and print verdicts")
-    demo.add_argument("--base", default=os.environ.get("MMS_BASE", "http://127.0.0.1:8000"))
+    demo.add_argument("--base", help="default: MMS_BASE")
+    sub.add_parser("settings-table", help="print the README's settings table (markdown)")
     args = p.parse_args(argv)
+    if args.cmd == "settings-table":
+        from mmservice.settings_table import markdown
+        print(markdown(), end="")
+        return 0
+    try:
+        args.cfg = mms_config.load()
+    except MMSError as exc:
+        print(f"mmservice: {exc.message}", file=sys.stderr)
+        return 2
+    for name in ("host", "port", "api_workers", "data_dir", "base"):
+        if getattr(args, name, False) is None:
+            setattr(args, name, args.cfg[name.upper()])
     if args.cmd == "run":
         return cmd_run(args)
     from mmservice.demo import run_demo

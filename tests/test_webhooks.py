@@ -22,6 +22,7 @@ import redis
 from standardwebhooks import Webhook
 
 from conftest import ApiServer, Client, WorkerProcess
+from mmservice import config
 from mmservice.embedded import free_port
 from mmservice.jobs.store import JobStore, public_view
 from mmservice.errors import Invalid
@@ -185,7 +186,8 @@ def in_process_deps(hooks, r, **cfg):
     """The API's deps on client `r`, with messages captured instead of queued."""
     sent: list[tuple] = []
     base = hooks.api.app.extensions["mms"].deps
-    deps = dataclasses.replace(base, cfg={**base.cfg, **cfg}, store=JobStore(r, base.store.ttl_s),
+    deps = dataclasses.replace(base, cfg=config.load({**base.cfg, **cfg}, environ={}),
+                               store=JobStore(r, base.store.ttl_s),
                                extra={"webhook_enqueue": lambda *a: sent.append(a)})
     return deps, sent
 
@@ -268,11 +270,12 @@ def test_delivery_without_frozen_body_builds_it_from_the_job_once(hooks):
 
 
 def test_local_first_attempt_setting():
-    assert settings({}).local_first_attempt == "auto"
+    assert settings(config.load(environ={})).local_first_attempt == "auto"
     for raw, want in (("1", "on"), (True, "on"), ("off", "off"), ("FALSE", "off"), ("", "auto")):
-        assert settings({"WEBHOOK_LOCAL_FIRST_ATTEMPT": raw}).local_first_attempt == want
+        cfg = config.load({"WEBHOOK_LOCAL_FIRST_ATTEMPT": raw}, environ={})
+        assert settings(cfg).local_first_attempt == want
     with pytest.raises(Invalid) as e:
-        settings({"WEBHOOK_LOCAL_FIRST_ATTEMPT": "sometimes"})
+        config.load({"WEBHOOK_LOCAL_FIRST_ATTEMPT": "sometimes"}, environ={})
     assert e.value.field == "MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT"
 
 

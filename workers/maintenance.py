@@ -53,12 +53,12 @@ def _warm_providers() -> None:
                 log.warning("could not build the %s provider at start", cap, exc_info=True)
     if not any(choose(cfg, c) == "local" for c in CAPS):
         return
-    if str(cfg.get("LOCAL_WARM_UP", "1")).lower() in ("0", "false", "no"):
+    if not cfg["LOCAL_WARM_UP"]:
         return
     try:
         from mmservice.providers.local import warm_up
 
-        warm_up()
+        warm_up(cfg=cfg)
         log.info("local engines loaded")
     except Exception:  # noqa: BLE001 - a failed warm-up surfaces again on first use
         log.exception("local engine warm-up failed")

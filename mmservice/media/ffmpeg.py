@@ -36,7 +36,9 @@ _MESSAGES = {
 @functools.lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
     """Path of the ffmpeg binary: `MMS_FFMPEG` if set, else the one in the imageio-ffmpeg wheel."""
-    override = os.environ.get("MMS_FFMPEG")
+    from mmservice import config
+
+    override = config.load()["FFMPEG"]
     if override:
         return override
     try:

@@ -43,6 +43,7 @@ import json
 import re
 from typing import Any
 
+from mmservice.config import DEFAULTS
 from mmservice.errors import CapabilityUnavailable, UpstreamError
 from mmservice.providers import kinds
 from mmservice.providers.base import CATEGORIES, RawModeration
@@ -164,13 +165,12 @@ class ChatModeration(_Base):
             raise CapabilityUnavailable(
                 f"chat-mode moderation on a {self.kind.name} upstream needs a chat model: set "
                 "MMS_MODERATION_MODEL", code="upstream_misconfigured")
-        style = str(cfg.get("MODERATION_CHAT_STYLE") or "").strip().lower()
+        style = cfg.get("MODERATION_CHAT_STYLE")  # "guard", "json" or "": guess from the model
         self.guard = style == "guard" or (style != "json" and is_guard_model(self.model))
         self.format = kinds.response_format(cfg, self.cap)
         self.images = kinds.image_input(cfg, self.cap)
         # 0 makes verdicts repeatable; reasoning models refuse it: MODERATION_TEMPERATURE=none
-        temp = str(cfg.get("MODERATION_TEMPERATURE", "0")).strip().lower()
-        self.temperature = None if temp in ("", "none") else float(temp)
+        self.temperature = cfg.get("MODERATION_TEMPERATURE", DEFAULTS["MODERATION_TEMPERATURE"])
 
     def moderate_texts(self, texts: list[str], job_id: str | None = None) -> list[RawModeration]:
         return [self._judge(t, job_id) for t in texts]

@@ -28,13 +28,6 @@ _locks: dict[tuple, threading.Lock] = {}
 _guard = threading.Lock()
 
 
-def _num(cfg: dict, key: str, default: float) -> float:
-    try:
-        return float(cfg.get(key) or default)
-    except (TypeError, ValueError):
-        return default
-
-
 def _upstreams(cfg: dict) -> dict[tuple, list[str]]:
     """Distinct upstreams (base URL + key) -> the capabilities they serve here."""
     from mmservice.errors import CapabilityUnavailable
@@ -63,7 +56,7 @@ def probe(cfg: dict, cap: str) -> dict[str, Any]:
 
     t0 = time.monotonic()
     try:
-        client = make_client(cfg, cap, timeout=_num(cfg, "DISCOVERY_TIMEOUT_S", 2.0))
+        client = make_client(cfg, cap, timeout=cfg["DISCOVERY_TIMEOUT_S"])
         ids = sorted(str(m.id) for m in client.models.list().data)
         return {"ok": True, "models": ids, "ms": round((time.monotonic() - t0) * 1000, 1)}
     except Exception as e:  # noqa: BLE001 - a discovery failure is a report, not a crash
@@ -85,8 +78,7 @@ def _cached(cfg: dict, key: tuple, cap: str, refresh: bool) -> dict[str, Any]:
         if hit and hit[0] > time.monotonic() and not refresh:
             return hit[1]
         result = {**probe(cfg, cap), "checked_at": time.time()}
-        ttl = _num(cfg, "DISCOVERY_TTL_S" if result["ok"] else "DISCOVERY_RETRY_S",
-                   300.0 if result["ok"] else 10.0)
+        ttl = cfg["DISCOVERY_TTL_S" if result["ok"] else "DISCOVERY_RETRY_S"]
         _cache[key] = (time.monotonic() + ttl, result)
         return result
 

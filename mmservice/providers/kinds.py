@@ -92,37 +92,24 @@ def default_headers(cfg: dict, cap: str) -> dict[str, str]:
     return headers
 
 
-def _flag(cfg: dict, key: str, default: bool) -> bool:
-    raw = cfg.get(key)
-    if raw is None or raw == "":
-        return default
-    if isinstance(raw, bool):
-        return raw
-    return str(raw).strip().lower() in ("1", "true", "yes", "on")
-
-
 def moderation_mode(cfg: dict) -> str:
     """`MMS_MODERATION_MODE=endpoint|chat`; default chat where the kind has no moderations."""
-    raw = str(cfg.get("MODERATION_MODE") or "").strip().lower()
-    if raw in ("endpoint", "chat"):
-        return raw
-    if raw:
-        raise CapabilityUnavailable(f"MMS_MODERATION_MODE={raw!r}: use endpoint or chat",
-                                    code="upstream_misconfigured")
+    if cfg.get("MODERATION_MODE"):  # "endpoint" or "chat", checked by config
+        return cfg["MODERATION_MODE"]
     return "endpoint" if "moderations" in kind_for(cfg, "moderation").serves else "chat"
 
 
 def image_input(cfg: dict, cap: str) -> bool:
     """Whether chat requests may carry images; `MMS_<CAP>_IMAGE_INPUT` overrides the kind,
     because vision is a property of the model (llava yes, llama-guard-3-8b no)."""
-    return _flag(cfg, f"{cap.upper()}_IMAGE_INPUT", kind_for(cfg, cap).image_input)
+    own = cfg.get(f"{cap.upper()}_IMAGE_INPUT")  # a bool, or None: not set
+    return kind_for(cfg, cap).image_input if own is None else own
 
 
 def response_format(cfg: dict, cap: str) -> str:
     """`json_schema`, `json_object` or `none` (`MMS_<CAP>_RESPONSE_FORMAT` overrides)."""
-    raw = str(cfg.get(f"{cap.upper()}_RESPONSE_FORMAT") or "").strip().lower()
-    if raw in ("json_schema", "json_object", "none"):
-        return raw
+    if cfg.get(f"{cap.upper()}_RESPONSE_FORMAT"):  # one of the three, checked by config
+        return cfg[f"{cap.upper()}_RESPONSE_FORMAT"]
     return "json_schema" if kind_for(cfg, cap).json_schema else "json_object"
 
 

@@ -72,7 +72,7 @@ def describe(cfg: dict) -> dict[str, dict[str, Any]]:
         else:
             try:
                 from mmservice.providers.local import describe_local
-                out[cap] = {"provider": "local", **describe_local(cap)}
+                out[cap] = {"provider": "local", **describe_local(cap, cfg)}
             except ImportError:
                 out[cap] = {"provider": "local", "model": None,
                             "available": False}

@@ -4,8 +4,8 @@ Why a package of small modules: signing, storage, the retry policy and the HTTP 
 for different reasons and are tested on their own; `events` ties them together and the Celery
 task (`workers.tasks_webhooks`) only loads dependencies and calls it.
 
-Settings are read here with typed defaults rather than added to `config.DEFAULTS`, because
-environment values arrive as strings and tests pass native values: one place coerces both.
+Settings are declared, coerced and validated in `mmservice.config` like every other one;
+`settings(cfg)` only gathers the webhook ones into a `WebhookSettings`.
 
 First attempts made by the worker that settled the job (`MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT`):
 `auto` (default) means on in a worker that consumes the `webhooks` queue itself (the one worker of
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mmservice.errors import Invalid
+from mmservice.config import seconds_list
 
 QUEUE = "webhooks"
 TASK_NAME = "mms.deliver_webhook"
@@ -51,60 +51,17 @@ class WebhookSettings:
         return 2 * self.timeout_s + 5
 
 
-def _items(raw) -> list[str]:
-    if raw is None:
-        return []
-    if isinstance(raw, (list, tuple)):
-        return [str(i).strip() for i in raw if str(i).strip()]
-    return [i.strip() for i in str(raw).split(",") if i.strip()]
-
-
-def _number(cfg: dict, key: str, default: float) -> float:
-    raw = cfg.get(key, default)
-    try:
-        value = float(raw if raw not in (None, "") else default)
-    except (TypeError, ValueError):
-        raise Invalid(f"MMS_{key} must be a number of seconds", code="invalid_setting",
-                      field=f"MMS_{key}") from None
-    if value < 0:
-        raise Invalid(f"MMS_{key} must not be negative", code="invalid_setting",
-                      field=f"MMS_{key}")
-    return value
-
-
-def _auto_flag(cfg: dict, key: str) -> str:
-    raw = cfg.get(key, "auto")
-    text = ("on" if raw else "off") if isinstance(raw, bool) else str(raw).strip().lower()
-    if text in ("", "none", "auto"):
-        return "auto"
-    if text in ("1", "true", "yes", "on"):
-        return "on"
-    if text in ("0", "false", "no", "off"):
-        return "off"
-    raise Invalid(f"MMS_{key} must be auto, true or false", code="invalid_setting",
-                  field=f"MMS_{key}")
-
-
 def settings(cfg: dict) -> WebhookSettings:
-    raw_schedule = _items(cfg.get("WEBHOOK_RETRY_SCHEDULE_S"))
-    try:
-        schedule = tuple(float(s) for s in raw_schedule) or DEFAULT_SCHEDULE_S
-    except ValueError:
-        raise Invalid("MMS_WEBHOOK_RETRY_SCHEDULE_S must be comma-separated seconds",
-                      code="invalid_setting", field="MMS_WEBHOOK_RETRY_SCHEDULE_S") from None
-    if any(s < 0 for s in schedule):
-        raise Invalid("MMS_WEBHOOK_RETRY_SCHEDULE_S must not hold negative delays",
-                      code="invalid_setting", field="MMS_WEBHOOK_RETRY_SCHEDULE_S")
-    allow = cfg.get("WEBHOOK_ALLOWLIST") or ""
+    """The webhook view of a `config.load()`ed cfg (validated and normalized there)."""
     return WebhookSettings(
-        secrets=tuple(_items(cfg.get("WEBHOOK_SECRETS"))),
-        allowlist=",".join(_items(allow)),
-        default_url=str(cfg.get("WEBHOOK_DEFAULT_URL") or "").strip(),
-        timeout_s=_number(cfg, "WEBHOOK_TIMEOUT_S", 15.0) or 15.0,
-        schedule_s=schedule,
-        retry_after_max_s=_number(cfg, "WEBHOOK_RETRY_AFTER_MAX_S", 3600.0),
-        ttl_s=int(cfg.get("JOB_TTL_S") or 7 * 24 * 3600),
-        local_first_attempt=_auto_flag(cfg, "WEBHOOK_LOCAL_FIRST_ATTEMPT"),
-        local_senders=int(_number(cfg, "WEBHOOK_LOCAL_SENDERS", 4)),
-        sweep_every_s=_number(cfg, "WEBHOOK_SWEEP_EVERY_S", 5.0) or 5.0,
+        secrets=tuple(i for i in cfg["WEBHOOK_SECRETS"].split(",") if i),
+        allowlist=cfg["WEBHOOK_ALLOWLIST"],
+        default_url=cfg["WEBHOOK_DEFAULT_URL"],
+        timeout_s=cfg["WEBHOOK_TIMEOUT_S"],
+        schedule_s=seconds_list(cfg["WEBHOOK_RETRY_SCHEDULE_S"]) or DEFAULT_SCHEDULE_S,
+        retry_after_max_s=cfg["WEBHOOK_RETRY_AFTER_MAX_S"],
+        ttl_s=cfg["JOB_TTL_S"],
+        local_first_attempt=cfg["WEBHOOK_LOCAL_FIRST_ATTEMPT"],
+        local_senders=cfg["WEBHOOK_LOCAL_SENDERS"],
+        sweep_every_s=cfg["WEBHOOK_SWEEP_EVERY_S"],
     )

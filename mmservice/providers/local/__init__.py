@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from mmservice.providers.base import RawModeration
 from mmservice.providers.local.describe import LocalVision as _LocalVision
-from mmservice.providers.local.models import loaded_engines, warm_up
+from mmservice.providers.local.models import configure, loaded_engines, warm_up
 from mmservice.providers.local.text_moderation import LocalTextModeration
 from mmservice.providers.local.tts import LocalSpeech as _LocalSpeech
 from mmservice.providers.local.whisper import LocalTranscription as _LocalTranscription
@@ -25,11 +25,12 @@ PROVIDER = "local"
 
 
 class _Configured:
-    """The registry builds every provider as `cls(cfg)`; the local engines read their few
-    settings from the environment, so the config is only kept."""
+    """The registry builds every provider as `cls(cfg)`; the engines are loaded once per
+    process, so the cfg is also handed to `models.configure` for them to read at load."""
 
     def __init__(self, cfg: dict | None = None):
         self.cfg = cfg or {}
+        configure(cfg)
 
 
 class LocalModeration(_Configured, LocalTextModeration):
@@ -69,10 +70,10 @@ _JUDGES = {
 }
 
 
-def describe_local(cap: str) -> dict:
+def describe_local(cap: str, cfg: dict | None = None) -> dict:
     """For /v1/providers: what serves `cap` offline, without loading anything (the API process
     never loads models; workers load them on first use)."""
-    return {"model": _CLASSES[cap]().model, "judges": _JUDGES[cap]}
+    return {"model": _CLASSES[cap](cfg).model, "judges": _JUDGES[cap]}
 
 
 def providers() -> dict:

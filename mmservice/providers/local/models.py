@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -45,10 +44,34 @@ MODEL_NAMES = {
 }
 
 
+_configured: dict | None = None
+
+
+def configure(cfg: dict | None) -> None:
+    """Remember the process's settings for the engines (a provider built with a cfg calls it).
+
+    The engines are loaded once per process, lazily, from whichever thread asks first, so they
+    read their settings here rather than from an argument of each call.
+    """
+    global _configured
+    if cfg and "LOCAL_THREADS" in cfg:  # a `config.load()`ed cfg, not a partial test dict
+        _configured = cfg
+
+
+def setting(key: str, cfg: dict | None = None) -> Any:
+    """`key` from `cfg` if it is a loaded one, else from `configure()`'s, else `config.load()`."""
+    if cfg and key in cfg:
+        return cfg[key]
+    if _configured is not None:
+        return _configured[key]
+    from mmservice import config
+
+    return config.load()[key]
+
+
 def _threads() -> int | None:
     """`MMS_LOCAL_THREADS` caps intra-op threads of every engine (default: the libraries' own)."""
-    raw = os.environ.get("MMS_LOCAL_THREADS", "").strip()
-    return int(raw) if raw else None
+    return setting("LOCAL_THREADS") or None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -174,9 +197,9 @@ def _load_ocr():
     return engine, {"model": MODEL_NAMES["ocr"]}
 
 
-def whisper_model_dir() -> tuple[Path, bool]:
+def whisper_model_dir(cfg: dict | None = None) -> tuple[Path, bool]:
     """(directory, verified): `MMS_LOCAL_WHISPER_MODEL` or the bundled tiny.en."""
-    override = os.environ.get("MMS_LOCAL_WHISPER_MODEL", "").strip()
+    override = setting("LOCAL_WHISPER_MODEL", cfg).strip()
     if override:
         return Path(override), False
     try:
@@ -204,7 +227,7 @@ def _load_whisper():
         info["sha256"] = None
     from faster_whisper import WhisperModel
 
-    compute = os.environ.get("MMS_LOCAL_WHISPER_COMPUTE", "int8")
+    compute = setting("LOCAL_WHISPER_COMPUTE")
     model = WhisperModel(str(directory), device="cpu", compute_type=compute,
                          cpu_threads=_threads() or 0, local_files_only=True)
     info["compute_type"] = compute
@@ -250,8 +273,10 @@ def loaded_engines() -> dict[str, dict[str, Any]]:
     return out
 
 
-def warm_up(names: list[str] | tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
+def warm_up(names: list[str] | tuple[str, ...] | None = None,
+            cfg: dict | None = None) -> dict[str, dict[str, Any]]:
     """Load every engine now (a worker calls this at start so the first job is not slow)."""
+    configure(cfg)
     for name in names or SLOTS:
         SLOTS[name].get()
     return loaded_engines()

@@ -36,15 +36,17 @@ def _mime_for(audio: bytes, filename: str) -> str | None:
     return _EXT_MIME.get(ext)
 
 
-def decode_audio(audio: bytes, filename: str = "", timeout: float | None = None):
+def decode_audio(audio: bytes, filename: str = "", timeout: float | None = None,
+                 cfg: dict | None = None):
     """Any audio -> float32 mono samples at 16 kHz (numpy array)."""
     import numpy as np
 
     from mmservice.media.ffmpeg import input_args, run_ffmpeg
+    from mmservice.providers.local.models import setting
 
     mime = _mime_for(audio, filename)
     if timeout is None:
-        timeout = float(os.environ.get("MMS_LOCAL_DECODE_TIMEOUT_S", "300"))
+        timeout = setting("LOCAL_DECODE_TIMEOUT_S", cfg)
     args = input_args(mime) + ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1",
                                "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", "-f", "s16le",
                                "pipe:1"]
@@ -57,21 +59,26 @@ class LocalTranscription:
     name = PROVIDER
 
     @property
+    def _cfg(self) -> dict | None:
+        return getattr(self, "cfg", None)  # set by the provider wrapper (providers.local)
+
+    @property
     def model(self) -> str:
         from mmservice.providers.local import models
 
         slot = models.slot("whisper")
         if slot.loaded:
             return slot.info["model"]
-        if os.environ.get("MMS_LOCAL_WHISPER_MODEL", "").strip():
-            return f"faster-whisper:{os.path.basename(os.environ['MMS_LOCAL_WHISPER_MODEL'].rstrip('/'))}-int8"
+        override = models.setting("LOCAL_WHISPER_MODEL", self._cfg).strip()
+        if override:
+            return f"faster-whisper:{os.path.basename(override.rstrip('/'))}-int8"
         return models.MODEL_NAMES["whisper"]
 
     def transcribe(self, audio: bytes, filename: str, *, language: str | None,
                    prompt: str | None) -> Transcript:
         from mmservice.providers.local import models
 
-        samples = decode_audio(audio, filename)
+        samples = decode_audio(audio, filename, cfg=self._cfg)
         duration = len(samples) / SAMPLE_RATE
         model = models.get("whisper")
         info = models.slot("whisper").info
@@ -90,12 +97,12 @@ class LocalTranscription:
             return Transcript(text="", segments=[], language=lang or "en",
                               duration_s=round(duration, 3), model=info["model"],
                               provider=PROVIDER, usage=usage)
-        beam = int(os.environ.get("MMS_LOCAL_WHISPER_BEAM", "5"))
+        beam = models.setting("LOCAL_WHISPER_BEAM", self._cfg)
         # Whisper's temperature fallback re-decodes a window up to five times when the text
         # looks repetitive (compression ratio > 2.4): on looped or chanted audio that made a
         # 120 s clip take 43 s instead of 7 s. A service needs bounded latency, so fallback is
         # off unless MMS_LOCAL_WHISPER_FALLBACK=1.
-        fallback = os.environ.get("MMS_LOCAL_WHISPER_FALLBACK", "0").lower() in ("1", "true")
+        fallback = models.setting("LOCAL_WHISPER_FALLBACK", self._cfg)
         temperature = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if fallback else 0.0
         t0 = time.perf_counter()
         # CTranslate2 runs one generation at a time per model replica; serialize explicitly so
