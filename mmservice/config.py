@@ -382,20 +382,6 @@ def overlay(cfg: dict, values: dict[str, Any]) -> dict:
     return _validated({**{k: v for k, v in cfg.items() if k in FIELDS}, **values}, {})
 
 
-def thresholds(cfg: dict) -> dict[str, dict[str, float]]:
-    """Per-category review/block thresholds; `MMS_THRESHOLDS` JSON overrides the defaults."""
-    from mmservice.providers.base import CATEGORIES
-
-    out = {c: {"review": float(cfg["THRESHOLDS_REVIEW"]), "block": float(cfg["THRESHOLDS_BLOCK"])}
-           for c in CATEGORIES}
-    raw = cfg.get("THRESHOLDS") or ""
-    extra = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
-    for cat, vals in extra.items():
-        if cat in out:
-            out[cat].update({k: float(v) for k, v in vals.items() if k in ("review", "block")})
-    return out
-
-
 def redacted(cfg: dict) -> dict:
     """Config safe to show or log: secrets replaced by whether they are set."""
     return {k: ("***" if v else "") if k in SECRET_KEYS else v for k, v in cfg.items()}

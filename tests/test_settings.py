@@ -13,6 +13,7 @@ from conftest import worker_env
 
 from mmservice import config
 from mmservice.errors import Invalid
+from mmservice.moderation.policy import default_thresholds
 from mmservice.settings_table import markdown, readme_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def test_overrides_go_through_the_same_validation():
     assert cfg["JOB_TTL_S"] == 90  # overrides beat the environment
     assert cfg["UPSTREAM_TIMEOUT_S"] == 3.0 and isinstance(cfg["UPSTREAM_TIMEOUT_S"], float)
     assert cfg["WEBHOOK_SECRETS"] == "a,b"
-    assert config.thresholds(cfg)["sexual"] == {"review": 0.3, "block": 0.85}
+    assert default_thresholds(cfg)["sexual"] == {"review": 0.3, "block": 0.85}
     with pytest.raises(Invalid) as e:
         config.load({"MAX_TEXT_CHARS": "lots"}, environ={})
     assert e.value.field == "MMS_MAX_TEXT_CHARS"
