@@ -408,13 +408,13 @@ def test_whisper_checksum_is_verified(tmp_path):
     assert err.value.code == "model_missing"
 
 
-def test_whisper_model_override(monkeypatch, tmp_path):
+def test_whisper_model_override(tmp_path):
+    from mmservice import config
     from mmservice.providers.local import models
 
-    monkeypatch.setenv("MMS_LOCAL_WHISPER_MODEL", str(tmp_path))
-    assert models.whisper_model_dir() == (tmp_path, False)
-    monkeypatch.delenv("MMS_LOCAL_WHISPER_MODEL")
-    path, verified = models.whisper_model_dir()
+    override = config.load({"LOCAL_WHISPER_MODEL": str(tmp_path)}, environ={})
+    assert models.whisper_model_dir(override) == (tmp_path, False)
+    path, verified = models.whisper_model_dir(config.load(environ={}))
     assert verified and (path / "model.bin").is_file()
 
 
