@@ -31,6 +31,18 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
+def worker_argv(*, queues: str = "moderation,vision,audio,webhooks", pool: str = "threads",
+                concurrency: int = 8, node: str = "mms-worker@%h",
+                app: str = "workers.celery_app", lean: bool = False) -> list[str]:
+    """The one `celery worker` command line (`make run`, the tests, the benchmarks). `lean`
+    drops heartbeat, gossip and mingle, which a throwaway worker never needs."""
+    argv = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "--pool", pool,
+            "-c", str(concurrency), "--loglevel", "INFO", "-n", node]
+    if lean:
+        argv += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
+    return argv
+
+
 def _local_engines_installed() -> bool:
     try:
         import mmservice.providers.local  # noqa: F401
@@ -98,10 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         procs.append(("worker", subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-             "-Q", "moderation,vision,audio,webhooks", "--pool", cfg["WORKER_POOL"],
-             "-c", str(cfg["WORKER_CONCURRENCY"]), "--loglevel", "INFO", "-n",
-             "mms-worker@%h"], env=env, start_new_session=True)))
+            worker_argv(pool=cfg["WORKER_POOL"], concurrency=cfg["WORKER_CONCURRENCY"]),
+            env=env, start_new_session=True)))
         procs.append(("api", subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "app:app", "-b", f"{args.host}:{args.port}",
              "-w", str(args.api_workers), "--threads", "4", "--timeout", "60",
