@@ -19,9 +19,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, KeepAlive, PY, ROOT, Stack, Submitter,  # noqa: E402
-                            in_threads, main_guard, report, result, rss_mb, service_env, texts,
-                            wait_until)
+from bench._http import KeepAlive, in_threads  # noqa: E402
+from bench._machine import rss_mb  # noqa: E402
+from bench._report import BenchError, main_guard, report, result  # noqa: E402
+from bench._submit import Submitter, texts  # noqa: E402
+from mmservice.testing.procs import PY, ROOT, service_env, wait_until  # noqa: E402
+from mmservice.testing.stack import ScratchStack  # noqa: E402
 
 CHECKPOINTS = (1000, 5000)
 LOCAL_JOBS = (1000, 5000) if os.environ.get("BENCH_MEMORY_LOCAL_GROWTH") == "1" else (1000,)
@@ -93,7 +96,7 @@ def main() -> int:
     details: dict = {"api": "gunicorn -w 2 --threads 4", "worker": "threads c=8",
                      "clients": CLIENTS}
     results = []
-    with Stack("memory", stub_latency_ms=0) as st:
+    with ScratchStack("memory", stub_latency_ms=0) as st:
         cfg = st.cfg()
         worker = st.worker(cfg, concurrency=8)
         api = st.gunicorn("app:app", cfg, "api")
