@@ -5,13 +5,7 @@ Runs on its own stack (a fresh Redis database) so the session's worker cannot pi
 """
 from __future__ import annotations
 
-from mmservice.testing.procs import wait_until
-
-
-def broker_empty(r) -> bool:
-    """No message left that could be delivered again: none queued, none awaiting an ack."""
-    return r.llen("moderation") == 0 and r.hlen("unacked") == 0
-
+from mmservice.testing.stack import broker_idle, wait_until
 
 def test_worker_killed_mid_job_job_finishes_once(stack, stub):
     s = stack({"BROKER_VISIBILITY_TIMEOUT_S": 3, "BROKER_RESTORE_INTERVAL_S": 1.0}, workers=0)
@@ -34,7 +28,7 @@ def test_worker_killed_mid_job_job_finishes_once(stack, stub):
     assert job["status"] == "succeeded", job
     assert job["results"]["moderation"]["verdict"] in ("allow", "review", "block")
     # Once the broker holds no message for the job, no duplicate delivery can follow.
-    wait_until(lambda: broker_empty(r), 30, what="the broker to hold no message")
+    wait_until(lambda: broker_idle(r), 30, what="the broker to hold no message")
     finished = int(r.get("mms:metrics:jobs_finished:succeeded") or 0)
     assert finished == 1, f"the job settled {finished} times"
     assert c.get(f"/v1/jobs/{jid}").json()["finished_at"] == job["finished_at"]

@@ -9,6 +9,7 @@ subprocesses, a scratch directory removed on close). Both start workers with `Wo
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -33,10 +34,21 @@ from mmservice.testing.procs import (
 
 __all__ = ["ALL_QUEUES", "ApiServer", "Client", "GunicornApp", "LaunchError", "Proc",
            "RedisDatabases", "ScratchStack", "Stack", "StubProc", "WorkerProcess",
-           "service_env"]
+           "broker_idle", "service_env", "wait_until"]
 
 GUNICORN_WORKERS = int(os.environ.get("BENCH_API_WORKERS", "2"))  # = make run's MMS_API_WORKERS
 GUNICORN_THREADS = 4  # = make run, Dockerfile and docker-compose
+
+
+def broker_idle(r: redis.Redis, queues: str = ALL_QUEUES) -> bool:
+    """No Celery message for `queues` is waiting or unacknowledged on this database. Tasks are
+    acked late (after they return), so this is the signal that the workers have finished every
+    task they took from those queues, and that none is left to be delivered again."""
+    wanted = set(queues.split(","))
+    if any(r.llen(q) for q in wanted):
+        return False
+    # kombu's Redis transport keeps each unacked delivery as [message, exchange, routing_key].
+    return not any(json.loads(raw)[2] in wanted for raw in r.hvals("unacked"))
 
 
 class RedisDatabases:
