@@ -131,10 +131,7 @@ def in_silence(t: float) -> bool:
 def test_plan_cuts_in_silences(speech_like_30min):
     seg = speech_like_30min
     assert len(seg) == 1_800_000
-    t = time.perf_counter()
     chunks = plan_chunks(seg, max_bytes=25 * 1024 * 1024, max_chunk_s=300)
-    elapsed = time.perf_counter() - t
-    assert elapsed < 5, elapsed
     assert len(chunks) >= 6
     assert chunks[0].start_s == 0 and chunks[-1].end_s == 1800.0
     assert [c.index for c in chunks] == list(range(len(chunks)))
