@@ -101,6 +101,13 @@ class SettleWatch:
                     if not waiting:
                         del self._waiters[key]
 
+    def waiting(self, tenant: str | None = None, job_id: str | None = None) -> int:
+        """How many requests are waiting now: on one job, or on any job."""
+        with self._lock:
+            if job_id is not None:
+                return len(self._waiters.get(f"{tenant}/{job_id}", ()))
+            return sum(len(evs) for evs in self._waiters.values())
+
     def wait_settled(self, tenant: str, job_id: str, wait_s: float,
                      read: Callable[[], dict]) -> tuple[dict, float]:
         """The job once it is terminal or `wait_s` has passed, whichever comes first, and how
