@@ -28,6 +28,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from mmservice.devstub import start_stub
+from mmservice.testing.stack import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -305,8 +306,7 @@ def test_shutdown_is_not_blocked_by_a_hang():
 
     t = threading.Thread(target=call)
     t.start()
-    while not s.requests:
-        time.sleep(0.01)
+    wait_until(lambda: bool(s.requests), 10, what="the hanging request to arrive")
     s.shutdown()
     t.join(30)  # the client's own timeout is 60 s: only the shutdown can end the call this soon
     assert not t.is_alive() and errors
