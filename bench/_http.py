@@ -123,7 +123,7 @@ def closed_loop(host: str, port: int, method: str, path: str, body: bytes, heade
             c.close()
 
     elapsed = in_threads(connections, run, duration_s + 60)
-    all_lat = [x for l in lat for x in l]
+    all_lat = [x for per_thread in lat for x in per_thread]
     return {"requests": len(all_lat), "bad": sum(bad), "elapsed_s": round(elapsed, 3),
             "rps": round(len(all_lat) / elapsed, 1) if elapsed else 0.0,
             "latency_ms": summary(all_lat), "errors": errors[:5]}

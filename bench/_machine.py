@@ -109,7 +109,7 @@ def profiled(name: str, pids: dict[str, int], duration_s: float):
     try:
         yield [o for _, o, _ in running]
     finally:
-        for label, out, p in running:
+        for _label, out, p in running:
             try:
                 p.wait(duration_s + 30)
             except subprocess.TimeoutExpired:

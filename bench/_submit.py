@@ -29,7 +29,8 @@ class Submitter:
         from mmservice.jobs.intake import submit
 
         job, _ = submit({"text": text, **fields}, None, cfg=self.cfg, store=self.store,
-                        blobs=self.blobs, enqueue=lambda j: self.enqueue_step(j, j["tasks"][0], marked=True),
+                        blobs=self.blobs,
+                        enqueue=lambda j: self.enqueue_step(j, j["tasks"][0], marked=True),
                         tenant=self.cfg["TENANT"], idempotency_key=None)
         return job["id"]
 

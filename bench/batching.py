@@ -73,10 +73,10 @@ def low_load(st: ScratchStack, batch_size: int, seed: int) -> dict:
         before = wait_for_quiet([worker.pid, st.stub.pid, st.redis.proc.pid, os.getpid()],
                                 max_wait_s=float(os.environ.get("BENCH_QUIET_WAIT_S", "10")))
         step_ms, total_ms = [], []
-        for i, t in enumerate(texts(LOW_LOAD_JOBS, seed=seed)):
+        for t in texts(LOW_LOAD_JOBS, seed=seed):
             done = sub.settled()
             job_id = sub.text(t)
-            wait_until(lambda: sub.settled() > done, 30, 0.005, "a low-load job")
+            wait_until(lambda done=done: sub.settled() > done, 30, 0.005, "a low-load job")
             job = sub.job(job_id)
             step_ms.append(iso_ms(job["finished_at"]) - iso_ms(job["started_at"]))
             total_ms.append(iso_ms(job["finished_at"]) - iso_ms(job["created_at"]))
@@ -106,7 +106,8 @@ def main() -> int:
     results = [
         result("batching_upstream_requests_per_job", on["requests_per_job"],
                "upstream requests / job", f"{off['requests_per_job']} with batching off "
-               f"({QUEUED} queued jobs, c={CONCURRENCY}); drain {on['drain_s_first_start_to_last_finish']}"
+               f"({QUEUED} queued jobs, c={CONCURRENCY}); "
+               f"drain {on['drain_s_first_start_to_last_finish']}"
                f" s vs {off['drain_s_first_start_to_last_finish']} s",
                f"<= {TARGET_RPJ}", on["requests_per_job"] <= TARGET_RPJ),
         result("batching_added_latency_low_load_p50", added, "ms",

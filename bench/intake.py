@@ -16,9 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._http import closed_loop, multipart  # noqa: E402
 from bench._machine import cpu_seconds, profiled  # noqa: E402
+from bench._media import jpeg_of_size  # noqa: E402
 from bench._report import BenchError, main_guard, report, result  # noqa: E402
 from mmservice.testing.stack import ScratchStack  # noqa: E402
-from bench._media import jpeg_of_size  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_INTAKE_ROUNDS", "5"))
 ROUND_S = float(os.environ.get("BENCH_INTAKE_ROUND_S", "2.5"))
@@ -87,7 +87,8 @@ def main() -> int:
         details["api_jobs_queued_last_round"] = jobs_queued
     ratio = round(statistics.median(ratios), 3)
     details.update(ratios=[round(x, 3) for x in ratios],
-                   cpu_per_request_ratios=[round(x, 3) for x in cpu_ratios], api_rps_median=statistics.median(api_rps),
+                   cpu_per_request_ratios=[round(x, 3) for x in cpu_ratios],
+                   api_rps_median=statistics.median(api_rps),
                    bare_rps_median=statistics.median(bare_rps))
     cpu_bare = statistics.median(r["bare"]["server_cpu_ms_per_req"] for r in details["rounds"])
     cpu_api = statistics.median(r["api"]["server_cpu_ms_per_req"] for r in details["rounds"])

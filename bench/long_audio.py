@@ -23,11 +23,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._http import KeepAlive, multipart  # noqa: E402
 from bench._machine import profiled, wait_for_quiet  # noqa: E402
+from bench._media import speechlike_wav  # noqa: E402
 from bench._report import BenchError, main_guard, report, result  # noqa: E402
 from bench._submit import iso_ms  # noqa: E402
 from mmservice.testing.procs import wait_until  # noqa: E402
 from mmservice.testing.stack import ScratchStack  # noqa: E402
-from bench._media import speechlike_wav  # noqa: E402
 
 MINUTES = float(os.environ.get("BENCH_AUDIO_MINUTES", "60"))
 PER_AUDIO_S_MS = float(os.environ.get("BENCH_AUDIO_MS_PER_AUDIO_S", "10"))

@@ -108,7 +108,7 @@ def main() -> int:
             bad = submit_via_api(api.port, texts(n - done, seed=n))
             if bad:
                 raise BenchError(f"{bad} submissions failed")
-            wait_until(lambda: sub.settled() >= n, 300, 0.1, f"{n} jobs settled")
+            wait_until(lambda n=n: sub.settled() >= n, 300, 0.1, f"{n} jobs settled")
             done = n
             details[f"after_{n}"] = s = sample(api, worker)
             s["elapsed_s"] = round(time.monotonic() - t0, 1)
@@ -154,7 +154,7 @@ def main() -> int:
             for n in LOCAL_JOBS:
                 for t in texts(n - done, seed=10 + n):
                     lsub.text(t)
-                wait_until(lambda: lsub.settled() >= n, 400, 0.1, f"{n} local jobs")
+                wait_until(lambda n=n: lsub.settled() >= n, 400, 0.1, f"{n} local jobs")
                 done = n
                 details[f"local_after_{n}"] = s = sample(None, lw)
                 s["elapsed_s"] = round(time.monotonic() - t0, 1)

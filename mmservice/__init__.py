@@ -52,7 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
         JSON_SORT_KEYS=False,
     )
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     r = get_redis(cfg["REDIS_URL"])
     store = JobStore(r, cfg["JOB_TTL_S"])
     blobs = blob_store_from_config(cfg)

@@ -81,7 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 [sys.executable, "-m", "mmservice.devstub", "--port", str(port)], env=env,
                 start_new_session=True)))
             env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-            print(f"\n{BANNER}\n!! NO API KEY AND NO LOCAL ENGINES: capabilities {', '.join(local_caps)}"
+            print(f"\n{BANNER}\n!! NO API KEY AND NO LOCAL ENGINES: capabilities "
+                  f"{', '.join(local_caps)}"
                   f"\n!! are served by the DEVELOPMENT STUB at {env['OPENAI_BASE_URL']}.\n!! Its "
                   f"verdicts are FAKE (keyword rules). Set OPENAI_API_KEY or install the local "
                   f"engines.\n{BANNER}\n", flush=True)
@@ -94,13 +95,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
 
     def stop_all(*_a) -> None:
-        for name, p in reversed(procs):
+        for _name, p in reversed(procs):
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        for name, p in reversed(procs):
+        for _name, p in reversed(procs):
             try:
                 p.wait(15)
             except subprocess.TimeoutExpired:

@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "MODERATION_MAX_CHARS": 10_000,
     "MODERATION_BATCH_SIZE": 32,  # texts per upstream request when many jobs are queued
     "MODERATION_BATCH_WAIT_MS": 50.0,  # longest a text waits for company under load
-    "MODERATION_BATCH_HOLD_AT": 8,  # with no broker backlog, texts wait while this many are in flight
+    "MODERATION_BATCH_HOLD_AT": 8,  # with no broker backlog, texts wait while this many are in flight  # noqa: E501
     # Audio
     "TRANSCRIPTION_MAX_UPLOAD_BYTES": 25 * 1024 * 1024,
     "TRANSCRIPTION_MAX_CHUNK_S": 600,
@@ -96,7 +96,7 @@ def _coerce(default: Any, raw: str) -> Any:
 
 
 def load(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> dict:
-    """Defaults <- environment (`MMS_<KEY>`, or `OPENAI_*` as the client reads them) <- overrides."""
+    """Defaults <- environment (`MMS_<KEY>`, or `OPENAI_*` as the client reads them) <- overrides."""  # noqa: E501
     env = os.environ if environ is None else environ
     cfg = dict(DEFAULTS)
     for key, default in DEFAULTS.items():

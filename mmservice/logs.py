@@ -18,7 +18,7 @@ class JsonFormatter(logging.Formatter):
                "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
         for k, v in record.__dict__.items():
             if k not in _STD and not k.startswith("_") and v is not None:
-                out[k] = v if isinstance(v, (str, int, float, bool)) else str(v)
+                out[k] = v if isinstance(v, (str, int, float, bool)) else str(v)  # type: ignore[assignment]
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out)

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 import wave
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import openai
 import pytest
@@ -155,7 +155,7 @@ class Description(BaseModel):
     safe: bool
     items: list[Item]
     rating: Literal["g", "pg", "r"]
-    note: Optional[str]
+    note: str | None
 
 
 def test_chat_structured_outputs(client):

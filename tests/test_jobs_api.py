@@ -10,7 +10,6 @@ import uuid
 import pytest
 
 from mediagen import gif_two_frames, image
-
 from mmservice.errors import NotFound
 from mmservice.testing.stack import broker_idle, wait_until
 

@@ -285,7 +285,7 @@ def test_describe_reads_text_and_reports_facts(vision, text_image):
     out = vision.describe(text_image, "image/png", prompt=None, detail="auto", json_schema=None)
     data = out["data"]
     assert (data["width"], data["height"], data["format"]) == (640, 200, "PNG")
-    joined = "".join(l["text"] for l in data["text_lines"]).replace(" ", "").upper()
+    joined = "".join(line["text"] for line in data["text_lines"]).replace(" ", "").upper()
     assert "HELLO2026" in joined
     line = data["text_lines"][0]
     assert 0.5 < line["confidence"] <= 1.0 and len(line["box"]) == 4

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 
 import pytest
 from PIL import Image, ImageFile, JpegImagePlugin
 
 from mmservice.errors import Invalid, UnsupportedMedia
-from mmservice.media import (estimate_image_tokens, inspect_image, prepare_for_moderation,
-                             prepare_for_vision, sniff)
+from mmservice.media import (
+    estimate_image_tokens,
+    inspect_image,
+    prepare_for_moderation,
+    prepare_for_vision,
+    sniff,
+)
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -225,7 +229,7 @@ def _decodes(data: bytes) -> bool:
 
 def _jpeg_variants() -> list[bytes]:
     out = []
-    for i, (size, kw) in enumerate([
+    for size, kw in ([
             ((300, 300), {}), ((300, 200), {"progressive": True}),
             ((64, 48), {"quality": 95, "subsampling": 0}), ((257, 131), {"optimize": True}),
             ((200, 150), {"restart_marker_blocks": 4}),

@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from mediagen import image
 
+from mediagen import image
 from mmservice.providers.chat_moderation import GUARD_ASSESSED, STRICT
 from mmservice.testing.stack import Stack
 

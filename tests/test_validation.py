@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import os
 import socket
-import time
 
 import pytest
 
@@ -186,9 +185,9 @@ def test_image_fetch_by_hostname_connects_to_the_checked_address(base_cfg):
     import http.server
     import threading
 
+    from mediagen import image
     from mmservice import config
     from mmservice.jobs.media_source import fetch_url
-    from mediagen import image
 
     host = socket.gethostname()
     address = socket.getaddrinfo(host, 80, proto=socket.IPPROTO_TCP)[0][4][0]

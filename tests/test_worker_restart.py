@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mmservice.testing.stack import broker_idle, wait_until
 
+
 def test_worker_killed_mid_job_job_finishes_once(stack, stub):
     s = stack({"BROKER_VISIBILITY_TIMEOUT_S": 3, "BROKER_RESTORE_INTERVAL_S": 1.0}, workers=0)
     store, r, c = s.services.store, s.redis, s.client

@@ -11,9 +11,15 @@ from mmservice.errors import BadRequest, NotFound, UnsupportedMedia
 from mmservice.jobs.intake import Upload, submit
 from mmservice.jobs.pipeline import reap_if_overdue
 from mmservice.jobs.store import TERMINAL, public_view
-from mmservice.schemas.jobs import (ApiErrorSchema, JobGetQuerySchema, JobListQuerySchema,
-                                    JobListSchema, JobRequestSchema, JobSchema,
-                                    MultipartFieldsSchema)
+from mmservice.schemas.jobs import (
+    ApiErrorSchema,
+    JobGetQuerySchema,
+    JobListQuerySchema,
+    JobListSchema,
+    JobRequestSchema,
+    JobSchema,
+    MultipartFieldsSchema,
+)
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Native job API")
 _request_schema = JobRequestSchema()
@@ -46,13 +52,13 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
         value = request.form.get(key)
         if key in _JSON_FORM_FIELDS:
             try:
-                value = json.loads(value)
+                value = json.loads(value)  # type: ignore[arg-type]
             except ValueError:
                 raise BadRequest(f"form field {key!r} must be JSON", code="malformed_json",
                                  field=key) from None
         elif key == "tasks":
-            value = (json.loads(value) if value.strip().startswith("[")
-                     else [t.strip() for t in value.split(",") if t.strip()])
+            value = (json.loads(value) if value.strip().startswith("[")  # type: ignore[arg-type,assignment,union-attr]
+                     else [t.strip() for t in value.split(",") if t.strip()])  # type: ignore[union-attr]
         form[key] = value
     extra_files = [k for k in request.files if k != "file"]
     if extra_files:
@@ -70,7 +76,7 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
 @blp.doc(summary="Submit content", description=(
     "JSON (`text`, `image_url`, `tasks`, `options`, `webhook_url`, `metadata`) or multipart "
     "(`file` plus the same fields; `options`/`metadata` as JSON strings, `tasks` comma-separated)."
-    " Header `Idempotency-Key`: same key + same body returns the same job (200); another body 409."),
+    " Header `Idempotency-Key`: same key + same body returns the same job (200); another body 409."),  # noqa: E501
     requestBody={"content": {
         "application/json": {"schema": JobRequestSchema},
         "multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -146,7 +152,7 @@ def delete_job(job_id: str):
     svc = _svc()
     tenant = _tenant()
 
-    was_open = []
+    was_open: list[bool] = []
 
     def cancel(j: dict) -> None:
         was_open[:] = [j["status"] not in TERMINAL]

@@ -10,7 +10,6 @@ from mmservice.providers.base import RawModeration
 
 def run(job: dict, deps) -> dict[str, Any]:
     from mmservice.media.text_split import split_for_moderation
-
     from mmservice.providers.batching import batched
 
     provider = deps.providers.get("moderation")

@@ -10,15 +10,15 @@ import binascii
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from mmservice.errors import Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
 from mmservice.jobs.dispatch import marker_key
 from mmservice.jobs.pipeline import plan_tasks
 from mmservice.jobs.store import JobStore, new_job_id, now_iso
 from mmservice.netguard import check_url
-
 
 
 @dataclass
@@ -127,14 +127,14 @@ def submit(fields: dict, upload: Upload | None, *, cfg: dict, store: JobStore, b
     elif image_url:
         info = {"kind": "image", "mime": None, "bytes": None, "sha256": None, "remote": True}
     else:
-        info = {"kind": "text", "mime": "text/plain", "chars": len(text),
-                "bytes": len(text.encode()), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+        info = {"kind": "text", "mime": "text/plain", "chars": len(text),  # type: ignore[arg-type]
+                "bytes": len(text.encode()), "sha256": hashlib.sha256(text.encode()).hexdigest()}  # type: ignore[union-attr]
     if text is not None and info["kind"] != "text":
         info["text_chars"] = len(text)
 
     tasks = plan_tasks(fields.get("tasks"), info["kind"], has_text=text is not None)
     if "speak" in tasks and len(text or "") > cfg["MAX_TTS_CHARS"]:
-        raise Invalid(f"text to speak is {len(text)} characters; the limit is "
+        raise Invalid(f"text to speak is {len(text)} characters; the limit is "  # type: ignore[arg-type]
                       f"{cfg['MAX_TTS_CHARS']}", code="tts_text_too_long", field="text")
     job_id = new_job_id()
     if idempotency_key:

@@ -129,7 +129,7 @@ def _jpeg_well_formed(data: bytes) -> bool:
     for _ in range(_MAX_SEGMENTS):
         if pos + 2 > n or data[pos] != 0xFF:
             return False
-        pos = _FILL.match(data, pos).end() - 1  # skip fill bytes: the last 0xFF starts the marker
+        pos = _FILL.match(data, pos).end() - 1  # type: ignore[union-attr]  # skip fill bytes: the last 0xFF starts the marker
         if pos + 2 > n:
             return False
         marker = data[pos + 1]
@@ -271,7 +271,7 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         # corruption are still caught) but the inverse DCT does 1/64 of the work.
         img.draft("RGB", (max(1, w // 8), max(1, h // 8)))
     _load(img, max_pixels)  # first frame only: that is all we ever send anywhere
-    return {"width": w, "height": h, "format": img.format, "mime": _MIME[img.format],
+    return {"width": w, "height": h, "format": img.format, "mime": _MIME[img.format],  # type: ignore[index]
             "frames": frames}
 
 
@@ -318,7 +318,7 @@ def _decode(data: bytes, max_pixels: int, target_of) -> tuple[Image.Image, str, 
     _load(img, max_pixels)
     if orientation != 1:
         ImageOps.exif_transpose(img, in_place=True)
-    return img, fmt, ow, oh
+    return img, fmt, ow, oh  # type: ignore[return-value]
 
 
 def _resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:

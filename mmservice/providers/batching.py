@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from mmservice.providers.base import RawModeration
 
@@ -31,7 +32,7 @@ log = logging.getLogger("mmservice.batching")
 PROBE_EVERY_S = 0.01  # the backlog probe (one LLEN) runs at most this often
 
 _lock = threading.Lock()
-_batchers: dict[int, "BatchingModeration"] = {}
+_batchers: dict[int, BatchingModeration] = {}
 
 
 class BatchingModeration:

@@ -72,7 +72,7 @@ _JUDGES = {
 def describe_local(cap: str) -> dict:
     """For /v1/providers: what serves `cap` offline, without loading anything (the API process
     never loads models; workers load them on first use)."""
-    return {"model": _CLASSES[cap]().model, "judges": _JUDGES[cap]}
+    return {"model": _CLASSES[cap]().model, "judges": _JUDGES[cap]}  # type: ignore[attr-defined]
 
 
 def providers() -> dict:

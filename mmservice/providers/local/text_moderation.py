@@ -76,7 +76,7 @@ class Normalized:
 # that is not written all in capitals or title case. A word of `terms.NAME_AMBIGUOUS` inside such
 # a run is replaced by "name" when the run also holds a word that is evidence of a name (any
 # capitalized word that is not a common English word, not itself ambiguous and not an insult).
-_NAME_RUN = re.compile(r"(?<![\w'])(?:(?:[A-Z][a-z]+\.?|Mc[A-Z][a-z]+|[A-Z]\.|van|von|de|der|la|le|da|di|du|del|st\.)"
+_NAME_RUN = re.compile(r"(?<![\w'])(?:(?:[A-Z][a-z]+\.?|Mc[A-Z][a-z]+|[A-Z]\.|van|von|de|der|la|le|da|di|du|del|st\.)"  # noqa: E501
                        r"[ \t]+){1,5}(?:[A-Z][a-z]+|Mc[A-Z][a-z]+)(?![\w'])")
 _WORD_RAW = re.compile(r"[A-Za-z][A-Za-z.]*")
 _LOWER_WORD = re.compile(r"(?<![\w'])[a-z]{2,}")
@@ -249,7 +249,7 @@ def pattern_regex(pattern: str, stack: tuple[str, ...] = ()) -> str:
     return _Parser(pattern, terms.SLOTS, stack).parse()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def slot_regex(name: str, stack: tuple[str, ...] = ()) -> str:
     if name not in terms.SLOTS:
         raise ValueError(f"unknown slot {{{name}}}")
@@ -337,7 +337,7 @@ class Matcher:
             for rule in self.rules:
                 if rule.id in hits:
                     continue
-                m = rule.regex.search(text)
+                m = rule.regex.search(text)  # type: ignore[assignment]
                 if m:
                     hits[rule.id] = {"scores": rule.scores, "match": m.group(0)}
         return hits, benign, cleaned

@@ -64,7 +64,7 @@ class LocalTranscription:
         if slot.loaded:
             return slot.info["model"]
         if os.environ.get("MMS_LOCAL_WHISPER_MODEL", "").strip():
-            return f"faster-whisper:{os.path.basename(os.environ['MMS_LOCAL_WHISPER_MODEL'].rstrip('/'))}-int8"
+            return f"faster-whisper:{os.path.basename(os.environ['MMS_LOCAL_WHISPER_MODEL'].rstrip('/'))}-int8"  # noqa: E501
         return models.MODEL_NAMES["whisper"]
 
     def transcribe(self, audio: bytes, filename: str, *, language: str | None,
