@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and pip:
 #   make run    venv + dependencies + embedded Redis + worker + API on 127.0.0.1:8000
-#   make test   venv + dependencies + the whole test suite
+#   make test   venv + dependencies + static checks (ruff, mypy) + the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -15,7 +15,10 @@ $(STAMP): requirements.txt requirements-dev.txt $(wildcard requirements-local.tx
 run: $(STAMP)
 	$(BIN)/python -m mmservice run
 
+# Each line must pass; pytest's own exit 5 ("no tests ran") fails the target like any error.
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)

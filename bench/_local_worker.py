@@ -3,8 +3,7 @@ memory benchmark: `celery -A bench._local_worker worker ...` is the production w
 every offline model in memory, as a worker serving the `local` provider holds them."""
 from __future__ import annotations
 
-from workers.celery_app import app  # noqa: F401  (the app celery -A finds)
-
 from mmservice.providers.local import warm_up
+from workers.celery_app import app  # noqa: F401  (the app celery -A finds)
 
 ENGINES = warm_up()

@@ -6,12 +6,12 @@ inclusive samples, each as `function (file:line)`.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections import Counter
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+):(?P<line>\d+)\)$")
-import os
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _DIRS = ("mmservice/", "workers/", "app.py", "bench/")

@@ -18,8 +18,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, Stack, Submitter, iso_ms, main_guard,  # noqa: E402
-                            report, result, summary, texts, wait_for_quiet, wait_until)
+from bench._machine import wait_for_quiet  # noqa: E402
+from bench._report import BenchError, main_guard, report, result, summary  # noqa: E402
+from bench._submit import Submitter, iso_ms, texts  # noqa: E402
+from mmservice.testing.procs import wait_until  # noqa: E402
+from mmservice.testing.stack import ScratchStack  # noqa: E402
 
 STUB_MS = 50.0
 QUEUED = 200
@@ -33,7 +36,7 @@ WAIT_MS = float(os.environ.get("BENCH_BATCH_WAIT_MS") or DEFAULTS["MODERATION_BA
 TARGET_RPJ = 0.15
 
 
-def queued(st: Stack, batch_size: int, seed: int) -> dict:
+def queued(st: ScratchStack, batch_size: int, seed: int) -> dict:
     cfg = st.cfg(MODERATION_BATCH_SIZE=batch_size, MODERATION_BATCH_WAIT_MS=WAIT_MS)
     st.redis_client().flushdb()
     sub = Submitter(cfg)
@@ -59,7 +62,7 @@ def queued(st: Stack, batch_size: int, seed: int) -> dict:
             round((last - first) / 1000, 3), "wall_s_incl_worker_start": round(wall, 2)}
 
 
-def low_load(st: Stack, batch_size: int, seed: int) -> dict:
+def low_load(st: ScratchStack, batch_size: int, seed: int) -> dict:
     cfg = st.cfg(MODERATION_BATCH_SIZE=batch_size, MODERATION_BATCH_WAIT_MS=WAIT_MS)
     st.redis_client().flushdb()
     sub = Submitter(cfg)
@@ -70,10 +73,10 @@ def low_load(st: Stack, batch_size: int, seed: int) -> dict:
         before = wait_for_quiet([worker.pid, st.stub.pid, st.redis.proc.pid, os.getpid()],
                                 max_wait_s=float(os.environ.get("BENCH_QUIET_WAIT_S", "10")))
         step_ms, total_ms = [], []
-        for i, t in enumerate(texts(LOW_LOAD_JOBS, seed=seed)):
+        for t in texts(LOW_LOAD_JOBS, seed=seed):
             done = sub.settled()
             job_id = sub.text(t)
-            wait_until(lambda: sub.settled() > done, 30, 0.005, "a low-load job")
+            wait_until(lambda done=done: sub.settled() > done, 30, 0.005, "a low-load job")
             job = sub.job(job_id)
             step_ms.append(iso_ms(job["finished_at"]) - iso_ms(job["started_at"]))
             total_ms.append(iso_ms(job["finished_at"]) - iso_ms(job["created_at"]))
@@ -88,7 +91,7 @@ def low_load(st: Stack, batch_size: int, seed: int) -> dict:
 def main() -> int:
     details: dict = {"stub_latency_ms": STUB_MS, "concurrency": CONCURRENCY,
                      "batch_size": BATCH_SIZE, "wait_ms": WAIT_MS}
-    with Stack("batching", stub_latency_ms=STUB_MS) as st:
+    with ScratchStack("batching", stub_latency_ms=STUB_MS) as st:
         details["queued_on"] = on = queued(st, BATCH_SIZE, 1)
         print(f"queued, batching on: {on}", flush=True)
         details["queued_off"] = off = queued(st, 1, 2)
@@ -103,7 +106,8 @@ def main() -> int:
     results = [
         result("batching_upstream_requests_per_job", on["requests_per_job"],
                "upstream requests / job", f"{off['requests_per_job']} with batching off "
-               f"({QUEUED} queued jobs, c={CONCURRENCY}); drain {on['drain_s_first_start_to_last_finish']}"
+               f"({QUEUED} queued jobs, c={CONCURRENCY}); "
+               f"drain {on['drain_s_first_start_to_last_finish']}"
                f" s vs {off['drain_s_first_start_to_last_finish']} s",
                f"<= {TARGET_RPJ}", on["requests_per_job"] <= TARGET_RPJ),
         result("batching_added_latency_low_load_p50", added, "ms",

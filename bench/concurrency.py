@@ -19,9 +19,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, MachineLoad, Stack, Submitter,  # noqa: E402
-                            cpu_seconds, in_threads, iso_ms, main_guard, profiled, report, result,
-                            texts, wait_for_quiet, wait_until)
+from bench._http import in_threads  # noqa: E402
+from bench._machine import MachineLoad, cpu_seconds, profiled, wait_for_quiet  # noqa: E402
+from bench._report import BenchError, main_guard, report, result  # noqa: E402
+from bench._submit import Submitter, iso_ms, texts  # noqa: E402
+from mmservice.testing.procs import wait_until  # noqa: E402
+from mmservice.testing.stack import ScratchStack  # noqa: E402
 
 STUB_MS = 200.0
 LEVELS = [int(x) for x in os.environ.get("BENCH_CONCURRENCY_LEVELS", "8,32,64").split(",")]
@@ -30,7 +33,7 @@ SECONDS_PER_LEVEL = float(os.environ.get("BENCH_CONCURRENCY_SECONDS", "6"))
 TARGET = 0.8
 
 
-def run_level(st: Stack, c: int) -> dict:
+def run_level(st: ScratchStack, c: int) -> dict:
     cfg = st.cfg(MODERATION_BATCH_SIZE=1)
     ideal = c / (STUB_MS / 1000)
     n = int(ideal * SECONDS_PER_LEVEL) + c
@@ -82,7 +85,7 @@ def run_level(st: Stack, c: int) -> dict:
     return out
 
 
-def bare_client(st: Stack, c: int, seconds: float = 4.0) -> dict:
+def bare_client(st: ScratchStack, c: int, seconds: float = 4.0) -> dict:
     """Baseline 4: the official `openai` client alone against the same stub, from this process.
     Sequential: latency over a raw http.client call (the client's own cost). Then `c` threads
     sharing one client for `seconds`: the most one Python process gets from the bare client."""
@@ -90,7 +93,8 @@ def bare_client(st: Stack, c: int, seconds: float = 4.0) -> dict:
 
     import openai
 
-    from bench._harness import KeepAlive, summary
+    from bench._http import KeepAlive
+    from bench._report import summary
 
     client = openai.OpenAI(base_url=st.stub.base_url, api_key="sk-bench", max_retries=0,
                            timeout=30)
@@ -133,7 +137,7 @@ def bare_client(st: Stack, c: int, seconds: float = 4.0) -> dict:
 def main() -> int:
     details: dict = {"stub_latency_ms": STUB_MS, "pool": "threads", "batching": "off",
                      "levels": []}
-    with Stack("concurrency", stub_latency_ms=STUB_MS) as st:
+    with ScratchStack("concurrency", stub_latency_ms=STUB_MS) as st:
         details["bare_openai_client"] = bare = bare_client(st, HEADLINE)
         print(f"bare openai client: {bare}", flush=True)
         for c in LEVELS:

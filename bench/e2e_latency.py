@@ -26,9 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, KeepAlive, MachineLoad, Stack,  # noqa: E402
-                            cpu_seconds, main_guard, profiled, report, result, summary,
-                            wait_for_quiet)
+from bench._http import KeepAlive  # noqa: E402
+from bench._machine import MachineLoad, cpu_seconds, profiled, wait_for_quiet  # noqa: E402
+from bench._report import BenchError, main_guard, report, result, summary  # noqa: E402
+from mmservice.testing.stack import ScratchStack  # noqa: E402
 
 STUB_MS = 50.0
 RATE = float(os.environ.get("BENCH_E2E_RATE", "20"))
@@ -100,7 +101,7 @@ class Receiver:
         self.server.server_close()
 
 
-def celery_baseline(st: Stack, cfg: dict) -> dict:
+def celery_baseline(st: ScratchStack, cfg: dict) -> dict:
     """Bare Celery no-op round trips (sequential) on the same Redis, same pool."""
     w = st.worker(cfg, queues="bench-noop", app="bench._celery_noop", concurrency=8,
                   name="noop")
@@ -126,7 +127,7 @@ def main() -> int:
                      "webhook_jobs": WEBHOOK_JOBS,
                      "arrivals": "poisson", "poll_every_ms": POLL_EVERY_S * 1000}
     try:
-        with Stack("e2e", stub_latency_ms=STUB_MS) as st:
+        with ScratchStack("e2e", stub_latency_ms=STUB_MS) as st:
             cfg = st.cfg(WEBHOOK_SECRETS=SECRET, WEBHOOK_ALLOWLIST="127.0.0.1")
             if os.environ.get("BENCH_E2E_BATCH_SIZE"):  # exploration knob; default: as shipped
                 cfg["MODERATION_BATCH_SIZE"] = os.environ["BENCH_E2E_BATCH_SIZE"]

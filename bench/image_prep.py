@@ -16,8 +16,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (main_guard, report, result)  # noqa: E402  # noqa: E402
 from bench._media import jpeg_12mp  # noqa: E402
+from bench._report import main_guard, report, result  # noqa: E402
 
 REPS = int(os.environ.get("BENCH_IMAGE_REPS", "7"))
 TARGET = 0.4

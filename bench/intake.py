@@ -14,9 +14,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, Stack, closed_loop, cpu_seconds,  # noqa: E402
-                            main_guard, multipart, profiled, report, result)
+from bench._http import closed_loop, multipart  # noqa: E402
+from bench._machine import cpu_seconds, profiled  # noqa: E402
 from bench._media import jpeg_of_size  # noqa: E402
+from bench._report import BenchError, main_guard, report, result  # noqa: E402
+from mmservice.testing.stack import ScratchStack  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_INTAKE_ROUNDS", "5"))
 ROUND_S = float(os.environ.get("BENCH_INTAKE_ROUND_S", "2.5"))
@@ -31,7 +33,7 @@ def main() -> int:
     headers = {"Content-Type": ctype, "Content-Length": str(len(body))}
     details: dict = {"image_bytes": len(image), "body_bytes": len(body),
                      "connections": CONNECTIONS, "round_s": ROUND_S, "rounds": []}
-    with Stack("intake") as st:
+    with ScratchStack("intake") as st:
         cfg = st.cfg()
         api = st.gunicorn("app:app", cfg, "api")
         bare = st.gunicorn("bench.bare_app:app", cfg, "bare")
@@ -53,7 +55,7 @@ def main() -> int:
                 # journal) every file created soon after a mass delete makes the kernel rescan
                 # the recently freed inodes (~28 % of the API's CPU in `perf`: recently_deleted,
                 # find_inode_bit), a cost of the benchmark's own cleanup that only the side
-                # writing files (the API) would pay. The Stack's scratch dir goes at the end.
+                # writing files (the API) would pay. The ScratchStack's scratch dir goes at the end.
                 time.sleep(0.3)
                 pids = {f"{label}-{n}": p for n, p in enumerate(app.pids()[1:])}
                 server_pids = app.pids()
@@ -85,7 +87,8 @@ def main() -> int:
         details["api_jobs_queued_last_round"] = jobs_queued
     ratio = round(statistics.median(ratios), 3)
     details.update(ratios=[round(x, 3) for x in ratios],
-                   cpu_per_request_ratios=[round(x, 3) for x in cpu_ratios], api_rps_median=statistics.median(api_rps),
+                   cpu_per_request_ratios=[round(x, 3) for x in cpu_ratios],
+                   api_rps_median=statistics.median(api_rps),
                    bare_rps_median=statistics.median(bare_rps))
     cpu_bare = statistics.median(r["bare"]["server_cpu_ms_per_req"] for r in details["rounds"])
     cpu_api = statistics.median(r["api"]["server_cpu_ms_per_req"] for r in details["rounds"])

@@ -21,9 +21,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, KeepAlive, Stack, iso_ms, main_guard,  # noqa: E402
-                            multipart, profiled, report, result, wait_for_quiet, wait_until)
+from bench._http import KeepAlive, multipart  # noqa: E402
+from bench._machine import profiled, wait_for_quiet  # noqa: E402
 from bench._media import speechlike_wav  # noqa: E402
+from bench._report import BenchError, main_guard, report, result  # noqa: E402
+from bench._submit import iso_ms  # noqa: E402
+from mmservice.testing.procs import wait_until  # noqa: E402
+from mmservice.testing.stack import ScratchStack  # noqa: E402
 
 MINUTES = float(os.environ.get("BENCH_AUDIO_MINUTES", "60"))
 PER_AUDIO_S_MS = float(os.environ.get("BENCH_AUDIO_MS_PER_AUDIO_S", "10"))
@@ -39,7 +43,7 @@ def main() -> int:
     details: dict = {"audio_minutes": MINUTES, "wav_bytes": len(wav), "generate_s": round(gen_s, 2),
                      "stub_latency_per_audio_second_ms": PER_AUDIO_S_MS,
                      "worker_concurrency": CONCURRENCY}
-    with Stack("long-audio", stub_latency_ms=0,
+    with ScratchStack("long-audio", stub_latency_ms=0,
                stub_latency_per_audio_second_ms=PER_AUDIO_S_MS) as st:
         cfg = st.cfg()
         worker = st.worker(cfg, queues="audio,moderation", concurrency=CONCURRENCY)

@@ -19,9 +19,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._harness import (BenchError, KeepAlive, PY, ROOT, Stack, Submitter,  # noqa: E402
-                            in_threads, main_guard, report, result, rss_mb, service_env, texts,
-                            wait_until)
+from bench._http import KeepAlive, in_threads  # noqa: E402
+from bench._machine import rss_mb  # noqa: E402
+from bench._report import BenchError, main_guard, report, result  # noqa: E402
+from bench._submit import Submitter, texts  # noqa: E402
+from mmservice.testing.procs import PY, ROOT, service_env, wait_until  # noqa: E402
+from mmservice.testing.stack import ScratchStack  # noqa: E402
 
 CHECKPOINTS = (1000, 5000)
 LOCAL_JOBS = (1000, 5000) if os.environ.get("BENCH_MEMORY_LOCAL_GROWTH") == "1" else (1000,)
@@ -65,8 +68,8 @@ def bare_modules() -> dict:
     """RSS of a plain process that imports the worker's modules, before and after warm_up()."""
     code = ("import json, psutil\n"
             "p = psutil.Process()\n"
-            "import workers.celery_app, workers.tasks_moderation, workers.tasks_vision\n"
-            "import workers.tasks_audio, workers.tasks_webhooks\n"
+            "import workers.celery_app, workers.tasks\n"
+            "import workers.tasks_webhooks\n"
             "import mmservice.providers.openai_provider\n"
             "a = p.memory_info().rss\n"
             "from mmservice.providers.local import warm_up\n"
@@ -93,7 +96,7 @@ def main() -> int:
     details: dict = {"api": "gunicorn -w 2 --threads 4", "worker": "threads c=8",
                      "clients": CLIENTS}
     results = []
-    with Stack("memory", stub_latency_ms=0) as st:
+    with ScratchStack("memory", stub_latency_ms=0) as st:
         cfg = st.cfg()
         worker = st.worker(cfg, concurrency=8)
         api = st.gunicorn("app:app", cfg, "api")
@@ -105,7 +108,7 @@ def main() -> int:
             bad = submit_via_api(api.port, texts(n - done, seed=n))
             if bad:
                 raise BenchError(f"{bad} submissions failed")
-            wait_until(lambda: sub.settled() >= n, 300, 0.1, f"{n} jobs settled")
+            wait_until(lambda n=n: sub.settled() >= n, 300, 0.1, f"{n} jobs settled")
             done = n
             details[f"after_{n}"] = s = sample(api, worker)
             s["elapsed_s"] = round(time.monotonic() - t0, 1)
@@ -151,7 +154,7 @@ def main() -> int:
             for n in LOCAL_JOBS:
                 for t in texts(n - done, seed=10 + n):
                     lsub.text(t)
-                wait_until(lambda: lsub.settled() >= n, 400, 0.1, f"{n} local jobs")
+                wait_until(lambda n=n: lsub.settled() >= n, 400, 0.1, f"{n} local jobs")
                 done = n
                 details[f"local_after_{n}"] = s = sample(None, lw)
                 s["elapsed_s"] = round(time.monotonic() - t0, 1)

@@ -564,7 +564,8 @@ def main() -> int:
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2)
     shown = os.path.relpath(args.out, ROOT)
-    print(f"\nwrote {args.out if shown.startswith('..') else shown}; runtime {total:.0f} s; load average "
+    print(f"\nwrote {args.out if shown.startswith('..') else shown}; runtime {total:.0f} s; "
+          "load average "
           f"{details['load_average_1m']['end']}")
     print(" | ".join(summary))
     return 2 if failed else 0

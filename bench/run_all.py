@@ -86,7 +86,7 @@ def main() -> int:
             lines: list[str] = []
             timed_out = threading.Event()
 
-            def kill(proc=p) -> None:  # the watchdog: SIGTERM, then SIGKILL, its own group
+            def kill(proc=p, timed_out=timed_out) -> None:  # the watchdog: TERM, then KILL
                 timed_out.set()
                 for sig in (signal.SIGTERM, signal.SIGKILL):
                     try:

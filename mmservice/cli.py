@@ -32,6 +32,18 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
+def worker_argv(*, queues: str = "moderation,vision,audio,webhooks", pool: str = "threads",
+                concurrency: int = 8, node: str = "mms-worker@%h",
+                app: str = "workers.celery_app", lean: bool = False) -> list[str]:
+    """The one `celery worker` command line (`make run`, the tests, the benchmarks). `lean`
+    drops heartbeat, gossip and mingle, which a throwaway worker never needs."""
+    argv = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "--pool", pool,
+            "-c", str(concurrency), "--loglevel", "INFO", "-n", node]
+    if lean:
+        argv += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
+    return argv
+
+
 def _local_engines_installed() -> bool:
     try:
         import mmservice.providers.local  # noqa: F401
@@ -70,7 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 [sys.executable, "-m", "mmservice.devstub", "--port", str(port)], env=env,
                 start_new_session=True)))
             env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-            print(f"\n{BANNER}\n!! NO API KEY AND NO LOCAL ENGINES: capabilities {', '.join(local_caps)}"
+            print(f"\n{BANNER}\n!! NO API KEY AND NO LOCAL ENGINES: capabilities "
+                  f"{', '.join(local_caps)}"
                   f"\n!! are served by the DEVELOPMENT STUB at {env['OPENAI_BASE_URL']}.\n!! Its "
                   f"verdicts are FAKE (keyword rules). Set OPENAI_API_KEY or install the local "
                   f"engines.\n{BANNER}\n", flush=True)
@@ -83,13 +96,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
 
     def stop_all(*_a) -> None:
-        for name, p in reversed(procs):
+        for _name, p in reversed(procs):
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        for name, p in reversed(procs):
+        for _name, p in reversed(procs):
             try:
                 p.wait(15)
             except subprocess.TimeoutExpired:
@@ -99,10 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         procs.append(("worker", subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-             "-Q", "moderation,vision,audio,webhooks", "--pool", cfg["WORKER_POOL"],
-             "-c", str(cfg["WORKER_CONCURRENCY"]), "--loglevel", "INFO", "-n",
-             "mms-worker@%h"], env=env, start_new_session=True)))
+            worker_argv(pool=cfg["WORKER_POOL"], concurrency=cfg["WORKER_CONCURRENCY"]),
+            env=env, start_new_session=True)))
         procs.append(("api", subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "app:app", "-b", f"{args.host}:{args.port}",
              "-w", str(args.api_workers), "--threads", "4", "--timeout", "60",

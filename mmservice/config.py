@@ -308,7 +308,7 @@ def _cap_validators() -> dict[str, Any]:
     }
 
 
-Settings: type[_Base] = create_model("Settings", __base__=_Base,  # type: ignore[call-overload]
+Settings: type[_Base] = create_model("Settings", __base__=_Base,
                                      __validators__=_cap_validators(), **_cap_fields())
 FIELDS = Settings.model_fields
 

@@ -53,7 +53,7 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         os.makedirs(self.data_dir, exist_ok=True)
         args = [redis_server_binary(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", self.data_dir, "--save", "", "--protected-mode", "yes",

@@ -15,7 +15,8 @@ adds to one field), plus `sum` and `count`; the collector makes the buckets cumu
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import redis
 

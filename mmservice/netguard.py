@@ -69,7 +69,7 @@ def _ip_blocked(ip: ipaddress._BaseAddress, nets: list) -> bool:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         return _ip_blocked(ip.ipv4_mapped, nets)
-    return any(ip in n for n in _BLOCKED_NETS) or not ip.is_global
+    return any(ip in n for n in _BLOCKED_NETS) or not ip.is_global  # type: ignore[attr-defined]
 
 
 def _literal_ip(host: str):
@@ -126,10 +126,10 @@ def check_url(url: str, allow: str | list | None, *, field: str, resolve: bool =
                       field=field) from None
     addrs = sorted({info[4][0] for info in infos})
     for a in addrs:
-        if _ip_blocked(ipaddress.ip_address(a.split("%")[0]), nets):
+        if _ip_blocked(ipaddress.ip_address(a.split("%")[0]), nets):  # type: ignore[union-attr]
             raise Invalid(f"host {host!r} resolves to a private or reserved address; refused "
                           "(SSRF guard)", code="url_not_allowed", field=field)
-    return addrs
+    return addrs  # type: ignore[return-value]
 
 
 def pin_to(url: str, address: str) -> tuple[str, dict, dict]:

@@ -6,6 +6,7 @@ per request. Short socket timeouts make a dead Redis a fast 503, never a hung re
 from __future__ import annotations
 
 import threading
+
 import redis
 
 _clients: dict[str, redis.Redis] = {}

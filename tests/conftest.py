@@ -2,139 +2,39 @@
 process and the API on a real HTTP port. Tests then use the service the way a client would.
 
 Why a separate worker process and not eager mode: eager mode hides serialization, routing and
-concurrency bugs. Each fixture is session-scoped so the suite pays start-up once.
+concurrency bugs. The shared pieces are session-scoped so the suite pays start-up once; a module
+that needs other settings asks the `stack` / `module_stack` factory for its own worker + API on a
+fresh Redis database (the launchers live in `mmservice.testing`, shared with `bench/`).
 """
 from __future__ import annotations
 
-import io
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
+from collections.abc import Callable, Iterator
 
 import pytest
-import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from mmservice.embedded import EmbeddedRedis  # noqa: E402
+from mmservice.testing.stack import (  # noqa: E402
+    ALL_QUEUES,
+    ApiServer,
+    Client,
+    RedisDatabases,
+    Stack,
+    WorkerProcess,
+)
 
+# `from conftest import ApiServer, Client, WorkerProcess` still works for tests/test_webhooks.py
+# until it moves onto the `stack` factory; new code imports from mmservice.testing.stack.
+__all__ = ["ApiServer", "Client", "WorkerProcess"]
 
-def worker_env(cfg: dict) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MMS_", "OPENAI_"))}
-    for k, v in cfg.items():
-        env[k if k.startswith("OPENAI_") else f"MMS_{k}"] = str(v)
-    env["PYTHONPATH"] = ROOT
-    return env
+# Databases tests/test_webhooks.py still picks by hand on the session server (5, 6, 8, 9); the
+# factory never hands them out. Drop this once that module uses the factory.
+HAND_PICKED_DBS = (5, 6, 8, 9)
 
-
-class WorkerProcess:
-    """A real `celery worker` subprocess; `kill()` is SIGKILL (a crash), `stop()` is graceful."""
-
-    def __init__(self, cfg: dict, log_path: str, queues: str = "moderation,vision,audio,webhooks",
-                 concurrency: int = 8, name: str = "w1"):
-        self.cfg, self.log_path, self.queues = cfg, log_path, queues
-        self.concurrency, self.name = concurrency, name
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60) -> "WorkerProcess":
-        self._log = open(self.log_path, "ab")
-        start_pos = self._log.tell()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q",
-             self.queues, "--pool", "threads", "-c", str(self.concurrency), "--loglevel", "INFO",
-             "-n", f"{self.name}-{os.getpid()}@%h", "--without-heartbeat", "--without-gossip",
-             "--without-mingle"],
-            cwd=ROOT, env=worker_env(self.cfg), stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with open(self.log_path, "rb") as f:
-                f.seek(start_pos)
-                if b" ready." in f.read():
-                    return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited early; see {self.log_path}")
-            time.sleep(0.1)
-        raise RuntimeError(f"worker not ready in {timeout}s; see {self.log_path}")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-class ApiServer:
-    """The Flask app behind a real threaded WSGI server on a loopback port."""
-
-    def __init__(self, cfg: dict):
-        from werkzeug.serving import make_server
-
-        from mmservice import create_app
-
-        self.app = create_app(cfg)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-
-
-class Client:
-    """What a client does: submit, poll, read errors."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.s = requests.Session()
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def get(self, path: str, **kw):
-        return self.s.get(self.url(path), timeout=30, **kw)
-
-    def post(self, path: str, **kw):
-        return self.s.post(self.url(path), timeout=60, **kw)
-
-    def delete(self, path: str, **kw):
-        return self.s.delete(self.url(path), timeout=30, **kw)
-
-    def submit(self, payload: dict, headers: dict | None = None):
-        return self.post("/v1/jobs", json=payload, headers=headers or {})
-
-    def submit_file(self, name: str, data: bytes, mime: str, fields: dict | None = None):
-        return self.post("/v1/jobs", files={"file": (name, io.BytesIO(data), mime)},
-                         data=fields or {})
-
-    def poll(self, job_id: str, timeout: float = 60, until=("succeeded", "failed", "canceled")):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            r = self.get(f"/v1/jobs/{job_id}")
-            assert r.status_code == 200, r.text
-            job = r.json()
-            if job["status"] in until:
-                return job
-            time.sleep(0.05)
-        raise AssertionError(f"job {job_id} not in {until} after {timeout}s: {job}")
-
-    def run(self, payload: dict, timeout: float = 60) -> dict:
-        r = self.submit(payload)
-        assert r.status_code == 202, r.text
-        return self.poll(r.json()["id"], timeout)
+StackFactory = Callable[..., Stack]
 
 
 @pytest.fixture(scope="session")
@@ -143,10 +43,17 @@ def tmp_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_root):
-    server = EmbeddedRedis(str(tmp_root / "redis"), appendonly=False).start()
-    yield server
-    server.stop()
+def redis_databases(tmp_root) -> Iterator[RedisDatabases]:
+    dbs = RedisDatabases(str(tmp_root / "redis"), reserved=HAND_PICKED_DBS)
+    yield dbs
+    dbs.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(redis_databases):
+    """The session's Redis server; its database 0 is the shared stack's."""
+    redis_databases.allocate()  # database 0, for base_cfg
+    return redis_databases.servers[0]
 
 
 @pytest.fixture(scope="session")
@@ -178,9 +85,48 @@ def base_cfg(redis_server, stub, tmp_root) -> dict:
     }
 
 
+def _factory(base_cfg: dict, redis_databases: RedisDatabases, tmp_root, made: list[Stack],
+             prefix: str) -> StackFactory:
+    def make(cfg: dict | None = None, *, drop: tuple[str, ...] = (), queues: str = ALL_QUEUES,
+             workers: int = 1, concurrency: int = 8, name: str | None = None) -> Stack:
+        """A worker + API on a fresh database: `base_cfg` updated with `cfg`, minus the keys
+        starting with any prefix in `drop` (e.g. `drop=("OPENAI_",)` for no upstream)."""
+        merged = {k: v for k, v in base_cfg.items() if not k.startswith(drop)} if drop \
+            else dict(base_cfg)
+        merged.update(cfg or {})
+        s = Stack(merged, redis_databases, str(tmp_root), name=name or f"{prefix}{len(made)}",
+                  queues=queues, workers=workers, concurrency=concurrency)
+        made.append(s)
+        return s
+    return make
+
+
+@pytest.fixture()
+def stack(base_cfg, redis_databases, tmp_root, request) -> Iterator[StackFactory]:
+    """`stack(cfg={...}, queues=..., workers=1)`: stopped when the test ends."""
+    made: list[Stack] = []
+    yield _factory(base_cfg, redis_databases, tmp_root, made, request.node.name[:20] + "-")
+    for s in reversed(made):
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def module_stack(base_cfg, redis_databases, tmp_root, request) -> Iterator[StackFactory]:
+    """The same factory for module-scoped fixtures: stopped when the module ends."""
+    made: list[Stack] = []
+    yield _factory(base_cfg, redis_databases, tmp_root, made, request.module.__name__ + "-")
+    for s in reversed(made):
+        s.close()
+
+
 @pytest.fixture(scope="session")
-def worker(base_cfg, tmp_root):
-    w = WorkerProcess(base_cfg, str(tmp_root / "worker.log")).start()
+def worker_log(tmp_root):
+    return str(tmp_root / "worker.log")
+
+
+@pytest.fixture(scope="session")
+def worker(base_cfg, worker_log):
+    w = WorkerProcess(base_cfg, worker_log).start()
     yield w
     w.stop()
 
@@ -196,8 +142,3 @@ def api(base_cfg):
 def client(api, worker, stub) -> Client:
     stub.reset()
     return Client(api.base)
-
-
-@pytest.fixture(scope="session")
-def worker_log(tmp_root):
-    return str(tmp_root / "worker.log")

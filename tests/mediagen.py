@@ -44,12 +44,14 @@ def wav(seconds: float = 1.0, rate: int = 16000, freq: float = 440.0) -> bytes:
         w.setsampwidth(2)
         w.setframerate(rate)
         n = int(seconds * rate)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate)))
+        w.writeframes(b"".join(struct.pack("<h",
+                                           int(8000 * math.sin(2 * math.pi * freq * i / rate)))
                                for i in range(n)))
     return buf.getvalue()
 
 
-def bursts_wav(total_s: float, burst_s: float = 4.0, gap_s: float = 1.0, rate: int = 16000) -> bytes:
+def bursts_wav(total_s: float, burst_s: float = 4.0, gap_s: float = 1.0,
+               rate: int = 16000) -> bytes:
     """Tone bursts separated by silence: a stand-in for speech with pauses, for chunk planning."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:

@@ -14,8 +14,8 @@ from mmservice.capabilities.describe import describe
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.capabilities.speak import speak
 from mmservice.capabilities.transcribe import formatted, transcribe
-from mmservice.providers.registry import Registry
 from mmservice.moderation.policy import ThresholdPolicy
+from mmservice.providers.registry import Registry
 
 pytestmark = pytest.mark.timeout(180)
 

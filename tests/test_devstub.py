@@ -10,7 +10,7 @@ import io
 import json
 import os
 import signal
-import statistics
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 import wave
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import openai
 import pytest
@@ -28,6 +28,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from mmservice.devstub import start_stub
+from mmservice.testing.stack import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,7 +155,7 @@ class Description(BaseModel):
     safe: bool
     items: list[Item]
     rating: Literal["g", "pg", "r"]
-    note: Optional[str]
+    note: str | None
 
 
 def test_chat_structured_outputs(client):
@@ -247,10 +248,8 @@ def test_marker_faults(client):
 
 
 def test_hang_is_cut_by_client_timeout(client):
-    t0 = time.perf_counter()
-    with pytest.raises(openai.APITimeoutError):
+    with pytest.raises(openai.APITimeoutError):  # the client's timeout, not the stub, ended it
         client.with_options(timeout=1).moderations.create(input="[[fault:hang]]")
-    assert time.perf_counter() - t0 < 3
     assert client.moderations.create(input="still serving").results  # others unaffected
 
 
@@ -307,12 +306,10 @@ def test_shutdown_is_not_blocked_by_a_hang():
 
     t = threading.Thread(target=call)
     t.start()
-    while not s.requests:
-        time.sleep(0.01)
-    t0 = time.perf_counter()
+    wait_until(lambda: bool(s.requests), 10, what="the hanging request to arrive")
     s.shutdown()
-    t.join(5)
-    assert time.perf_counter() - t0 < 2 and not t.is_alive() and errors
+    t.join(30)  # the client's own timeout is 60 s: only the shutdown can end the call this soon
+    assert not t.is_alive() and errors
 
 
 # --- profiles --------------------------------------------------------------------------------
@@ -340,14 +337,19 @@ def test_profiles(stub, client):
 
 # --- transport -------------------------------------------------------------------------------
 
-def test_keepalive_round_trip_avoids_delayed_ack(client):
-    client.moderations.create(input="warm up")
-    times = []
+def test_keepalive_round_trip_avoids_delayed_ack(stub):
+    """One keep-alive connection serves every call and Nagle is off on it, so no call waits for
+    a delayed ACK (the round-trip time itself is a bench/ figure, not a test)."""
+    with stub._conns_lock:
+        before = set(stub._conns)
+    c = OpenAI(base_url=stub.base_url, api_key="x", max_retries=0, timeout=10)
     for _ in range(20):
-        t0 = time.perf_counter()
-        client.moderations.create(input="hello there")
-        times.append(time.perf_counter() - t0)
-    assert statistics.median(times) < 0.020, times
+        assert c.moderations.create(input="hello there").results
+    with stub._conns_lock:
+        ours = stub._conns - before
+    assert len(ours) == 1, ours
+    (sock,) = ours
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_cli_serves_until_sigterm():

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from mmservice import config as mms_config
-from mmservice.jobs.dispatch import RedisTaskPublisher, make_enqueue_step, marker_key
 from mmservice.celery_init import make_celery
+from mmservice.jobs.dispatch import RedisTaskPublisher, make_enqueue_step, marker_key
 
 QUEUE = "test-dispatch-pinned"  # no worker consumes it
 

@@ -10,6 +10,8 @@ import uuid
 import pytest
 
 from mediagen import gif_two_frames, image
+from mmservice.errors import NotFound
+from mmservice.testing.stack import broker_idle, wait_until
 
 CATS = {"harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
         "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions", "sexual",
@@ -175,13 +177,17 @@ def test_list_filter_and_cursor(client):
     assert client.get("/v1/jobs", params={"status": "bogus"}).status_code == 422
 
 
-def test_cancel_running_job_discards_result(client, stub):
+def test_cancel_running_job_discards_result(client, stub, api):
     r = client.submit({"text": "slow one [[fault:latency=1500]]"})
     jid = r.json()["id"]
     client.poll(jid, until=("running",), timeout=10)
     d = client.delete(f"/v1/jobs/{jid}")
     assert d.status_code == 200 and d.json()["status"] == "canceled"
-    time.sleep(2.0)  # the upstream call finishes; the worker must not resurrect the job
+    # The task is acked (acks_late) only once it has returned: when the broker holds no message,
+    # the upstream call has finished and the worker is done with the job.
+    wait_until(lambda: broker_idle(api.app.extensions["mms"].redis, "moderation"), 30,
+               what="the worker to finish the canceled job's task")
+    assert stub.requests.matching("/moderations")
     job = client.get(f"/v1/jobs/{jid}").json()
     assert job["status"] == "canceled" and job["results"] == {}
     assert job["media_deleted"] is True
@@ -195,7 +201,7 @@ def test_delete_finished_job_removes_media_and_results(client, api):
     assert svc.blobs.size(f"default/{jid}/input") > 0
     d = client.delete(f"/v1/jobs/{jid}").json()
     assert d["status"] == "succeeded" and d["results"] == {}
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):
         svc.blobs.size(f"default/{jid}/input")
 
 
@@ -255,5 +261,5 @@ def test_blob_sweep_removes_only_expired_job_media(tmp_path):
     os.utime(tmp_path / "default" / "job_old", (old, old))
     assert store.sweep(5_000) == 1
     assert store.get("default/job_new/input") == b"new"
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):
         store.get("default/job_old/input")

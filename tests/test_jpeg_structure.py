@@ -30,7 +30,7 @@ def _decodes(data: bytes) -> bool:
 
 def _jpeg_variants() -> list[bytes]:
     out = []
-    for i, (size, kw) in enumerate([
+    for size, kw in ([
             ((300, 300), {}), ((300, 200), {"progressive": True}),
             ((64, 48), {"quality": 95, "subsampling": 0}), ((257, 131), {"optimize": True}),
             ((200, 150), {"restart_marker_blocks": 4}),

@@ -10,11 +10,10 @@ import re
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
-from mmservice.errors import CapabilityUnavailable, Invalid, Unavailable
+from mmservice.errors import CapabilityUnavailable, Invalid, Unavailable, UnsupportedMedia
 from mmservice.providers.base import CATEGORIES
 
 pytestmark = pytest.mark.timeout(120)
@@ -242,16 +241,17 @@ def test_normalizer_undoes_tricks():
     assert "idiot" in normalize("i d i o t").variants[-1]
 
 
-def test_term_lists_compile_and_match_fast(mod):
+def test_term_lists_compile_and_survive_hostile_input(mod):
+    """Long, repetitive inputs (the shapes that make a backtracking pattern explode) are scored
+    like any text. How fast is a bench/ figure; a runaway pattern would hit the test timeout."""
     from mmservice.providers.local.text_moderation import matcher
 
     m = matcher()
     assert len(m.rules) > 20
     hostile = ["l" * 10_000 + " kill", "you " * 2_500, "a " * 5_000, "i will " * 1_400]
-    t0 = time.perf_counter()
     raws = mod.moderate_texts(hostile)
-    assert time.perf_counter() - t0 < 5.0
     assert len(raws) == 4
+    assert all(set(r.category_scores) == set(r.assessed_categories) for r in raws)
 
 
 def test_batch_order_and_empty(mod):
@@ -285,7 +285,7 @@ def test_describe_reads_text_and_reports_facts(vision, text_image):
     out = vision.describe(text_image, "image/png", prompt=None, detail="auto", json_schema=None)
     data = out["data"]
     assert (data["width"], data["height"], data["format"]) == (640, 200, "PNG")
-    joined = "".join(l["text"] for l in data["text_lines"]).replace(" ", "").upper()
+    joined = "".join(line["text"] for line in data["text_lines"]).replace(" ", "").upper()
     assert "HELLO2026" in joined
     line = data["text_lines"][0]
     assert 0.5 < line["confidence"] <= 1.0 and len(line["box"]) == 4
@@ -307,9 +307,9 @@ def test_describe_refuses_questions_offline(vision, text_image):
 
 
 def test_undecodable_image_is_a_typed_error(mod):
-    with pytest.raises(Exception) as err:
+    with pytest.raises(UnsupportedMedia) as err:
         mod.moderate_image(b"\x89PNG\r\n\x1a\nnot really", "image/png")
-    assert getattr(err.value, "code", None) == "undecodable_image"
+    assert err.value.code == "undecodable_image"
 
 
 # ---------------------------------------------------------------------------- speech + asr ---

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 
 import pytest
-from PIL import Image, JpegImagePlugin
+from PIL import Image, ImageFile, JpegImagePlugin
 
 from mmservice.errors import Invalid, UnsupportedMedia
-from mmservice.media import (estimate_image_tokens, inspect_image, prepare_for_moderation,
-                             prepare_for_vision, sniff)
+from mmservice.media import (
+    estimate_image_tokens,
+    inspect_image,
+    prepare_for_moderation,
+    prepare_for_vision,
+    sniff,
+)
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -65,13 +69,19 @@ def test_wrong_magic():
     assert exc.value.code == "unsupported_image_format" and exc.value.status == 415
 
 
-def test_decompression_bomb_refused_without_decoding():
+def test_decompression_bomb_refused_without_decoding(monkeypatch):
+    real_load, loaded = ImageFile.ImageFile.load, []
+
+    def load(self):
+        loaded.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
     data = bomb_png()
     assert len(data) < 3_000_000
-    t = time.perf_counter()
     with pytest.raises(Invalid) as exc:
         inspect_image(data, max_pixels=50_000_000)
-    assert time.perf_counter() - t < 0.5
+    assert loaded == []  # refused from the header
     assert exc.value.code == "image_too_large_pixels" and exc.value.status == 422
     with pytest.raises(Invalid) as exc:
         prepare_for_vision(data)
@@ -174,10 +184,7 @@ def test_draft_makes_12mp_jpeg_fast(photo_12mp, monkeypatch):
         return result
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
-    t = time.perf_counter()
     high = prepare_for_vision(photo_12mp, detail="high")
-    elapsed = time.perf_counter() - t
-    assert elapsed < 0.5, elapsed
     assert decoded_at == [(2000, 1500)]  # DCT-scaled by 1/2, never decoded at 12 MP
     assert (high.width, high.height, high.mime) == (1024, 768, "image/jpeg")
     assert (high.original_width, high.original_height) == (4000, 3000)

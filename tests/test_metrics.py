@@ -164,9 +164,9 @@ def test_queue_depth_and_age_of_the_oldest_waiting_message(env):
 
 def test_age_of_webhook_and_chunk_messages_comes_from_their_ids():
     ms = 0x018f00000000
-    webhook = ('{"headers": {"id": "3b1c", "argsrepr": "[\'default\', \'msg_%012x'
-               'aa11bb22cc33dd44ee55\']"}}' % ms).encode()
-    chunk = ('{"headers": {"id": "job_%012xabcdef0123456789abcd.chunk3"}}' % ms).encode()
+    webhook = ('{"headers": {"id": "3b1c", "argsrepr": "[\'default\', \'msg_' + f"{ms:012x}"
+               + 'aa11bb22cc33dd44ee55\']"}}').encode()
+    chunk = ('{"headers": {"id": "job_' + f"{ms:012x}" + 'abcdef0123456789abcd.chunk3"}}').encode()
     assert oldest_age_s(webhook, ms + 2500) == 2.5
     assert oldest_age_s(chunk, ms + 1000) == 1.0
     assert oldest_age_s(b'{"headers": {"id": "not-ours"}}', ms) == 0.0

@@ -1,8 +1,8 @@
 """The offline provider through the whole pipeline: no API key, no upstream, real local engines
 (profanity model + term lists, NudeNet, RapidOCR, Whisper tiny.en, espeak-ng) in a real worker.
 
-Runs in its own Redis database with its own worker so the session worker (which talks to the
-stub) cannot take these jobs.
+Runs on its own stack (worker + API on a fresh Redis database) so the session worker (which talks
+to the stub) cannot take these jobs.
 """
 from __future__ import annotations
 
@@ -11,24 +11,14 @@ import io
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import ApiServer, Client, WorkerProcess
 from mediagen import image
 
 
 @pytest.fixture(scope="module")
-def offline(base_cfg, tmp_root):
-    cfg = {k: v for k, v in base_cfg.items() if not k.startswith("OPENAI_")}
-    cfg.update({"REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/7",
-                "BLOB_DIR": str(tmp_root / "offline-blobs")})
-    api = ApiServer(cfg)
-    api.app.extensions["mms"].redis.flushdb()
-    worker = WorkerProcess(cfg, str(tmp_root / "offline-worker.log"), concurrency=4,
-                           name="offline").start()
-    try:
-        yield Client(api.base)
-    finally:
-        worker.stop()
-        api.stop()
+def offline(module_stack, tmp_root):
+    s = module_stack({"BLOB_DIR": str(tmp_root / "offline-blobs")}, drop=("OPENAI_",),
+                     concurrency=4, name="offline")
+    return s.client
 
 
 def test_providers_report_local(offline):

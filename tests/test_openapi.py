@@ -11,8 +11,9 @@ import base64
 import copy
 
 import jsonschema
-import mediagen
 import pytest
+
+import mediagen
 
 
 def _strict(node):

@@ -24,7 +24,8 @@ def pipe_env(base_cfg):
     settled: list[dict] = []
     from mmservice import config
 
-    deps = Deps(cfg=config.load(base_cfg, environ={}), redis=r, store=store, blobs=None, providers=None,
+    deps = Deps(cfg=config.load(base_cfg, environ={}), redis=r, store=store, blobs=None,
+                providers=None,
                 enqueue_step=lambda job, step: enqueued.append(step),
                 send_task=lambda *a, **k: None, on_terminal=settled.append)
     return deps, enqueued, settled
@@ -35,7 +36,8 @@ def _job(deps, *, kind="text", tasks=("moderate",), deadline_in_s=60.0, **status
     job = {"id": f"job_{uuid.uuid4().hex}", "tenant": f"t{uuid.uuid4().hex[:6]}",
            "status": "queued", "tasks": list(tasks),
            "task_status": {t: status.get(t, "pending") for t in tasks}, "results": {},
-           "input": {"kind": kind}, "_text": "hello", "_created_ts": ts, "_deadline_ts": ts + deadline_in_s,
+           "input": {"kind": kind}, "_text": "hello", "_created_ts": ts,
+           "_deadline_ts": ts + deadline_in_s,
            "created_at": "x", "updated_at": "x"}
     deps.store.create(job)
     return job

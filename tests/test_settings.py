@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import worker_env
 
+from conftest import worker_env
 from mmservice import config
 from mmservice.errors import Invalid
 from mmservice.moderation.policy import default_thresholds

@@ -141,6 +141,7 @@ def test_loader_refuses_a_rule_missing_from_the_order(tmp_path):
 def test_loader_refuses_a_slot_defined_twice(tmp_path):
     _copy_terms(tmp_path)
     text = (tmp_path / "illicit.toml").read_text()
-    (tmp_path / "illicit.toml").write_text(text.replace("[slots]\n", '[slots]\nsex_body = ["x"]\n', 1))
+    twice = text.replace("[slots]\n", '[slots]\nsex_body = ["x"]\n', 1)
+    (tmp_path / "illicit.toml").write_text(twice)
     with pytest.raises(ValueError, match=r"slot \{sex_body\} is defined twice"):
         terms.load(tmp_path)

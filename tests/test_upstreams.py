@@ -1,21 +1,20 @@
 """The same small job suite against every upstream personality the stub can play.
 
-Each profile gets its own stub, worker and API on its own Redis database, so one profile's worker
-never takes another's tasks; the databases live on a Redis server of this module's own, so no
-other module's database number can collide with ours. Profiles: `openai` (endpoint moderation),
-`no-moderations` (a NIM: chat-mode moderation with a JSON schema), `llamaguard` (an Ollama
-serving Llama Guard: S-codes), `prose` (a model that ignores the JSON instruction), `deepseek`
-(text-only chat).
+Each profile gets its own stub, and a worker and API on a fresh Redis database (the
+`module_stack` factory), so one profile's worker never takes another's tasks. Profiles: `openai`
+(endpoint moderation), `no-moderations` (a NIM: chat-mode moderation with a JSON schema),
+`llamaguard` (an Ollama serving Llama Guard: S-codes), `prose` (a model that ignores the JSON
+instruction), `deepseek` (text-only chat).
 """
 from __future__ import annotations
 
 import threading
 
 import pytest
-from conftest import ApiServer, Client, WorkerProcess
-from mediagen import image
 
+from mediagen import image
 from mmservice.providers.chat_moderation import GUARD_ASSESSED, STRICT
+from mmservice.testing.stack import Stack
 
 PROFILES = {
     "openai": {},
@@ -32,59 +31,53 @@ CHAT_PROFILES = ("no-moderations", "llamaguard", "prose", "deepseek")
 
 
 class Env:
-    def __init__(self, profile: str, cfg: dict, stub, worker, api):
-        self.profile, self.cfg, self.stub, self.worker, self.api = profile, cfg, stub, worker, api
-        self.client = Client(api.base)
+    def __init__(self, profile: str, stack: Stack, stub):
+        self.profile, self.stack, self.stub = profile, stack, stub
+        self.cfg, self.api, self.client = stack.cfg, stack.api, stack.client
+
+    @property
+    def worker(self):
+        return self.stack.worker
 
     def chats(self) -> list[dict]:
         return self.stub.requests.matching("/chat/completions")
 
 
 @pytest.fixture(scope="module")
-def envs(base_cfg, tmp_root):
+def envs(module_stack):
     from mmservice.api import usage
     from mmservice.devstub.server import start_stub
-    from mmservice.embedded import EmbeddedRedis
 
-    redis = EmbeddedRedis(str(tmp_root / "redis-upstreams"), appendonly=False).start()
     made: dict[str, Env] = {}
-    started: list = []
+    stubs: list = []
     try:
-        workers = {}
-        for i, (profile, extra) in enumerate(PROFILES.items()):
+        for profile, extra in PROFILES.items():
             stub = start_stub(profile=profile)
-            started.append(stub)
-            cfg = {**base_cfg, "REDIS_URL": redis.url.rsplit("/", 1)[0] + f"/{i}",
-                   "OPENAI_BASE_URL": stub.base_url, "UPSTREAM_MAX_ATTEMPTS": 2, **extra}
+            stubs.append(stub)
+            cfg = {"OPENAI_BASE_URL": stub.base_url, "UPSTREAM_MAX_ATTEMPTS": 2, **extra}
             for key in extra:  # a kind's fixed address (DeepSeek's) would beat OPENAI_BASE_URL
                 if key.endswith("_KIND"):
                     cfg[key.replace("_KIND", "_BASE_URL")] = stub.base_url
-            workers[profile] = (stub, cfg, WorkerProcess(
-                cfg, str(tmp_root / f"worker-{profile}.log"), concurrency=2, name=profile))
+            s = module_stack(cfg, workers=0, concurrency=2, name=profile)
+            if "usage" not in s.api.app.blueprints:  # until mmservice/__init__ registers it
+                s.api.app.register_blueprint(usage.bp)
+            made[profile] = Env(profile, s, stub)
         errors: list = []
 
-        def boot(w):
+        def boot(e: Env) -> None:
             try:
-                w.start()
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(e)
+                e.stack.add_worker(e.profile)
+            except Exception as err:  # noqa: BLE001 - reported below
+                errors.append(err)
 
-        threads = [threading.Thread(target=boot, args=(w,)) for _, _, w in workers.values()]
+        threads = [threading.Thread(target=boot, args=(e,)) for e in made.values()]
         [t.start() for t in threads]
         [t.join() for t in threads]
-        started += [w for _, _, w in workers.values()]
         assert not errors, errors
-        for profile, (stub, cfg, w) in workers.items():
-            api = ApiServer(cfg)
-            if "usage" not in api.app.blueprints:  # until mmservice/__init__ registers it
-                api.app.register_blueprint(usage.bp)
-            started.append(api)
-            made[profile] = Env(profile, cfg, stub, w, api)
         yield made
     finally:
-        for thing in reversed(started):
-            (thing.stop if hasattr(thing, "stop") else thing.shutdown)()
-        redis.stop()
+        for stub in stubs:
+            stub.shutdown()
 
 
 @pytest.fixture()

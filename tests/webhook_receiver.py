@@ -31,7 +31,7 @@ class Receiver:
         self.server: ThreadingHTTPServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""The worker entry point: `celery -A workers.celery_app worker -Q moderation,vision,audio,webhooks`.
+"""The worker entry point: `celery -A workers.celery_app worker -Q moderation,vision,audio`.
 
 The service is built once by the composition root (`mmservice.services.build`); its Celery app
 is the one the worker runs, and tasks reach the same services through `services`.

@@ -72,6 +72,6 @@ def _start(sender=None, **_kw) -> None:
     # can add a text, so holding longer only adds latency).
     controller = getattr(sender, "controller", None)
     if getattr(controller, "concurrency", None):
-        get_deps().cfg["WORKER_CONCURRENCY"] = int(controller.concurrency)
+        get_deps().cfg["WORKER_CONCURRENCY"] = int(controller.concurrency)  # type: ignore[union-attr]
     threading.Thread(target=_sweeper, name="mms-blob-sweeper", daemon=True).start()
     threading.Thread(target=_warm_up, name="mms-warm-up", daemon=True).start()

@@ -8,9 +8,9 @@ from __future__ import annotations
 from flask import current_app, jsonify
 from flask_smorest import Blueprint
 
+from mmservice.webhooks import settings
 from mmservice.webhooks.deliveries import DeliveryStore, public_view
 from mmservice.webhooks.events import redeliver
-from mmservice.webhooks import settings
 
 bp = Blueprint("deliveries", __name__, description="Webhook deliveries", url_prefix="/v1")
 

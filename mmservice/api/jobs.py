@@ -40,16 +40,17 @@ def _parse_json_body() -> dict:
 def _parse_multipart() -> tuple[dict, Upload | None]:
     form: dict = {}
     for key in request.form:
-        value = request.form.get(key)
+        raw: str = request.form[key]
+        value: object = raw
         if key in _JSON_FORM_FIELDS:
             try:
-                value = json.loads(value)
+                value = json.loads(raw)
             except ValueError:
                 raise BadRequest(f"form field {key!r} must be JSON", code="malformed_json",
                                  field=key) from None
         elif key == "tasks":
-            value = (json.loads(value) if value.strip().startswith("[")
-                     else [t.strip() for t in value.split(",") if t.strip()])
+            value = (json.loads(raw) if raw.strip().startswith("[")
+                     else [t.strip() for t in raw.split(",") if t.strip()])
         form[key] = value
     extra_files = [k for k in request.files if k != "file"]
     if extra_files:
@@ -66,8 +67,9 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
 @blp.route("/jobs", methods=["POST"])
 @blp.doc(summary="Submit content", description=(
     "JSON (`text`, `image_url`, `tasks`, `options`, `webhook_url`, `metadata`) or multipart "
-    "(`file` plus the same fields; `options`/`metadata` as JSON strings, `tasks` comma-separated)."
-    " Header `Idempotency-Key`: same key + same body returns the same job (200); another body 409."),
+    "(`file` plus the same fields; `options`/`metadata` as JSON strings, `tasks` "
+    "comma-separated). Header `Idempotency-Key`: same key + same body returns the same job "
+    "(200); another body 409."),
     requestBody={"content": {
         "application/json": {"schema": JobRequestSchema},
         "multipart/form-data": {"schema": {"type": "object", "properties": {

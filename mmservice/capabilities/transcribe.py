@@ -34,7 +34,7 @@ def stitch(chunks: list[tuple[Any, dict[str, Any]]]) -> dict[str, Any]:
             "chunks": [{"start_s": c.start_s, "end_s": c.end_s} for c, _ in chunks]}
 
 
-def formatted(result: dict[str, Any], response_format: str,
+def formatted(result: dict[str, Any], response_format: str | None,
               duration_s: float | None) -> dict[str, Any]:
     """The transcription result in the requested `response_format`."""
     from mmservice.media.subtitles import to_srt, to_vtt

@@ -30,7 +30,7 @@ class Fault:
     message: str | None = None
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Fault":
+    def from_dict(cls, d: dict) -> Fault:
         """Script entries: {"status": 429, "retry_after": 1}, {"latency_ms": 300}, {"hang": true}
         (or {"hang": 5} seconds), {"malformed": true}, {"reset": true}, {} = answer normally."""
         unknown = set(d) - {"status", "retry_after", "latency_ms", "hang", "malformed", "reset",
@@ -51,7 +51,7 @@ class Fault:
                    message=d.get("message"))
 
     @classmethod
-    def from_marker(cls, spec: str) -> "Fault":
+    def from_marker(cls, spec: str) -> Fault:
         """`429:retry_after=1`, `500`, `hang`, `hang=5`, `malformed`, `reset`, `latency=300`;
         tokens combine with ':' (e.g. `latency=200:503`)."""
         f = cls()
@@ -74,7 +74,7 @@ class Fault:
                 raise ValueError(f"unknown fault marker token {tok!r}")
         return f
 
-    def merge(self, other: "Fault") -> "Fault":
+    def merge(self, other: Fault) -> Fault:
         return Fault(status=other.status or self.status,
                      retry_after=other.retry_after if other.retry_after is not None
                      else self.retry_after,

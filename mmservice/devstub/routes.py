@@ -31,7 +31,7 @@ class Request:
     files: dict = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, method: str, path: str, headers: dict, body: bytes) -> "Request":
+    def parse(cls, method: str, path: str, headers: dict, body: bytes) -> Request:
         req = cls(method, path, headers)
         ctype = headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):

@@ -210,7 +210,7 @@ class StubServer:
     def base_url(self) -> str:
         return self.url + "/v1"
 
-    def start(self) -> "StubServer":
+    def start(self) -> StubServer:
         self._thread.start()
         return self
 
@@ -255,7 +255,7 @@ class StubServer:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "StubServer":
+    def __enter__(self) -> StubServer:
         return self
 
     def __exit__(self, *exc) -> None:

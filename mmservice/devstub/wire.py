@@ -73,11 +73,11 @@ class Reply:
     headers: dict = field(default_factory=dict)
 
     @classmethod
-    def json(cls, obj, status: int = 200, headers: dict | None = None) -> "Reply":
+    def json(cls, obj, status: int = 200, headers: dict | None = None) -> Reply:
         return cls(status, json.dumps(obj).encode(), "application/json", headers or {})
 
     @classmethod
-    def error(cls, err: StubError) -> "Reply":
+    def error(cls, err: StubError) -> Reply:
         return cls.json(err.body(), err.status, err.headers)
 
 

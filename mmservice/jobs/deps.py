@@ -6,8 +6,9 @@ can replace one field (`dataclasses.replace`) without patching modules.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import redis
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mmservice.keys import DEFAULT as KEYS
 from mmservice.steps import registry
@@ -86,8 +87,8 @@ class RedisTaskPublisher:
 
     def queue_first_step(self, pipe: Any, job: dict) -> None:
         """Queue a new job's first task message into the transaction that creates its record
-        (`JobStore.create(in_same_transaction=...)`): one round trip, and no record is ever left without its
-        message (or a message without its record) by a crash in between."""
+        (`JobStore.create(in_same_transaction=...)`): one round trip, and no record is ever
+        left without its message (or a message without its record) by a crash in between."""
         name, args, task_id, queue = step_task(job, job["tasks"][0])
         pipe.lpush(queue, self.message(name, args, task_id, queue))
 

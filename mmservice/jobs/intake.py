@@ -95,14 +95,14 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     elif image_url:
         info = {"kind": "image", "mime": None, "bytes": None, "sha256": None, "remote": True}
     else:
-        info = {"kind": "text", "mime": "text/plain", "chars": len(text),
-                "bytes": len(text.encode()), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+        info = {"kind": "text", "mime": "text/plain", "chars": len(text),  # type: ignore[arg-type]
+                "bytes": len(text.encode()), "sha256": hashlib.sha256(text.encode()).hexdigest()}  # type: ignore[union-attr]
     if text is not None and info["kind"] != "text":
         info["text_chars"] = len(text)
 
     tasks = plan_tasks(fields.get("tasks"), info["kind"], has_text=text is not None)
     if "speak" in tasks and len(text or "") > cfg["MAX_TTS_CHARS"]:
-        raise Invalid(f"text to speak is {len(text)} characters; the limit is "
+        raise Invalid(f"text to speak is {len(text)} characters; the limit is "  # type: ignore[arg-type]
                       f"{cfg['MAX_TTS_CHARS']}", code="tts_text_too_long", field="text")
     job_id = new_job_id()
     idempotency = None

@@ -149,9 +149,9 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps) -> str:
     t0 = time.monotonic()
     try:
         if hasattr(spec.module(), "split"):
-            from mmservice.jobs.fanout import start
+            from mmservice.jobs import fanout
 
-            fanned = start(deps, job, spec)
+            fanned = fanout.start(deps, job, spec)
             if fanned is not None:
                 return fanned
         result = spec.run(job, deps)
@@ -232,7 +232,8 @@ def fail_job(deps: Deps, job: dict, code: str, message: str) -> dict | None:
         deps.store.set_status(j, "failed", error={"code": code, "message": message})
 
     try:
-        failed = deps.store.update(job["tenant"], job["id"], fail, in_same_transaction=_count_if_settled(deps))
+        failed = deps.store.update(job["tenant"], job["id"], fail,
+                                   in_same_transaction=_count_if_settled(deps))
     except (_AlreadyDone, NotFound):
         return None
     _settled(deps, failed)

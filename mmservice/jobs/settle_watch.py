@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import redis
 
@@ -100,6 +100,13 @@ class SettleWatch:
                     waiting.discard(ev)
                     if not waiting:
                         del self._waiters[key]
+
+    def waiting(self, tenant: str | None = None, job_id: str | None = None) -> int:
+        """How many requests are waiting now: on one job, or on any job."""
+        with self._lock:
+            if job_id is not None:
+                return len(self._waiters.get(f"{tenant}/{job_id}", ()))
+            return sum(len(evs) for evs in self._waiters.values())
 
     def wait_settled(self, tenant: str, job_id: str, wait_s: float,
                      read: Callable[[], dict]) -> tuple[dict, float]:

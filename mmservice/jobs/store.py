@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -157,7 +158,7 @@ class JobStore:
         batch = max(limit * 2, 50)
         last_id = None
         while len(out) < limit:
-            ids = [i.decode() for i in self.r.zrevrangebyscore(idx, max_score, "-inf",
+            ids = [i.decode() for i in self.r.zrevrangebyscore(idx, max_score, "-inf",  # type: ignore[union-attr]
                                                                start=offset, num=batch)]
             if not ids:
                 last_id = None

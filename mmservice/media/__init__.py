@@ -7,11 +7,28 @@ All failures are `mmservice.errors` types with stable codes.
 """
 from __future__ import annotations
 
-from .audio import (FORMAT_MIME, FORMATS, Chunk, audio_mime, concat_audio, convert, duration_of,
-                    export_chunk, inspect_audio, load_audio, plan_chunks)
+from .audio import (
+                    FORMAT_MIME,
+                    FORMATS,
+                    Chunk,
+                    audio_mime,
+                    concat_audio,
+                    convert,
+                    duration_of,
+                    export_chunk,
+                    inspect_audio,
+                    load_audio,
+                    plan_chunks,
+)
 from .ffmpeg import ffmpeg_exe, probe_duration, run_ffmpeg
-from .images import (PreparedImage, estimate_image_tokens, inspect_image, prepare_for_moderation,
-                     prepare_for_vision, vision_size)
+from .images import (
+                    PreparedImage,
+                    estimate_image_tokens,
+                    inspect_image,
+                    prepare_for_moderation,
+                    prepare_for_vision,
+                    vision_size,
+)
 from .sniff import extension_for, sniff
 from .subtitles import stitch, to_srt, to_vtt
 from .text_split import split_for_moderation, split_sentences

@@ -123,7 +123,7 @@ def load_audio(data: bytes, mime: str | None = None, *, sample_rate: int | None 
         if (info and info["sample_width"] == 2 and sample_rate in (None, info["sample_rate"])
                 and channels in (None, info["channels"])):
             if not info["exact_header"]:
-                data = bytearray(data)
+                data = bytearray(data)  # type: ignore[assignment]
                 fix_wav_headers(data)  # pydub believes the header's size
             seg = AudioSegment(data=bytes(data))
             if len(seg) == 0:

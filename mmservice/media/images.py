@@ -102,7 +102,8 @@ def _orientation(img: Image.Image) -> int:
 def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                   max_side_ratio: float = DEFAULT_MAX_SIDE_RATIO) -> dict:
     """Validate an upload at submission: format, pixel budget, aspect ratio, and that it decodes
-    (for a JPEG whose structure `jpeg_well_formed` vouches for (`jpeg_structure`), without decoding it).
+    (for a JPEG whose structure `jpeg_structure.jpeg_well_formed` vouches for, without decoding
+    it).
 
     Raises UnsupportedMedia `unsupported_image_format`, Invalid `image_too_large_pixels`,
     `image_aspect_ratio` or `corrupt_image`.
@@ -126,7 +127,7 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         # corruption are still caught) but the inverse DCT does 1/64 of the work.
         img.draft("RGB", (max(1, w // 8), max(1, h // 8)))
     _load(img, max_pixels)  # first frame only: that is all we ever send anywhere
-    return {"width": w, "height": h, "format": img.format, "mime": _MIME[img.format],
+    return {"width": w, "height": h, "format": img.format, "mime": _MIME[str(img.format)],
             "frames": frames}
 
 
@@ -161,7 +162,7 @@ def _decode(data: bytes, max_pixels: int, target_of) -> tuple[Image.Image, str, 
     Returns the image (not yet resized), its format and its displayed (upright) size.
     """
     img = _open(data, max_pixels)
-    fmt = img.format
+    fmt = str(img.format)  # one of _FORMATS: `_open` refuses the rest
     orientation = _orientation(img)
     w, h = img.size
     ow, oh = (h, w) if orientation in _SWAPS_SIDES else (w, h)

@@ -47,7 +47,8 @@ def jpeg_well_formed(data: bytes) -> bool:
     for _ in range(_MAX_SEGMENTS):
         if pos + 2 > n or data[pos] != 0xFF:
             return False
-        pos = _FILL.match(data, pos).end() - 1  # skip fill bytes: the last 0xFF starts the marker
+        fill = _FILL.match(data, pos)  # matches: data[pos] is 0xFF (checked above)
+        pos = (fill.end() if fill else pos + 1) - 1  # skip fill bytes: the last 0xFF starts it
         if pos + 2 > n:
             return False
         marker = data[pos + 1]

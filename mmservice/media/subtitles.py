@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Iterable
-
+from collections.abc import Iterable
+from typing import Any
 
 _WORD = re.compile(r"[^\w']+")
 

@@ -147,7 +147,7 @@ class OpenAIModeration(_Base):
             return self._parse(results[0], types, {"requests": 1, "images": 1})
 
         return self._call("moderations.create", lambda: self.client.moderations
-                          .with_raw_response.create(model=self.model, input=parts), parse,
+                          .with_raw_response.create(model=self.model, input=parts), parse,  # type: ignore[arg-type]
                           job_id)
 
 

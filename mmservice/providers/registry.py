@@ -7,7 +7,8 @@ only the `moderation` queue never loads Whisper.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mmservice.config import CAPS
 from mmservice.errors import CapabilityUnavailable

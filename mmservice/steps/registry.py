@@ -8,8 +8,9 @@ task; a step uses one provider *capability*. A step's name is its task's name.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from mmservice.errors import Invalid
 

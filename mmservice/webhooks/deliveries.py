@@ -15,8 +15,9 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import redis
 
@@ -115,7 +116,7 @@ class DeliveryStore:
         pipe.expire(self.index_key(tenant, job_id), self.ttl_s)
         if inflight:
             reads = reads[1:]
-            pipe.zadd(self.inflight_key(), {self._member(tenant, found_id):
+            pipe.zadd(self.inflight_key(), {self._member(tenant, found_id):  # type: ignore[dict-item]
                                             record["_lease_until"]})
         for key in reads:
             pipe.get(key)
@@ -137,7 +138,7 @@ class DeliveryStore:
     def inflight_due(self, now: float, limit: int) -> list[tuple[str, str]]:
         """In-flight first attempts whose lease has run out (their process died)."""
         raw = self.r.zrangebyscore(self.inflight_key(), "-inf", now, start=0, num=limit)
-        return [tuple(json.loads(m)) for m in raw]
+        return [tuple(json.loads(m)) for m in raw]  # type: ignore[arg-type]
 
     def inflight_take(self, tenant: str, delivery_id: str) -> bool:
         return bool(self.r.zrem(self.inflight_key(), self._member(tenant, delivery_id)))
@@ -152,7 +153,7 @@ class DeliveryStore:
         return json.loads(raw)
 
     def list_for_job(self, tenant: str, job_id: str) -> list[dict]:
-        ids = [i.decode() for i in self.r.zrange(self.index_key(tenant, job_id), 0, -1)]
+        ids = [i.decode() for i in self.r.zrange(self.index_key(tenant, job_id), 0, -1)]  # type: ignore[union-attr]
         if not ids:
             return []
         raws = self.r.mget([self.key(tenant, i) for i in ids])
@@ -169,7 +170,7 @@ class DeliveryStore:
         script returns the current value and `fn` runs again on it; `fn` may raise to abort
         without writing. `raw`: the record as just read, to skip the GET."""
         key = self.key(tenant, delivery_id)
-        raw = self.r.get(key) if raw is None else raw
+        raw = self.r.get(key) if raw is None else raw  # type: ignore[assignment]
         while True:
             if raw is None:
                 raise NotFound(f"no delivery {delivery_id!r}", code="delivery_not_found")

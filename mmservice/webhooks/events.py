@@ -12,16 +12,16 @@ import logging
 import queue
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from mmservice import logs, metrics
 from mmservice.errors import Conflict, MMSError, NotFound
 from mmservice.jobs.store import TERMINAL, now_iso, public_view
 from mmservice.webhooks import QUEUE, TASK_NAME, settings, signing, transport
-from mmservice.webhooks.deliveries import (FAILED, SKIPPED, SUCCEEDED, DeliveryStore)
-from mmservice.webhooks.schedule import (DISABLE, RETRY, SUCCEEDED as OK, decide,
-                                         is_client_error)
+from mmservice.webhooks.deliveries import FAILED, SKIPPED, SUCCEEDED, DeliveryStore
+from mmservice.webhooks.schedule import DISABLE, RETRY, decide, is_client_error
+from mmservice.webhooks.schedule import SUCCEEDED as OK
 
 log = logging.getLogger("mmservice.webhooks")
 
@@ -143,7 +143,7 @@ class LocalSenders:
     def __init__(self):
         self.lock = threading.Lock()
         self.reserved = self.started = 0
-        self.work: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
+        self.work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
 
     def reserve(self, limit: int) -> bool:
         with self.lock:
@@ -178,7 +178,7 @@ senders = LocalSenders()
 
 
 def build_body(job: dict, event_type: str, event_ts: float) -> str:
-    when = datetime.fromtimestamp(event_ts, tz=timezone.utc)
+    when = datetime.fromtimestamp(event_ts, tz=UTC)
     payload = {"type": event_type,
                "timestamp": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                "data": public_view(job)}
@@ -267,7 +267,7 @@ def _attempt(store: DeliveryStore, enqueue: Enqueue, cfg, deps, tenant: str, c) 
               "response_body": res.response_body, "finished_at": now_iso()}
     next_ts = time.time() + d.delay_s
     if d.outcome == OK:
-        fields["outcome"], change = SUCCEEDED, settle(SUCCEEDED, None)
+        fields["outcome"], change = SUCCEEDED, settle(SUCCEEDED, None)  # type: ignore[arg-type]
     elif d.outcome == RETRY:
         fields.update(outcome="retry_scheduled", next_attempt_at=now_iso(next_ts))
 
@@ -288,7 +288,7 @@ def _attempt(store: DeliveryStore, enqueue: Enqueue, cfg, deps, tenant: str, c) 
                "message": _give_up_message(d.reason, res.error)}
         fields["outcome"], change = FAILED, settle(FAILED, err)
     rec = store.finish(tenant, delivery_id, n, fields, change)
-    metrics.Recorder(deps.store.r).webhook_attempt(fields["outcome"])
+    metrics.Recorder(deps.store.r).webhook_attempt(str(fields["outcome"]))
     log.info("webhook attempt", extra={**ctx, "status_code": res.status_code,
                                        "outcome": fields["outcome"],
                                        "error": (res.error or {}).get("code"),
@@ -296,7 +296,7 @@ def _attempt(store: DeliveryStore, enqueue: Enqueue, cfg, deps, tenant: str, c) 
     if d.outcome == RETRY and rec["status"] == "pending" and rec["_next_ts"] == next_ts:
         enqueue(tenant, delivery_id, d.delay_s)
         store.mark_enqueued(tenant, delivery_id, next_ts)
-    return fields["outcome"]
+    return fields["outcome"]  # type: ignore[return-value]
 
 
 def _give_up_message(reason: str, error: dict | None) -> str:

@@ -14,7 +14,7 @@ import binascii
 import logging
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
@@ -57,7 +57,7 @@ def active_secrets(configured: tuple[str, ...], r) -> list[str]:
 
 
 def signature_header(msg_id: str, timestamp: int, body: str, secrets: list[str]) -> str:
-    when = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    when = datetime.fromtimestamp(timestamp, tz=UTC)
     return " ".join(_signer(s).sign(msg_id, when, body) for s in secrets)
 
 

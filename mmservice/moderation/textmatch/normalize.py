@@ -81,7 +81,8 @@ def builtin_name_hints() -> NameHints:
 # that is not written all in capitals or title case. An ambiguous word inside such a run is
 # replaced by "name" when the run also holds a word that is evidence of a name (any capitalized
 # word that is not a common English word, not itself ambiguous and not an insult).
-_NAME_RUN = re.compile(r"(?<![\w'])(?:(?:[A-Z][a-z]+\.?|Mc[A-Z][a-z]+|[A-Z]\.|van|von|de|der|la|le|da|di|du|del|st\.)"
+_NAME_RUN = re.compile(r"(?<![\w'])(?:(?:[A-Z][a-z]+\.?|Mc[A-Z][a-z]+|[A-Z]\.|"
+                       r"van|von|de|der|la|le|da|di|du|del|st\.)"
                        r"[ \t]+){1,5}(?:[A-Z][a-z]+|Mc[A-Z][a-z]+)(?![\w'])")
 _WORD_RAW = re.compile(r"[A-Za-z][A-Za-z.]*")
 _LOWER_WORD = re.compile(r"(?<![\w'])[a-z]{2,}")

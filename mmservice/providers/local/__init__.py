@@ -14,6 +14,8 @@ what each engine can and cannot judge, and the model credits.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from mmservice.providers.base import RawModeration
 from mmservice.providers.local.describe import LocalVision as _LocalVision
 from mmservice.providers.local.models import configure, loaded_engines, warm_up
@@ -57,7 +59,7 @@ class LocalSpeech(_Configured, _LocalSpeech):
     pass
 
 
-_CLASSES = {"moderation": LocalModeration, "vision": LocalVision,
+_CLASSES: dict[str, Any] = {"moderation": LocalModeration, "vision": LocalVision,
             "transcription": LocalTranscription, "speech": LocalSpeech}
 _JUDGES = {
     "moderation": "text: harassment, harassment/threatening, hate, hate/threatening, illicit, "

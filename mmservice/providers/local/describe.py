@@ -70,7 +70,7 @@ def dominant_colors(rgb, n: int = N_COLORS) -> list[dict[str, Any]]:
 
 
 def _quote(lines: list[dict[str, Any]], limit: int = 300) -> str:
-    text = " / ".join(l["text"] for l in lines)
+    text = " / ".join(l["text"] for l in lines)  # noqa: E741
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -138,7 +138,7 @@ class LocalVision:
             "frames": frames,
             "dominant_colors": dominant_colors(rgb),
             "text_lines": lines,
-            "ocr_text": "\n".join(l["text"] for l in lines),
+            "ocr_text": "\n".join(l["text"] for l in lines),  # noqa: E741
             "detections": detections,
             "sexual_score": round(float(image_moderation.sexual_score(detections)), 4),
             "engines": {"ocr": "rapidocr-onnxruntime (PP-OCRv4)",

@@ -1,0 +1,53 @@
+"""What a client of the API does (submit, poll, read errors), over real HTTP with `requests`.
+
+Why a helper and not raw `requests` in every test: polling to a terminal status with a deadline
+is the same loop everywhere, and its failure message must say where the job got stuck.
+"""
+from __future__ import annotations
+
+import io
+import time
+
+import requests
+
+
+class Client:
+    def __init__(self, base: str):
+        self.base = base
+        self.s = requests.Session()
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def get(self, path: str, **kw):
+        return self.s.get(self.url(path), timeout=30, **kw)
+
+    def post(self, path: str, **kw):
+        return self.s.post(self.url(path), timeout=60, **kw)
+
+    def delete(self, path: str, **kw):
+        return self.s.delete(self.url(path), timeout=30, **kw)
+
+    def submit(self, payload: dict, headers: dict | None = None):
+        return self.post("/v1/jobs", json=payload, headers=headers or {})
+
+    def submit_file(self, name: str, data: bytes, mime: str, fields: dict | None = None):
+        return self.post("/v1/jobs", files={"file": (name, io.BytesIO(data), mime)},
+                         data=fields or {})
+
+    def poll(self, job_id: str, timeout: float = 60, until=("succeeded", "failed", "canceled")):
+        deadline = time.monotonic() + timeout
+        job: dict = {}
+        while time.monotonic() < deadline:
+            r = self.get(f"/v1/jobs/{job_id}")
+            assert r.status_code == 200, r.text
+            job = r.json()
+            if job["status"] in until:
+                return job
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} not in {until} after {timeout}s: {job}")
+
+    def run(self, payload: dict, timeout: float = 60) -> dict:
+        r = self.submit(payload)
+        assert r.status_code == 202, r.text
+        return self.poll(r.json()["id"], timeout)
