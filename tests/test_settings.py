@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import worker_env
 from mmservice import config
 from mmservice.errors import Invalid
 from mmservice.moderation.policy import default_thresholds
 from mmservice.settings_table import markdown, readme_block
+from mmservice.testing.procs import service_env as worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
