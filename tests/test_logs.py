@@ -19,10 +19,9 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-import redis
 from PIL import Image, PngImagePlugin
 
-from conftest import ApiServer, Client, WorkerProcess
+from conftest import Client
 from mmservice import logs
 from mmservice.webhooks import signing
 from webhook_receiver import Receiver
@@ -43,26 +42,20 @@ def marked_png() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def env(base_cfg, stub, tmp_root):
-    cfg = {**base_cfg, "REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/12",
-           "LOG_LEVEL": "DEBUG", "OPENAI_API_KEY": API_KEY, "WEBHOOK_SECRETS": SECRET,
-           "WEBHOOK_ALLOWLIST": "127.0.0.1", "WEBHOOK_RETRY_SCHEDULE_S": "0.2,0.4,0.8",
-           "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off"}
-    redis.Redis.from_url(cfg["REDIS_URL"]).flushdb()
+def env(module_stack, base_cfg, stub):
     stub.reset()
     api_lines = io.StringIO()
     capture = logging.StreamHandler(api_lines)  # the API's stderr handler, into a buffer
     capture.setFormatter(logs.formatter())
     logging.getLogger().addHandler(capture)
-    log_path = str(tmp_root / "logs-worker.log")
-    worker = WorkerProcess(cfg, log_path, name="logs").start()
-    api = ApiServer(cfg)
+    s = module_stack(cfg={"LOG_LEVEL": "DEBUG", "OPENAI_API_KEY": API_KEY,
+                          "WEBHOOK_SECRETS": SECRET, "WEBHOOK_ALLOWLIST": "127.0.0.1",
+                          "WEBHOOK_RETRY_SCHEDULE_S": "0.2,0.4,0.8",
+                          "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off"}, name="logs")
     receiver = Receiver([SECRET], script=[{"status": 500}]).start()
-    yield SimpleNamespace(cfg=cfg, worker=worker, api=api, client=Client(api.base),
-                          receiver=receiver, api_lines=api_lines, worker_log=log_path)
+    yield SimpleNamespace(cfg=s.cfg, worker=s.worker, api=s.api, client=s.client,
+                          receiver=receiver, api_lines=api_lines, worker_log=s.log_path)
     receiver.stop()
-    worker.stop()
-    api.stop()
     logging.getLogger().removeHandler(capture)
     logs.setup(base_cfg["LOG_LEVEL"])
 

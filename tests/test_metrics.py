@@ -12,10 +12,8 @@ import time
 from types import SimpleNamespace
 
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ApiServer, Client, WorkerProcess
 from mediagen import image
 from mmservice.api.metrics import oldest_age_s
 from mmservice.webhooks import signing
@@ -25,21 +23,15 @@ SECRET = signing.new_secret()
 
 
 @pytest.fixture(scope="module")
-def env(base_cfg, stub, tmp_root):
-    cfg = {**base_cfg, "REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/13",
-           "WEBHOOK_SECRETS": SECRET, "WEBHOOK_ALLOWLIST": "127.0.0.1",
-           "WEBHOOK_RETRY_SCHEDULE_S": "0.2,0.4,0.8", "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off"}
-    r = redis.Redis.from_url(cfg["REDIS_URL"])
-    r.flushdb()
+def env(module_stack, stub):
     stub.reset()
-    worker = WorkerProcess(cfg, str(tmp_root / "metrics-worker.log"), name="metrics").start()
-    api = ApiServer(cfg)
+    s = module_stack(cfg={"WEBHOOK_SECRETS": SECRET, "WEBHOOK_ALLOWLIST": "127.0.0.1",
+                          "WEBHOOK_RETRY_SCHEDULE_S": "0.2,0.4,0.8",
+                          "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off"}, name="metrics")
     receiver = Receiver([SECRET], script=[{"status": 500}]).start()
-    yield SimpleNamespace(cfg=cfg, r=r, worker=worker, api=api, client=Client(api.base),
+    yield SimpleNamespace(cfg=s.cfg, r=s.redis, worker=s.worker, api=s.api, client=s.client,
                           receiver=receiver)
     receiver.stop()
-    worker.stop()
-    api.stop()
 
 
 def scrape(env) -> dict[str, dict[tuple, float]]:
