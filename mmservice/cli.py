@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # background of a non-interactive shell, so the handler is installed explicitly).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
-    env = dict(os.environ)  # the children's environment: theirs to validate with config.load()
+    env = mms_config.child_environment()  # the children's: theirs to validate with load()
     cfg = args.cfg
     procs: list[tuple[str, subprocess.Popen]] = []
     redis = None

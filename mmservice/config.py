@@ -373,6 +373,27 @@ def from_environment(environ: Mapping[str, str] | None = None) -> set[str]:
     return {k for k in FIELDS if any(env.get(n) for n in env_names(k))}
 
 
+def child_environment(cfg: Mapping[str, Any] | None = None,
+                      extra: Mapping[str, str] | None = None, *, inherit: bool = True) -> dict:
+    """The environment for a process this one starts (a worker, the API, a stub): this
+    process's variables, with `cfg` written as the variables the child's `load()` reads. With a
+    `cfg`, the caller's own MMS_*/OPENAI_* variables are left out, so the child runs exactly
+    the settings it is given. Why here: settings go to and come from the environment in one
+    module."""
+    base = dict(os.environ) if inherit else {}
+    if cfg is not None:
+        base = {k: v for k, v in base.items() if not k.startswith((PREFIX, "OPENAI_"))}
+        for key, value in cfg.items():  # None as "None", which load() reads back as None
+            base[key if key.startswith("OPENAI_") else PREFIX + key] = str(value)
+    base.update(extra or {})
+    return base
+
+
+def process_variable(name: str, default: str = "") -> str:
+    """A variable that is not a service setting (a benchmark or test-harness knob)."""
+    return os.environ.get(name, default)
+
+
 def overlay(cfg: dict, values: dict[str, Any]) -> dict:
     """`cfg` with per-tenant `values` applied: only `tenant` settings, validated like the rest."""
     _refuse_unknown([k for k in values if k not in FIELDS], "in the tenant overlay")

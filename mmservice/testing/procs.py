@@ -33,9 +33,9 @@ class LaunchError(RuntimeError):
 def service_env(cfg: dict, extra: dict | None = None) -> dict:
     """The environment of a service process: MMS_* settings from `cfg` (keys without prefix),
     OPENAI_* as the client reads them; nothing inherited from the caller's MMS_/OPENAI_ vars."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MMS_", "OPENAI_"))}
-    for k, v in cfg.items():
-        env[k if k.startswith("OPENAI_") else f"MMS_{k}"] = str(v)
+    from mmservice.config import child_environment
+
+    env = child_environment(cfg)
     env["PYTHONPATH"] = ROOT
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(extra or {})

@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 
+from mmservice.config import process_variable
 from mmservice.embedded import EmbeddedRedis, free_port
 from mmservice.testing.client import Client
 from mmservice.testing.procs import (
@@ -36,7 +37,7 @@ __all__ = ["ALL_QUEUES", "ApiServer", "Client", "GunicornApp", "LaunchError", "P
            "RedisDatabases", "ScratchStack", "Stack", "StubProc", "WorkerProcess",
            "broker_idle", "service_env", "wait_until"]
 
-GUNICORN_WORKERS = int(os.environ.get("BENCH_API_WORKERS", "2"))  # = make run's MMS_API_WORKERS
+GUNICORN_WORKERS = int(process_variable("BENCH_API_WORKERS", "2"))  # = make run's MMS_API_WORKERS
 GUNICORN_THREADS = 4  # = make run, Dockerfile and docker-compose
 
 
