@@ -1,16 +1,16 @@
 """`/v1/jobs/<id>/deliveries`: a job's webhook deliveries with their attempts, and redelivery.
 
 Why a plain blueprint beside the jobs API: it is optional (registered when the webhooks package
-is present) and both views are thin; the lifecycle lives in `mmservice.webhooks.events`.
+is present) and both views are thin; the lifecycle lives in `mmservice.webhooks`.
 """
 from __future__ import annotations
 
 from flask import current_app, jsonify
 from flask_smorest import Blueprint
 
-from mmservice.webhooks.deliveries import DeliveryStore, public_view
-from mmservice.webhooks.events import redeliver
-from mmservice.webhooks import settings
+from mmservice.webhooks.redeliver import redeliver
+from mmservice.webhooks.store import public_view
+from mmservice.webhooks.wiring import hooks
 
 bp = Blueprint("deliveries", __name__, description="Webhook deliveries", url_prefix="/v1")
 
@@ -27,8 +27,8 @@ def _tenant() -> str:
 def list_deliveries(job_id: str):
     svc = _svc()
     svc.store.get(_tenant(), job_id)  # 404 job_not_found, also for another tenant's job
-    store = DeliveryStore(svc.redis, settings(svc.cfg).ttl_s)
-    return jsonify({"data": [public_view(d) for d in store.list_for_job(_tenant(), job_id)]})
+    found = hooks(svc.deps).store.list_for_subject(_tenant(), job_id)
+    return jsonify({"data": [public_view(d) for d in found]})
 
 
 @bp.route("/jobs/<job_id>/deliveries/<delivery_id>/retry", methods=["POST"])
