@@ -2,8 +2,10 @@
 that verifies every request with `standardwebhooks` and dedupes on `webhook-id`.
 
 Runs its own worker and API with webhook settings in their environment (short retry schedule,
-1.5 s timeout, loopback allow-listed, a sweeper every 0.2 s), on Redis database 5, so the
-session worker never takes these tasks.
+1.5 s timeout, loopback allow-listed, a sweeper every 0.2 s), so the session worker never takes
+these tasks. Every test runs twice: first attempts through the `webhooks` queue (Redis database
+5), and made by the worker that settled the job (database 8; `MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT=auto`
+in a worker that consumes `webhooks`, see `mmservice.webhooks.local_senders`).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from standardwebhooks import Webhook
 
 from conftest import ApiServer, Client, WorkerProcess
 from mmservice.embedded import free_port
+from mmservice.errors import Invalid
 from mmservice.jobs.store import JobStore, public_view
 from mmservice.keys import Keys
 from mmservice.webhooks import schedule, settings, signing, transport
@@ -34,18 +37,21 @@ SCHEDULE = (0.2, 0.4, 0.8, 1.6, 3.0)
 KEYS = Keys()
 
 
-@pytest.fixture(scope="module")
-def hooks(base_cfg, stub, tmp_root):
-    cfg = {**base_cfg, "REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/5",
+@pytest.fixture(scope="module", params=["queued", "local"])
+def hooks(request, base_cfg, stub, tmp_root):
+    mode = request.param
+    db = {"queued": 5, "local": 8}[mode]
+    cfg = {**base_cfg, "REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + f"/{db}",
            "WEBHOOK_SECRETS": f"{OLD},{NEW}", "WEBHOOK_ALLOWLIST": "127.0.0.1",
            "WEBHOOK_RETRY_SCHEDULE_S": ",".join(map(str, SCHEDULE)), "WEBHOOK_TIMEOUT_S": 1.5,
            "BROKER_VISIBILITY_TIMEOUT_S": 3, "BROKER_RESTORE_INTERVAL_S": 1.0,
-           "WEBHOOK_SWEEP_EVERY_S": 0.2}
+           "WEBHOOK_SWEEP_EVERY_S": 0.2,
+           "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off" if mode == "queued" else "auto"}
     r = redis.Redis.from_url(cfg["REDIS_URL"])
     r.flushdb()
-    log = str(tmp_root / "webhooks-worker.log")
-    env = SimpleNamespace(cfg=cfg, r=r, log=log,
-                          worker=WorkerProcess(cfg, log, name="hooks").start())
+    log = str(tmp_root / f"webhooks-worker-{mode}.log")
+    env = SimpleNamespace(cfg=cfg, r=r, log=log, mode=mode,
+                          worker=WorkerProcess(cfg, log, name=f"hooks-{mode}").start())
     env.api = ApiServer(cfg)
     env.client = Client(env.api.base)
     stub.reset()
@@ -74,6 +80,13 @@ def settled(env, job_id: str, timeout: float = 20, attempts: int = 1) -> dict:
 
 def run(env, url: str, text: str = "hello webhooks") -> dict:
     return env.client.run({"text": text, "webhook_url": url})
+
+
+def made_locally(env, delivery_id: str) -> bool:
+    """Whether the worker made this delivery's first attempt itself (its log says so)."""
+    with open(env.log, encoding="utf-8", errors="replace") as f:
+        return any("webhook attempt started locally" in line and delivery_id in line
+                   for line in f)
 
 
 def due_at(env, delivery_id: str) -> float | None:
@@ -270,6 +283,50 @@ def test_sweeper_resends_a_lost_attempt_once(hooks):
     assert r.zscore(KEYS.webhook_due(), due_member("default", did)) is None
 
 
+def test_local_first_attempt_setting():
+    assert settings({}).local_first_attempt == "auto"
+    for raw, want in (("1", "on"), (True, "on"), ("off", "off"), ("FALSE", "off"), ("", "auto")):
+        assert settings({"WEBHOOK_LOCAL_FIRST_ATTEMPT": raw}).local_first_attempt == want
+    with pytest.raises(Invalid) as e:
+        settings({"WEBHOOK_LOCAL_FIRST_ATTEMPT": "sometimes"})
+    assert e.value.field == "MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT"
+
+
+def test_local_first_attempt_needs_a_free_sender_and_a_worker(hooks):
+    """On, in a worker (`local_ok`) and with a free sender: no message, the POST is made by
+    this process and its record settles (no due time left). No free sender, or an API request:
+    the first attempt is queued as before."""
+    on = {"WEBHOOK_LOCAL_FIRST_ATTEMPT": "on"}
+    store = DeliveryStore(hooks.r, 3600, KEYS)
+    rcv = Receiver([NEW]).start()
+    job = {"tenant": "default", "status": "succeeded", "webhook_url": rcv.url()}
+    try:
+        deps, queued = in_process_deps(hooks, **on, WEBHOOK_LOCAL_SENDERS=1)
+        local = on_job_terminal({**job, "id": f"job_local{hooks.mode}"}, deps, local_ok=True)
+        assert rcv.wait_for(1)[0]["id"] == local and queued == []
+        wait_until(lambda: store.get("default", local)["status"] == "succeeded")
+        assert due_at(hooks, local) is None
+
+        busy, queued_busy = in_process_deps(hooks, **on, WEBHOOK_LOCAL_SENDERS=0)
+        api, queued_api = in_process_deps(hooks, **on)
+        a = on_job_terminal({**job, "id": f"job_busy{hooks.mode}"}, busy, local_ok=True)
+        b = on_job_terminal({**job, "id": f"job_api{hooks.mode}"}, api)
+        assert queued_busy == [("default", a)] and queued_api == [("default", b)]
+        for did in (a, b):
+            assert store.get("default", did)["attempt_count"] == 0
+    finally:
+        rcv.stop()
+
+
+def wait_until(check, timeout: float = 10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
 # -- end to end through the worker -----------------------------------------------------------
 def test_success_signed_and_shaped(hooks):
     rcv = Receiver([NEW]).start()
@@ -285,6 +342,7 @@ def test_success_signed_and_shaped(hooks):
     assert evt["data"] == hooks.client.get(f"/v1/jobs/{job['id']}").json()
     assert datetime.fromisoformat(evt["timestamp"]).tzinfo == timezone.utc
     assert req["id"] == d["id"] and req["headers"]["content-type"] == "application/json"
+    assert made_locally(hooks, d["id"]) == (hooks.mode == "local")
     assert abs(int(req["headers"]["webhook-timestamp"]) - time.time()) < 60
     assert d["status"] == "succeeded" and d["type"] == "job.succeeded" and d["url"] == rcv.url()
     (a,) = d["attempts"]
@@ -311,6 +369,7 @@ def test_retry_after_500_keeps_the_webhook_id(hooks):
     assert first["error"]["code"] == "webhook_http_error"
     assert '"ok": false' in first["response_body"]
     assert (second["status_code"], d["status"]) == (200, "succeeded")
+    assert made_locally(hooks, d["id"]) == (hooks.mode == "local")
 
 
 def test_retry_after_header_is_honoured(hooks):
@@ -482,3 +541,4 @@ def test_worker_killed_mid_delivery_no_duplicate(hooks):
     assert len(rcv.processed) == 1 and all(r["verified"] == [True] for r in rcv.requests)
     assert [a["outcome"] for a in d["attempts"]] == ["interrupted", "succeeded"]
     assert d["status"] == "succeeded"
+    assert made_locally(hooks, d["id"]) == (hooks.mode == "local")

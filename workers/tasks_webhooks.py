@@ -13,7 +13,7 @@ import threading
 from celery import shared_task
 from celery.signals import worker_ready
 
-from mmservice.webhooks import settings
+from mmservice.webhooks import QUEUE, local_senders, settings
 from mmservice.webhooks.attempts import run_attempt
 from mmservice.webhooks.due import sweep
 from workers.deps import get_deps
@@ -41,4 +41,11 @@ def _sweeper() -> None:
 
 @worker_ready.connect
 def _on_worker_ready(sender=None, **_kw) -> None:
+    try:
+        local_senders.consumes_webhook_queue = QUEUE in set(sender.app.amqp.queues.consume_from)
+        cfg = settings(sender.app.conf.mms)
+        log.info("webhook first attempts", extra={"local": local_senders.enabled(cfg),
+                                                  "setting": cfg.local_first_attempt})
+    except Exception:  # then first attempts go through the queue
+        log.exception("webhook first-attempt mode not decided")
     threading.Thread(target=_sweeper, name="mms-webhook-sweeper", daemon=True).start()

@@ -9,6 +9,7 @@ different reasons and are tested on their own. `wiring` is the one place that re
 Settings are read here with typed defaults rather than added to `config.DEFAULTS`, because
 environment values arrive as strings and tests pass native values: one place coerces both.
 `MMS_WEBHOOK_SWEEP_EVERY_S` (1): how often each worker's sweeper sends the attempts that are due.
+`MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT` and `MMS_WEBHOOK_LOCAL_SENDERS`: see `local_senders`.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class WebhookSettings:
     retry_after_max_s: float
     ttl_s: int
     sweep_every_s: float = 1.0
+    local_first_attempt: str = "auto"  # "auto" | "on" | "off"
+    local_senders: int = 4
 
     @property
     def lease_s(self) -> float:
@@ -61,6 +64,19 @@ def _number(cfg: dict, key: str, default: float) -> float:
     return value
 
 
+def _auto_flag(cfg: dict, key: str) -> str:
+    raw = cfg.get(key, "auto")
+    text = ("on" if raw else "off") if isinstance(raw, bool) else str(raw).strip().lower()
+    if text in ("", "none", "auto"):
+        return "auto"
+    if text in ("1", "true", "yes", "on"):
+        return "on"
+    if text in ("0", "false", "no", "off"):
+        return "off"
+    raise Invalid(f"MMS_{key} must be auto, true or false", code="invalid_setting",
+                  field=f"MMS_{key}")
+
+
 def settings(cfg: dict) -> WebhookSettings:
     raw_schedule = _items(cfg.get("WEBHOOK_RETRY_SCHEDULE_S"))
     try:
@@ -81,4 +97,6 @@ def settings(cfg: dict) -> WebhookSettings:
         retry_after_max_s=_number(cfg, "WEBHOOK_RETRY_AFTER_MAX_S", 3600.0),
         ttl_s=int(cfg.get("JOB_TTL_S") or 7 * 24 * 3600),
         sweep_every_s=_number(cfg, "WEBHOOK_SWEEP_EVERY_S", 1.0) or 1.0,
+        local_first_attempt=_auto_flag(cfg, "WEBHOOK_LOCAL_FIRST_ATTEMPT"),
+        local_senders=int(_number(cfg, "WEBHOOK_LOCAL_SENDERS", 4)),
     )

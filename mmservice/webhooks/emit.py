@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from mmservice.jobs.store import TERMINAL, public_view
+from mmservice.webhooks import local_senders
 from mmservice.webhooks.wiring import hooks
 
 log = logging.getLogger("mmservice.webhooks")
@@ -39,10 +40,12 @@ def body(event: Event, at: float) -> str:
                        "data": event.data}, separators=(",", ":"))
 
 
-def emit(deps, event: Event) -> str | None:
+def emit(deps, event: Event, *, local_ok: bool = False) -> str | None:
     """Create the event's delivery (at most one per subject and type) and queue its first
     attempt. Returns the delivery id, or None when the event has no URL to go to (or failed:
-    logged). Should the message be lost, the delivery is due for the sweeper after one lease."""
+    logged). Should the message be lost, the delivery is due for the sweeper after one lease.
+    `local_ok` (a worker, not an API request): the first attempt may be made by this process's
+    sender threads instead (`local_senders`)."""
     try:
         h = hooks(deps)
         url = h.endpoints.url_for(event.tenant, event.url)
@@ -52,7 +55,7 @@ def emit(deps, event: Event) -> str | None:
         rec, created = h.store.create(event.tenant, event.subject_id, event.type, url,
                                       body(event, now), refs=event.refs,
                                       first_due=time.time() + h.cfg.lease_s, now=now)
-        if created:
+        if created and not local_senders.start(h, event.tenant, rec["id"], local_ok=local_ok):
             h.send(event.tenant, rec["id"])
             log.info("webhook scheduled", extra={**event.refs, "delivery_id": rec["id"],
                                                   "event": event.type})
@@ -63,9 +66,9 @@ def emit(deps, event: Event) -> str | None:
 
 
 def on_job_terminal(job: dict, deps, *, local_ok: bool = False) -> str | None:
-    """A settled job's `job.<status>` event; its `data` is the job as clients see it.
-    (`local_ok` is accepted and ignored until `workers/deps.py` stops passing it.)"""
+    """A settled job's `job.<status>` event; its `data` is the job as clients see it."""
     if job.get("status") not in TERMINAL:
         return None
     return emit(deps, Event(f"job.{job['status']}", job["tenant"], job["id"], public_view(job),
-                            url=job.get("webhook_url"), refs={"job_id": job["id"]}))
+                            url=job.get("webhook_url"), refs={"job_id": job["id"]}),
+                local_ok=local_ok)
