@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from mmservice.errors import MMSError, NotFound
 from mmservice.jobs.store import now_iso
@@ -75,8 +76,9 @@ def attempt(h: Hooks, tenant: str, c: Claim) -> str:
                client_errors_in_round=rec["_client_errors"], schedule=h.cfg.schedule_s,
                retry_after=res.retry_after, retry_after_max_s=h.cfg.retry_after_max_s,
                final_error=res.final)
-    fields = {"status_code": res.status_code, "latency_ms": res.latency_ms, "error": res.error,
-              "response_body": res.response_body, "finished_at": now_iso()}
+    fields: dict[str, Any] = {
+        "status_code": res.status_code, "latency_ms": res.latency_ms, "error": res.error,
+        "response_body": res.response_body, "finished_at": now_iso()}
     also = None
     if d.outcome == OK:
         fields["outcome"], change = SUCCEEDED, _settle(SUCCEEDED, None)

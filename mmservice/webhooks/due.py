@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+from typing import cast
 
 from mmservice.webhooks.wiring import hooks
 
@@ -27,8 +28,9 @@ def sweep(deps, *, now: float | None = None, limit: int = 100) -> int:
     now = time.time() if now is None else now
     key, lease_s = h.store.keys.webhook_due(), h.cfg.lease_s
     sent = 0
-    for member, score in h.store.r.zrangebyscore(key, "-inf", now, start=0, num=limit,
-                                                 withscores=True):
+    due = cast(list[tuple[bytes, float]],
+               h.store.r.zrangebyscore(key, "-inf", now, start=0, num=limit, withscores=True))
+    for member, score in due:
         # The same value in every sweeper that read this score: only one moves it forward.
         later = score + lease_s * (math.floor((now - score) / lease_s) + 1)
         if not h.store.r.zadd(key, {member: later}, xx=True, gt=True, ch=True):

@@ -51,10 +51,10 @@ def emit(deps, event: Event, *, local_ok: bool = False) -> str | None:
         url = h.endpoints.url_for(event.tenant, event.url)
         if not url:
             return None
-        now = time.time() if event.at is None else event.at
+        now = time.time()
         rec, created = h.store.create(event.tenant, event.subject_id, event.type, url,
-                                      body(event, now), refs=event.refs,
-                                      first_due=time.time() + h.cfg.lease_s, now=now)
+                                      body(event, now if event.at is None else event.at),
+                                      refs=event.refs, first_due=now + h.cfg.lease_s, now=now)
         if created and not local_senders.start(h, event.tenant, rec["id"], local_ok=local_ok):
             h.send(event.tenant, rec["id"])
             log.info("webhook scheduled", extra={**event.refs, "delivery_id": rec["id"],

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -119,8 +119,9 @@ class DeliveryStore:
             raise NotFound(f"no delivery {delivery_id!r}", code="delivery_not_found") from None
 
     def list_for_subject(self, tenant: str, subject_id: str) -> list[dict]:
-        ids = [i.decode() for i in self.r.zrange(self.keys.deliveries_of(tenant, subject_id),
-                                                 0, -1)]
+        index = cast(list[bytes], self.r.zrange(self.keys.deliveries_of(tenant, subject_id),
+                                                0, -1))
+        ids = [i.decode() for i in index]
         found = self.records.get_many([self.key(tenant, i) for i in ids])
         return [rec for rec in found if rec is not None]
 
