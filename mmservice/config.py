@@ -190,8 +190,8 @@ class _Base(BaseSettings):
                                                  "attempt itself; `off`: always queued; `auto`: "
                                                  "on in a worker that consumes `webhooks` too")
     WEBHOOK_LOCAL_SENDERS: int = F(4, "Sender threads per worker for those first attempts", ge=0)
-    WEBHOOK_SWEEP_EVERY_S: float = F(5.0, "How often each worker queues first attempts whose "
-                                          "worker died",
+    WEBHOOK_SWEEP_EVERY_S: float = F(1.0, "How often each worker sends the webhook attempts "
+                                          "that have come due (retries, lost attempts)",
                                      gt=0)
     # Local engines
     LOCAL_WARM_UP: bool = F(True, "Load the offline models in the background when a worker starts")

@@ -3,7 +3,7 @@
 Why one module: key names are a storage contract (a rolling upgrade reads what the previous
 version wrote), and the tenant namespace must never be forgotten. Per-tenant records live under
 `<prefix>:t:<tenant>:...`, so one tenant's data can be listed, exported or deleted by prefix;
-the few service-wide keys (metrics, the settle channel, the webhook in-flight set) are named
+the few service-wide keys (metrics, the settle channel, the webhook due set) are named
 here too. The prefix (`mms` by default) lets tests and several deployments share one Redis.
 """
 from __future__ import annotations
@@ -67,8 +67,9 @@ class Keys:
         """The signing secret generated at first start when none is configured."""
         return f"{self.prefix}:webhook:secret"
 
-    def webhook_inflight(self) -> str:
-        return f"{self.prefix}:webhooks:inflight"
+    def webhook_due(self) -> str:
+        """Sorted set of pending deliveries (`[tenant, id]`) scored by when each is next due."""
+        return f"{self.prefix}:webhooks:due"
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, name: str) -> str:

@@ -63,8 +63,7 @@ def build(cfg: dict, *, role: str = "api") -> Services:
                 enqueue_step=make_enqueue_step(celery, r, int(cfg["JOB_TTL_S"]),
                                                publish=publisher),
                 send_task=send_task,
-                first_step_with_record=publisher.queue_first_step if publisher else None,
-                extra={"celery": celery})
+                first_step_with_record=publisher.queue_first_step if publisher else None)
     if role == "worker":
         from mmservice.steps import registry
 
@@ -79,7 +78,7 @@ def build(cfg: dict, *, role: str = "api") -> Services:
 
 def _delivery_hook(deps: Deps, *, local_ok: bool) -> Any:
     """Settled jobs go to webhook delivery (a worker may make the first attempt itself)."""
-    from mmservice.webhooks.events import on_job_terminal
+    from mmservice.webhooks.emit import on_job_terminal
 
     def on_terminal(job: dict) -> None:
         on_job_terminal(job, deps, local_ok=local_ok)

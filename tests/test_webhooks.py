@@ -2,15 +2,14 @@
 that verifies every request with `standardwebhooks` and dedupes on `webhook-id`.
 
 Runs its own worker and API with webhook settings in their environment (short retry schedule,
-1.5 s timeout, loopback allow-listed), so the session worker never takes these tasks. Every test
-runs twice: first attempts through the `webhooks` queue (Redis database 5), and made by the
-worker that settled the job (database 8; `MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT=auto` in a worker that
-consumes `webhooks`), retries through the queue.
+1.5 s timeout, loopback allow-listed, a sweeper every 0.2 s), so the session worker never takes
+these tasks. Every test runs twice: first attempts through the `webhooks` queue (Redis database
+5), and made by the worker that settled the job (database 8; `MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT=auto`
+in a worker that consumes `webhooks`, see `mmservice.webhooks.local_senders`).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import socket
 import time
@@ -24,15 +23,19 @@ from standardwebhooks import Webhook
 from conftest import ApiServer, Client, WorkerProcess
 from mmservice import config
 from mmservice.embedded import free_port
-from mmservice.jobs.store import JobStore, public_view
 from mmservice.errors import Invalid
+from mmservice.jobs.store import JobStore, public_view
+from mmservice.keys import Keys
 from mmservice.webhooks import schedule, settings, signing, transport
-from mmservice.webhooks.deliveries import DeliveryStore
-from mmservice.webhooks.events import on_job_terminal, run_attempt, senders, sweep_inflight
+from mmservice.webhooks.attempts import run_attempt
+from mmservice.webhooks.due import sweep
+from mmservice.webhooks.emit import Event, emit, on_job_terminal
+from mmservice.webhooks.store import DeliveryStore, due_member
 from webhook_receiver import Receiver
 
 OLD, NEW = signing.new_secret(), signing.new_secret()
 SCHEDULE = (0.2, 0.4, 0.8, 1.6, 3.0)
+KEYS = Keys()
 
 
 @pytest.fixture(scope="module", params=["queued", "local"])
@@ -43,8 +46,8 @@ def hooks(request, base_cfg, stub, tmp_root):
            "WEBHOOK_SECRETS": f"{OLD},{NEW}", "WEBHOOK_ALLOWLIST": "127.0.0.1",
            "WEBHOOK_RETRY_SCHEDULE_S": ",".join(map(str, SCHEDULE)), "WEBHOOK_TIMEOUT_S": 1.5,
            "BROKER_VISIBILITY_TIMEOUT_S": 3, "BROKER_RESTORE_INTERVAL_S": 1.0,
-           "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off" if mode == "queued" else "auto",
-           "WEBHOOK_SWEEP_EVERY_S": 0.5}
+           "WEBHOOK_SWEEP_EVERY_S": 0.2,
+           "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off" if mode == "queued" else "auto"}
     r = redis.Redis.from_url(cfg["REDIS_URL"])
     r.flushdb()
     log = str(tmp_root / f"webhooks-worker-{mode}.log")
@@ -87,6 +90,11 @@ def made_locally(env, delivery_id: str) -> bool:
                    for line in f)
 
 
+def due_at(env, delivery_id: str) -> float | None:
+    """When the delivery next needs a message (None: settled, nothing more will be sent)."""
+    return env.r.zscore(KEYS.webhook_due(), due_member("default", delivery_id))
+
+
 # -- the policy and the pieces, as plain functions -------------------------------------------
 @pytest.mark.parametrize("status,error,n,client_errors,ra,outcome", [
     (200, None, 1, 0, None, "succeeded"),
@@ -121,13 +129,14 @@ def test_retry_after_is_honoured_and_capped():
 
 def test_generated_secret_is_shared_through_redis(base_cfg):
     r = redis.Redis.from_url(base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/6")
-    r.delete(signing.SECRET_KEY)
-    first = signing.active_secrets((), r)
-    assert first == signing.active_secrets((), r)
-    assert first[0].startswith("whsec_") and r.get(signing.SECRET_KEY).decode() == first[0]
+    key = KEYS.webhook_secret()
+    r.delete(key)
+    first = signing.active_secrets((), r, key)
+    assert first == signing.active_secrets((), r, key)
+    assert first[0].startswith("whsec_") and r.get(key).decode() == first[0]
     body = '{"a":1}'
     Webhook(first[0]).verify(body, signing.headers("msg_x", body, first))
-    assert signing.active_secrets((OLD,), r) == [OLD]
+    assert signing.active_secrets((OLD,), r, key) == [OLD]
 
 
 def test_rebinding_hostname_is_checked_and_pinned_at_delivery(monkeypatch):
@@ -156,117 +165,124 @@ def test_rebinding_hostname_is_checked_and_pinned_at_delivery(monkeypatch):
         rcv.stop()
 
 
+def in_process_deps(hooks, r=None, **cfg):
+    """The API's deps (on client `r`), with messages captured instead of queued."""
+    sent: list[tuple] = []
+    base = hooks.api.app.extensions["mms"].deps
+    r = hooks.r if r is None else r
+    deps = dataclasses.replace(base, cfg=config.load({**base.cfg, **cfg}, environ={}),
+                               store=JobStore(r, base.store.ttl_s),
+                               send_task=lambda name, args, **_: sent.append(tuple(args)))
+    return deps, sent
+
+
 def test_one_delivery_per_event_however_often_asked(hooks):
-    sent = []
-    deps = dataclasses.replace(hooks.api.app.extensions["mms"].deps,
-                               extra={"webhook_enqueue": lambda *a: sent.append(a)})
+    deps, sent = in_process_deps(hooks)
     job = {"id": "job_direct0001", "tenant": "default", "status": "succeeded",
            "webhook_url": "https://hooks.example.com/x"}
     first = on_job_terminal(job, deps)
     assert first and on_job_terminal(job, deps) == first
-    assert sent == [("default", first, 0)]
+    assert sent == [("default", first)]
     assert on_job_terminal({**job, "webhook_url": None}, deps) is None  # no URL, no default
-
-
-def counting_redis(url: str):
-    """A real client whose connections count the requests they send (one per round trip:
-    a pipeline or a script is one)."""
-    sent = {"n": 0}
-
-    class Counting(redis.Connection):
-        def send_packed_command(self, command, check_health=True):
-            sent["n"] += 1
-            return super().send_packed_command(command, check_health)
-
-    pool = redis.ConnectionPool.from_url(url, connection_class=Counting)
-    return redis.Redis(connection_pool=pool), sent
-
-
-def in_process_deps(hooks, r, **cfg):
-    """The API's deps on client `r`, with messages captured instead of queued."""
-    sent: list[tuple] = []
-    base = hooks.api.app.extensions["mms"].deps
-    deps = dataclasses.replace(base, cfg=config.load({**base.cfg, **cfg}, environ={}),
-                               store=JobStore(r, base.store.ttl_s),
-                               extra={"webhook_enqueue": lambda *a: sent.append(a)})
-    return deps, sent
+    assert on_job_terminal({**job, "id": "job_direct0002", "status": "running"}, deps) is None
+    rec = DeliveryStore(hooks.r, 3600, KEYS).get("default", first)
+    assert rec["job_id"] == job["id"] and rec["type"] == "job.succeeded"
+    assert due_at(hooks, first) is not None  # should its message be lost, the sweeper sends one
 
 
 @pytest.mark.parametrize("secrets", ["configured", "generated"])
-def test_body_frozen_at_settle_one_round_trip_then_two_before_the_post(hooks, secrets):
-    """Settling writes marker, record, frozen body and enqueue mark in one round trip; the
-    attempt then needs two (read, claim script) before its POST, and reads no job: this job
-    is not even in the store, its body is the one frozen at settle time."""
+def test_body_frozen_at_settle_and_the_attempt_reads_no_job(hooks, secrets):
+    """The body is the job as clients saw it when it settled: this job is not even in the
+    store, and the attempt signs with the configured secrets or the generated one."""
     cfg = {} if secrets == "configured" else {"WEBHOOK_SECRETS": ""}
-    key = NEW if secrets == "configured" else signing.active_secrets((), hooks.r)[0]
-    r, sent_rt = counting_redis(hooks.cfg["REDIS_URL"])
-    deps, queued = in_process_deps(hooks, r, **cfg)
-    at_arrival = []
-    rcv = Receiver([key], on_arrival=lambda: at_arrival.append(sent_rt["n"])).start()
+    key = NEW if secrets == "configured" else signing.active_secrets(
+        (), hooks.r, KEYS.webhook_secret())[0]
+    deps, queued = in_process_deps(hooks, **cfg)
+    rcv = Receiver([key]).start()
     job = {"id": f"job_frozen{secrets}", "tenant": "default", "status": "failed",
            "webhook_url": rcv.url(), "results": {"moderation": {"verdict": "allow"}},
            "error": {"code": "upstream_timeout"}, "_text": "internal", "_created_ts": 1.0}
     try:
-        warm = on_job_terminal({**job, "id": f"job_warmup{secrets}"}, deps)
-        assert run_attempt("default", warm, deps) == "succeeded"  # the scripts are loaded now
-        sent_rt["n"], at_arrival[:] = 0, []
         did = on_job_terminal(job, deps)
-        assert sent_rt["n"] == 1 and queued[-1] == ("default", did, 0)
-        rec = DeliveryStore(r, 3600).get("default", did)
-        assert rec["_enqueued_for"] == rec["_next_ts"] and rec["attempt_count"] == 0
-        sent_rt["n"] = 0
+        assert queued == [("default", did)]
         assert run_attempt("default", did, deps) == "succeeded"
-        req = rcv.requests[-1]
-    finally:
-        rcv.stop()
-    assert at_arrival == [2] and len(rcv.requests) == 2
-    evt = Webhook(key).verify(req["body"], req["headers"])
-    assert evt["type"] == "job.failed" and evt["data"] == public_view(job)
-    assert "_text" not in req["body"].decode() and req["id"] == did
-
-
-def test_delivery_update_is_compare_and_set(hooks):
-    """A write based on a stale read is not lost nor applied over the newer value: the update
-    runs again on the current record, and the record keeps its TTL."""
-    store = DeliveryStore(hooks.r, 3600)
-    rec, created = store.create_for_event("default", "job_cas0001", "job.succeeded",
-                                          "https://hooks.example.com/x", "{}")
-    assert created
-    key = store.key("default", rec["id"])
-    stale = hooks.r.get(key)
-    store.update("default", rec["id"], lambda d: d.update(first=1))
-    seen = []
-    out, _, _ = store.update("default", rec["id"],
-                             lambda d: (seen.append(dict(d)), d.update(second=2)), raw=stale)
-    assert [s.get("first") for s in seen] == [None, 1]
-    assert out["first"] == 1 and out["second"] == 2
-    assert store.get("default", rec["id"])["first"] == 1 and 3500 < hooks.r.ttl(key) <= 3600
-
-
-def test_delivery_without_frozen_body_builds_it_from_the_job_once(hooks):
-    """A record written before bodies were frozen at settle time (none in it) still delivers:
-    the job as stored, frozen at that attempt; a job gone by then fails the delivery."""
-    r = hooks.r
-    deps, _ = in_process_deps(hooks, r)
-    store = DeliveryStore(r, 3600)
-    rcv = Receiver([NEW]).start()
-    try:
-        job = hooks.client.run({"text": "no webhook asked"})
-        legacy = []
-        for job_id in (job["id"], "job_expired0001"):
-            rec, _ = store.create_for_event("default", job_id, "job.succeeded", rcv.url(), "x")
-            store.update("default", rec["id"], lambda d: d.pop("_body"))
-            legacy.append(rec["id"])
-        assert run_attempt("default", legacy[0], deps) == "succeeded"
-        assert run_attempt("default", legacy[1], deps) == "failed"
         (req,) = rcv.requests
     finally:
         rcv.stop()
-    assert Webhook(NEW).verify(req["body"], req["headers"])["data"] == \
-        hooks.client.get(f"/v1/jobs/{job['id']}").json()
-    assert "_body" in store.get("default", legacy[0])
-    gone = store.get("default", legacy[1])
-    assert gone["status"] == "failed" and gone["error"]["code"] == "job_not_found"
+    evt = Webhook(key).verify(req["body"], req["headers"])
+    assert evt["type"] == "job.failed" and evt["data"] == public_view(job)
+    assert "_text" not in req["body"].decode() and req["id"] == did
+    assert due_at(hooks, did) is None
+
+
+def test_emit_any_event_type_delivers_a_verifiable_body(hooks):
+    """`emit` is not about jobs: any event type, subject and data become one delivery whose
+    body `standardwebhooks` verifies, with `data` exactly as given."""
+    deps, queued = in_process_deps(hooks)
+    rcv = Receiver([OLD, NEW]).start()
+    data = {"review_id": "rev_0001", "decision": "block", "labels": ["harassment"]}
+    event = Event("review.decided", "default", "rev_0001", data, url=rcv.url(), at=1700000000.5)
+    try:
+        did = emit(deps, event)
+        assert did and emit(deps, event) == did and queued == [("default", did)]
+        assert run_attempt("default", did, deps) == "succeeded"
+        (req,) = rcv.requests
+    finally:
+        rcv.stop()
+    assert req["verified"] == [True, True]
+    evt = Webhook(NEW).verify(req["body"], req["headers"])
+    assert evt == {"type": "review.decided", "timestamp": "2023-11-14T22:13:20.500Z",
+                   "data": data}
+    rec = DeliveryStore(hooks.r, 3600, KEYS).get("default", did)
+    assert "job_id" not in rec and rec["status"] == "succeeded"
+
+
+def test_a_duplicate_message_does_nothing(hooks):
+    """A second message for a delivery whose attempt is in flight, or that is settled, claims
+    nothing: the record (not the message) decides."""
+    deps, _ = in_process_deps(hooks)
+    store = DeliveryStore(hooks.r, 3600, KEYS)
+    did = emit(deps, Event("job.succeeded", "default", "job_dup0001", {},
+                           url="https://hooks.example.com/x"))
+    now = time.time()
+    c = store.claim("default", did, lease_s=10, now=now)
+    assert c.outcome == "claimed" and due_at(hooks, did) == pytest.approx(now + 10)
+    assert run_attempt("default", did, deps, now=now + 1) == "not_due"
+    store.finish("default", did, 1, {"outcome": "succeeded"},
+                 lambda d: d.update(status="succeeded"))
+    assert run_attempt("default", did, deps, now=now + 11) == "done"
+    assert run_attempt("default", "msg_nope", deps) == "gone"
+    assert due_at(hooks, did) is None
+
+
+def test_sweeper_resends_a_lost_attempt_once(hooks):
+    """An attempt whose worker died leaves its delivery due at the lease's end: one sweep then
+    sends one message (however many sweepers run), and it retries with the same webhook-id.
+    (Redis database 9: no worker's own sweeper races this test's sweeps there.)"""
+    r = redis.Redis.from_url(hooks.cfg["REDIS_URL"].rsplit("/", 1)[0] + "/9")
+    r.flushdb()
+    store = DeliveryStore(r, 3600, KEYS)
+    deps, queued = in_process_deps(hooks, r)
+    lease = settings(deps.cfg).lease_s
+    rcv = Receiver([NEW]).start()
+    try:
+        did = emit(deps, Event("job.succeeded", "default", "job_lost0001", {"id": "x"},
+                               url=rcv.url()))
+        queued.clear()
+        now = time.time()
+        assert store.claim("default", did, lease_s=lease, now=now).outcome == "claimed"
+        assert sweep(deps, now=now + 1) == 0 and queued == []  # its lease is still running
+        later = now + lease + 1
+        assert sweep(deps, now=later) == 1 and queued == [("default", did)]
+        assert sweep(deps, now=later) == 0 and len(queued) == 1
+        assert run_attempt("default", did, deps, now=later) == "succeeded"
+        (req,) = rcv.requests
+    finally:
+        rcv.stop()
+    d = store.get("default", did)
+    assert req["id"] == did and [a["outcome"] for a in d["attempts"]] == [
+        "interrupted", "succeeded"]
+    assert r.zscore(KEYS.webhook_due(), due_member("default", did)) is None
 
 
 def test_local_first_attempt_setting():
@@ -279,6 +295,32 @@ def test_local_first_attempt_setting():
     assert e.value.field == "MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT"
 
 
+def test_local_first_attempt_needs_a_free_sender_and_a_worker(hooks):
+    """On, in a worker (`local_ok`) and with a free sender: no message, the POST is made by
+    this process and its record settles (no due time left). No free sender, or an API request:
+    the first attempt is queued as before."""
+    on = {"WEBHOOK_LOCAL_FIRST_ATTEMPT": "on"}
+    store = DeliveryStore(hooks.r, 3600, KEYS)
+    rcv = Receiver([NEW]).start()
+    job = {"tenant": "default", "status": "succeeded", "webhook_url": rcv.url()}
+    try:
+        deps, queued = in_process_deps(hooks, **on, WEBHOOK_LOCAL_SENDERS=1)
+        local = on_job_terminal({**job, "id": f"job_local{hooks.mode}"}, deps, local_ok=True)
+        assert rcv.wait_for(1)[0]["id"] == local and queued == []
+        wait_until(lambda: store.get("default", local)["status"] == "succeeded")
+        assert due_at(hooks, local) is None
+
+        busy, queued_busy = in_process_deps(hooks, **on, WEBHOOK_LOCAL_SENDERS=0)
+        api, queued_api = in_process_deps(hooks, **on)
+        a = on_job_terminal({**job, "id": f"job_busy{hooks.mode}"}, busy, local_ok=True)
+        b = on_job_terminal({**job, "id": f"job_api{hooks.mode}"}, api)
+        assert queued_busy == [("default", a)] and queued_api == [("default", b)]
+        for did in (a, b):
+            assert store.get("default", did)["attempt_count"] == 0
+    finally:
+        rcv.stop()
+
+
 def wait_until(check, timeout: float = 10):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -286,58 +328,6 @@ def wait_until(check, timeout: float = 10):
             return
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
-
-
-def test_local_first_attempt_needs_a_free_sender_and_a_worker(hooks):
-    """On, in a worker (`local_ok`) and with a free sender: no message, the POST is made by
-    this process and the delivery leaves the in-flight set once recorded. No free sender, or
-    an API request: the first attempt is queued as before."""
-    r, on = hooks.r, {"WEBHOOK_LOCAL_FIRST_ATTEMPT": "on"}
-    rcv = Receiver([NEW]).start()
-    job = {"tenant": "default", "status": "succeeded", "webhook_url": rcv.url()}
-    try:
-        deps, queued = in_process_deps(hooks, r, **on, WEBHOOK_LOCAL_SENDERS=1)
-        local = on_job_terminal({**job, "id": f"job_local{hooks.mode}"}, deps, local_ok=True)
-        wait_until(lambda: DeliveryStore(r, 3600).get("default", local)["status"] != "pending")
-        assert queued == [] and [q["id"] for q in rcv.requests] == [local]
-        wait_until(lambda: senders.reserved == 0)
-        assert r.zscore("mms:webhooks:inflight", json.dumps(["default", local])) is None
-
-        busy, queued_busy = in_process_deps(hooks, r, **on, WEBHOOK_LOCAL_SENDERS=0)
-        api, queued_api = in_process_deps(hooks, r, **on)
-        a = on_job_terminal({**job, "id": f"job_busy{hooks.mode}"}, busy, local_ok=True)
-        b = on_job_terminal({**job, "id": f"job_api{hooks.mode}"}, api)
-        assert queued_busy == [("default", a, 0)] and queued_api == [("default", b, 0)]
-        for did in (a, b):
-            assert DeliveryStore(r, 3600).get("default", did)["attempt_count"] == 0
-    finally:
-        rcv.stop()
-
-
-def test_sweeper_queues_a_lost_local_attempt_once(hooks):
-    """A first attempt whose process died stays in flight; once its lease has run out one
-    sweep queues it (and only one), and that message retries it with the same webhook-id.
-    (Redis database 9: no worker's own sweeper races this test's sweeps there.)"""
-    r = redis.Redis.from_url(hooks.cfg["REDIS_URL"].rsplit("/", 1)[0] + "/9")
-    r.flushdb()
-    store = DeliveryStore(r, 3600)
-    deps, queued = in_process_deps(hooks, r)
-    rcv = Receiver([NEW]).start()
-    try:
-        c = store.create_claimed("default", "job_lost0001", "job.succeeded", rcv.url(),
-                                 '{"type":"job.succeeded"}', lease_s=0.3, inflight=True)
-        did = c.rec["id"]
-        assert sweep_inflight(deps) == 0 and queued == []  # its lease is still running
-        time.sleep(0.4)
-        assert sweep_inflight(deps) == 1 and queued == [("default", did, 0)]
-        assert sweep_inflight(deps) == 0 and len(queued) == 1
-        assert run_attempt("default", did, deps) == "succeeded"
-        (req,) = rcv.requests
-    finally:
-        rcv.stop()
-    d = store.get("default", did)
-    assert req["id"] == did and [a["outcome"] for a in d["attempts"]] == [
-        "interrupted", "succeeded"]
 
 
 # -- end to end through the worker -----------------------------------------------------------
@@ -402,10 +392,10 @@ def test_other_4xx_stops_after_one_more_try(hooks):
     try:
         job = run(hooks, rcv.url())
         d = settled(hooks, job["id"], attempts=2)
-        time.sleep(1.0)
-        assert len(rcv.requests) == 2
     finally:
         rcv.stop()
+    assert due_at(hooks, d["id"]) is None  # settled in the same write: nothing more is sent
+    assert len(rcv.requests) == 2 and len(d["attempts"]) == 2
     assert d["status"] == "failed" and d["error"]["code"] == "webhook_http_error"
     assert hooks.client.get(f"/v1/jobs/{job['id']}").json()["status"] == "succeeded"
 
@@ -486,8 +476,7 @@ def test_ssrf_refused_at_delivery_time_without_retries(hooks, url):
         job = run(hooks, url.format(port=rcv.port))
         assert job["status"] == "succeeded"
         d = settled(hooks, job["id"])
-        time.sleep(SCHEDULE[0] * 3)
-        d = deliveries(hooks, job["id"])[0]
+        assert due_at(hooks, d["id"]) is None  # refused for good: nothing more is sent
         assert rcv.requests == []
     finally:
         rcv.stop()
@@ -548,14 +537,11 @@ def test_worker_killed_mid_delivery_no_duplicate(hooks):
         hooks.worker.kill()
         hooks.worker = WorkerProcess(hooks.cfg, hooks.log, name="hooks-heir").start()
         d = settled(hooks, job["id"], timeout=40, attempts=2)
-        time.sleep(1.5)
-        again = deliveries(hooks, job["id"])[0]
     finally:
         rcv.stop()
+    assert due_at(hooks, d["id"]) is None  # settled: no sweeper sends it again
     assert {r["id"] for r in rcv.requests} == {d["id"]} and len(rcv.requests) >= 2
     assert len(rcv.processed) == 1 and all(r["verified"] == [True] for r in rcv.requests)
-    assert d["attempts"][0]["outcome"] == "interrupted"
-    assert [a["outcome"] for a in again["attempts"]].count("succeeded") == 1
-    assert again == d and d["status"] == "succeeded"
+    assert [a["outcome"] for a in d["attempts"]] == ["interrupted", "succeeded"]
+    assert d["status"] == "succeeded"
     assert made_locally(hooks, d["id"]) == (hooks.mode == "local")
-    assert hooks.r.zcard("mms:webhooks:inflight") == 0

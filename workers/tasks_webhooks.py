@@ -1,12 +1,9 @@
-"""Tasks on the `webhooks` queue: one message per attempt, carrying only tenant + delivery id.
+"""Tasks on the `webhooks` queue: one message per attempt, carrying only tenant + delivery id,
+and the sweeper thread that sends those messages when a retry comes due.
 
-Why the task re-enqueues itself with a countdown instead of sleeping or using autoretry: a retry
-can be hours away, and the delivery record (not the message) says which attempt is due, so a
-duplicate or redelivered message finds the attempt claimed or done and does nothing.
-
-Why a sweeper thread: with `MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT` a first attempt is made by the
-worker that settled the job, with no message behind it; if that worker dies mid-attempt, a
-sweeper in any worker queues the delivery once the attempt's lease has run out.
+Why no countdown messages and no autoretry: a retry can be hours away, longer than the broker
+keeps an unacknowledged message invisible; the delivery record says which attempt is due and the
+due-time set (`mmservice.webhooks.due`) says when, so a duplicate message does nothing.
 """
 from __future__ import annotations
 
@@ -16,8 +13,9 @@ import threading
 from celery import shared_task
 from celery.signals import worker_ready
 
-from mmservice.webhooks import QUEUE, events, settings
-from mmservice.webhooks.events import run_attempt, sweep_inflight
+from mmservice.webhooks import QUEUE, local_senders, settings
+from mmservice.webhooks.attempts import run_attempt
+from mmservice.webhooks.due import sweep
 from workers.deps import get_deps
 
 log = logging.getLogger("mmservice.webhooks")
@@ -34,9 +32,9 @@ def _sweeper() -> None:
         try:
             deps = get_deps()
             every = settings(deps.cfg).sweep_every_s
-            sweep_inflight(deps)
-        except Exception:  # noqa: BLE001 - housekeeping must never kill the worker
-            log.exception("webhook in-flight sweep failed")
+            sweep(deps)
+        except Exception:
+            log.exception("webhook due sweep failed")
             every = 5.0
         stop.wait(every)
 
@@ -44,10 +42,10 @@ def _sweeper() -> None:
 @worker_ready.connect
 def _on_worker_ready(sender=None, **_kw) -> None:
     try:
-        events.consumes_webhook_queue = QUEUE in set(sender.app.amqp.queues.consume_from)
+        local_senders.consumes_webhook_queue = QUEUE in set(sender.app.amqp.queues.consume_from)
         cfg = settings(sender.app.conf.mms)
-        log.info("webhook first attempts", extra={"local": events.local_first(cfg),
+        log.info("webhook first attempts", extra={"local": local_senders.enabled(cfg),
                                                   "setting": cfg.local_first_attempt})
-    except Exception:  # noqa: BLE001 - then first attempts go through the queue
+    except Exception:  # then first attempts go through the queue
         log.exception("webhook first-attempt mode not decided")
     threading.Thread(target=_sweeper, name="mms-webhook-sweeper", daemon=True).start()

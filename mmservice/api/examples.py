@@ -62,3 +62,13 @@ USAGE: dict[str, Any] = {
               "model": "omni-moderation-latest", "requests": 120, "total_tokens": 5400}],
     "totals": {"requests": 120, "total_tokens": 5400},
 }
+DELIVERY: dict[str, Any] = {
+    "id": "msg_019ad2c4a1f2b3c4d5e6f7a8b9c0d1", "job_id": _BASE["id"], "type": "job.succeeded",
+    "url": "https://hooks.example.com/mmservice", "status": "succeeded",
+    "created_at": "2026-12-02T15:00:00.181Z", "updated_at": "2026-12-02T15:00:00.240Z",
+    "attempt_count": 1, "next_attempt_at": None, "error": None,
+    "attempts": [{"attempt": 1, "started_at": "2026-12-02T15:00:00.182Z",
+                  "finished_at": "2026-12-02T15:00:00.240Z", "status_code": 204,
+                  "latency_ms": 57.9, "error": None, "response_body": "",
+                  "outcome": "succeeded"}],
+}

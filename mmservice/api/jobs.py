@@ -6,6 +6,7 @@ import json
 from flask import Response, request, url_for
 from flask_smorest import Blueprint
 
+from mmservice import logs
 from mmservice.api import examples
 from mmservice.api.context import services, tenant
 from mmservice.errors import BadRequest, NotFound, UnsupportedMedia
@@ -137,6 +138,7 @@ def get_job(query, job_id: str):
 @blp.response(200, JobSchema, example=examples.JOB_CANCELED)
 @blp.alt_response(404, schema=ApiErrorSchema, example=examples.error("job_not_found"))
 def delete_job(job_id: str):
+    logs.add(job_id=job_id)
     return cancel(services().deps, tenant(), job_id)
 
 

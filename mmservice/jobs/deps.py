@@ -7,7 +7,7 @@ can replace one field (`dataclasses.replace`) without patching modules.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -42,4 +42,3 @@ class Deps:
     # The API's first task message, queued into the transaction that creates the job record
     # (`RedisTaskPublisher.queue_first_step`); None: published right after with enqueue_step.
     first_step_with_record: Callable[[Any, dict], None] | None = None
-    extra: dict = field(default_factory=dict)  # the webhook package's wiring (see services)

@@ -213,3 +213,37 @@ class UsageSchema(Schema):
     day = fields.String(required=True)
     data = fields.List(fields.Nested(UsageRowSchema), required=True)
     totals = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+
+
+class AttemptSchema(Schema):
+    attempt = fields.Integer(required=True)
+    started_at = fields.String(required=True)
+    finished_at = fields.String()
+    status_code = fields.Integer(allow_none=True)
+    latency_ms = fields.Float(allow_none=True)
+    error = fields.Nested(ErrorBodySchema, allow_none=True)
+    response_body = fields.String(metadata={"description": "the receiver's answer, cut short"})
+    outcome = fields.String(required=True, metadata={
+        "description": "in_flight, succeeded, retry_scheduled, failed, skipped, "
+                       "endpoint_disabled, interrupted"})
+    next_attempt_at = fields.String(allow_none=True)
+
+
+class DeliverySchema(Schema):
+    id = fields.String(required=True, metadata={"description": "also the `webhook-id` header"})
+    job_id = fields.String()
+    type = fields.String(required=True, metadata={"description": "the event type"})
+    url = fields.String(required=True)
+    status = fields.String(required=True,
+                           validate=validate.OneOf(("pending", "succeeded", "failed", "skipped")))
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+    attempt_count = fields.Integer(required=True)
+    next_attempt_at = fields.String(allow_none=True, required=True)
+    error = fields.Nested(ErrorBodySchema, allow_none=True, required=True)
+    attempts = fields.List(fields.Nested(AttemptSchema), required=True)
+    manual_retries = fields.Integer(metadata={"description": "redeliveries asked for by hand"})
+
+
+class DeliveryListSchema(Schema):
+    data = fields.List(fields.Nested(DeliverySchema), required=True)

@@ -1,23 +1,15 @@
-"""Signed webhooks (Standard Webhooks) for jobs that reach a terminal state.
+"""Signed webhooks (Standard Webhooks) for events: today a job reaching a terminal state.
 
-Why a package of small modules: signing, storage, the retry policy and the HTTP attempt change
-for different reasons and are tested on their own; `events` ties them together and the Celery
-task (`workers.tasks_webhooks`) only loads dependencies and calls it.
+Why a package of small modules: an event becomes a delivery (`emit`), a delivery is attempted
+(`attempts`, one Celery message per attempt: `workers.tasks_webhooks` only loads dependencies and
+calls it), retries come due (`due`), an operator redelivers (`redeliver`); records (`store`),
+endpoint state (`endpoints`), signing, transport and the retry policy (`schedule`) change for
+different reasons and are tested on their own. `wiring` is the one place that reads `Deps`.
 
 Settings are declared, coerced and validated in `mmservice.config` like every other one;
 `settings(cfg)` only gathers the webhook ones into a `WebhookSettings`.
-
-First attempts made by the worker that settled the job (`MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT`):
-`auto` (default) means on in a worker that consumes the `webhooks` queue itself (the one worker of
-`make run`), off in the others (docker-compose's per-queue workers: there only worker-webhooks
-sends webhooks, so egress and its thread budget stay where the operator put them). When on, the
-attempt is made by one of `MMS_WEBHOOK_LOCAL_SENDERS` (4) threads of that process, never by a pool
-thread: a slow receiver holds a sender for up to `MMS_WEBHOOK_TIMEOUT_S`, and while every sender
-is busy first attempts simply go through the queue. It saves the Celery publish, the hop and the
-claim (about 3 ms at p50 and 1-2 ms of worker CPU per webhook in bench/e2e_latency.py). A process
-that dies mid-attempt leaves the delivery in an in-flight set; a sweeper in every worker queues
-it once the attempt's lease (2 x timeout + 5 s) has run out, every `MMS_WEBHOOK_SWEEP_EVERY_S` (5).
-Retries always go through the `webhooks` queue.
+`MMS_WEBHOOK_SWEEP_EVERY_S`: how often each worker's sweeper sends the attempts that are due.
+`MMS_WEBHOOK_LOCAL_FIRST_ATTEMPT` and `MMS_WEBHOOK_LOCAL_SENDERS`: see `local_senders`.
 """
 from __future__ import annotations
 
@@ -41,9 +33,9 @@ class WebhookSettings:
     schedule_s: tuple[float, ...]
     retry_after_max_s: float
     ttl_s: int
+    sweep_every_s: float = 1.0
     local_first_attempt: str = "auto"  # "auto" | "on" | "off"
     local_senders: int = 4
-    sweep_every_s: float = 5.0
 
     @property
     def lease_s(self) -> float:

@@ -82,8 +82,3 @@ def is_client_error(status_code: int | None) -> bool:
     return (status_code is not None and 300 <= status_code < 500 and status_code != 410
             and status_code not in RETRY_AFTER_STATUSES)
 
-
-def due_in(next_ts: float | None, now: float | None = None) -> float:
-    if not next_ts:
-        return 0.0
-    return max(0.0, next_ts - (time.time() if now is None else now))

@@ -22,7 +22,6 @@ from mmservice.errors import Invalid
 
 log = logging.getLogger("mmservice.webhooks")
 
-SECRET_KEY = "mms:webhook:secret"
 PREFIX = "whsec_"
 
 
@@ -43,16 +42,17 @@ def _signer(secret: str) -> Webhook:
     return Webhook(secret)
 
 
-def active_secrets(configured: tuple[str, ...], r) -> list[str]:
-    """The configured secrets, or the shared generated one (created once, race-free)."""
+def active_secrets(configured: tuple[str, ...], r, key: str) -> list[str]:
+    """The configured secrets, or the shared generated one at `key` (`Keys.webhook_secret`),
+    created once, race-free."""
     if configured:
         return list(configured)
-    raw = r.get(SECRET_KEY)
+    raw = r.get(key)
     if raw is None:
-        if r.set(SECRET_KEY, new_secret(), nx=True):
+        if r.set(key, new_secret(), nx=True):
             log.warning("no MMS_WEBHOOK_SECRETS configured: generated a webhook signing secret "
-                        "and stored it in Redis", extra={"redis_key": SECRET_KEY})
-        raw = r.get(SECRET_KEY)
+                        "and stored it in Redis", extra={"redis_key": key})
+        raw = r.get(key)
     return [raw.decode() if isinstance(raw, bytes) else raw]
 
 
