@@ -26,14 +26,6 @@ from mmservice.testing.stack import (  # noqa: E402
     WorkerProcess,
 )
 
-# `from conftest import ApiServer, Client, WorkerProcess` still works for tests/test_webhooks.py
-# until it moves onto the `stack` factory; new code imports from mmservice.testing.stack.
-__all__ = ["ApiServer", "Client", "WorkerProcess"]
-
-# Databases tests/test_webhooks.py still picks by hand on the session server (5, 6, 8, 9); the
-# factory never hands them out. Drop this once that module uses the factory.
-HAND_PICKED_DBS = (5, 6, 8, 9)
-
 StackFactory = Callable[..., Stack]
 
 
@@ -44,7 +36,7 @@ def tmp_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def redis_databases(tmp_root) -> Iterator[RedisDatabases]:
-    dbs = RedisDatabases(str(tmp_root / "redis"), reserved=HAND_PICKED_DBS)
+    dbs = RedisDatabases(str(tmp_root / "redis"))
     yield dbs
     dbs.stop()
 

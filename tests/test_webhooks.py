@@ -13,14 +13,13 @@ import dataclasses
 import random
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 import redis
 from standardwebhooks import Webhook
 
-from conftest import ApiServer, Client, WorkerProcess
 from mmservice import config
 from mmservice.embedded import free_port
 from mmservice.errors import Invalid
@@ -39,26 +38,20 @@ KEYS = Keys()
 
 
 @pytest.fixture(scope="module", params=["queued", "local"])
-def hooks(request, base_cfg, stub, tmp_root):
+def hooks(request, module_stack, stub):
     mode = request.param
-    db = {"queued": 5, "local": 8}[mode]
-    cfg = {**base_cfg, "REDIS_URL": base_cfg["REDIS_URL"].rsplit("/", 1)[0] + f"/{db}",
-           "WEBHOOK_SECRETS": f"{OLD},{NEW}", "WEBHOOK_ALLOWLIST": "127.0.0.1",
-           "WEBHOOK_RETRY_SCHEDULE_S": ",".join(map(str, SCHEDULE)), "WEBHOOK_TIMEOUT_S": 1.5,
-           "BROKER_VISIBILITY_TIMEOUT_S": 3, "BROKER_RESTORE_INTERVAL_S": 1.0,
-           "WEBHOOK_SWEEP_EVERY_S": 0.2,
-           "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off" if mode == "queued" else "auto"}
-    r = redis.Redis.from_url(cfg["REDIS_URL"])
-    r.flushdb()
-    log = str(tmp_root / f"webhooks-worker-{mode}.log")
-    env = SimpleNamespace(cfg=cfg, r=r, log=log, mode=mode,
-                          worker=WorkerProcess(cfg, log, name=f"hooks-{mode}").start())
-    env.api = ApiServer(cfg)
-    env.client = Client(env.api.base)
+    s = module_stack(cfg={
+        "WEBHOOK_SECRETS": f"{OLD},{NEW}", "WEBHOOK_ALLOWLIST": "127.0.0.1",
+        "WEBHOOK_RETRY_SCHEDULE_S": ",".join(map(str, SCHEDULE)), "WEBHOOK_TIMEOUT_S": 1.5,
+        "BROKER_VISIBILITY_TIMEOUT_S": 3, "BROKER_RESTORE_INTERVAL_S": 1.0,
+        "WEBHOOK_SWEEP_EVERY_S": 0.2,
+        "WEBHOOK_LOCAL_FIRST_ATTEMPT": "off" if mode == "queued" else "auto"},
+        name=f"hooks-{mode}")
+    env = SimpleNamespace(cfg=s.cfg, r=s.redis, log=s.log_path, mode=mode, worker=s.worker,
+                          api=s.api, client=s.client, stack=s)
     stub.reset()
     yield env
-    env.worker.stop()
-    env.api.stop()
+    s.close()  # before the other mode's stack starts: one worker of this module at a time
 
 
 def deliveries(env, job_id: str) -> list[dict]:
@@ -127,8 +120,8 @@ def test_retry_after_is_honoured_and_capped():
     assert schedule.parse_retry_after("soon") is None
 
 
-def test_generated_secret_is_shared_through_redis(base_cfg):
-    r = redis.Redis.from_url(base_cfg["REDIS_URL"].rsplit("/", 1)[0] + "/6")
+def test_generated_secret_is_shared_through_redis(redis_databases):
+    r = redis.Redis.from_url(redis_databases.allocate())
     key = KEYS.webhook_secret()
     r.delete(key)
     first = signing.active_secrets((), r, key)
@@ -255,12 +248,11 @@ def test_a_duplicate_message_does_nothing(hooks):
     assert due_at(hooks, did) is None
 
 
-def test_sweeper_resends_a_lost_attempt_once(hooks):
+def test_sweeper_resends_a_lost_attempt_once(hooks, redis_databases):
     """An attempt whose worker died leaves its delivery due at the lease's end: one sweep then
     sends one message (however many sweepers run), and it retries with the same webhook-id.
-    (Redis database 9: no worker's own sweeper races this test's sweeps there.)"""
-    r = redis.Redis.from_url(hooks.cfg["REDIS_URL"].rsplit("/", 1)[0] + "/9")
-    r.flushdb()
+    (A database of its own: no worker's own sweeper races this test's sweeps there.)"""
+    r = redis.Redis.from_url(redis_databases.allocate())
     store = DeliveryStore(r, 3600, KEYS)
     deps, queued = in_process_deps(hooks, r)
     lease = settings(deps.cfg).lease_s
@@ -343,7 +335,7 @@ def test_success_signed_and_shaped(hooks):
     evt = Webhook(NEW).verify(req["body"], req["headers"])
     assert set(evt) == {"type", "timestamp", "data"} and evt["type"] == "job.succeeded"
     assert evt["data"] == hooks.client.get(f"/v1/jobs/{job['id']}").json()
-    assert datetime.fromisoformat(evt["timestamp"]).tzinfo == timezone.utc
+    assert datetime.fromisoformat(evt["timestamp"]).tzinfo == UTC
     assert req["id"] == d["id"] and req["headers"]["content-type"] == "application/json"
     assert made_locally(hooks, d["id"]) == (hooks.mode == "local")
     assert abs(int(req["headers"]["webhook-timestamp"]) - time.time()) < 60
@@ -535,7 +527,7 @@ def test_worker_killed_mid_delivery_no_duplicate(hooks):
         job = run(hooks, rcv.url())
         assert rcv.arrived.wait(20), "the delivery never reached the receiver"
         hooks.worker.kill()
-        hooks.worker = WorkerProcess(hooks.cfg, hooks.log, name="hooks-heir").start()
+        hooks.worker = hooks.stack.add_worker("hooks-heir")
         d = settled(hooks, job["id"], timeout=40, attempts=2)
     finally:
         rcv.stop()
