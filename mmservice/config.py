@@ -19,50 +19,24 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import AliasChoices, Field, ValidationError, create_model, field_validator
+from pydantic import AliasChoices, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from mmservice.errors import Invalid
-
-CAPS = ("moderation", "vision", "transcription", "speech")
-
-CAP_DEFAULT_MODELS = {
-    "moderation": "omni-moderation-latest",
-    "vision": "gpt-4o-mini",
-    "transcription": "whisper-1",
-    "speech": "gpt-4o-mini-tts",
-}
+from mmservice.setting_decl import (  # noqa: F401 (CAPS, CAP_DEFAULT_MODELS: re-exported)
+    CAP_DEFAULT_MODELS,
+    CAPS,
+    F,
+    cap_fields,
+    cap_validators,
+    choice,
+    none_words,
+    seconds_list,
+)
 
 PREFIX = "MMS_"
 # Variables also read without the MMS_ prefix (the openai client's own conventions).
 UNPREFIXED = ("OPENAI_BASE_URL", "OPENAI_API_KEY")
-
-
-def F(default: Any, doc: str, *, tenant: bool = False, secret: bool = False, **kw: Any) -> Any:
-    """A declared setting: default, one-line doc, and the `tenant` / `secret` markers."""
-    return Field(default, description=doc, json_schema_extra={"tenant": tenant, "secret": secret},
-                 **kw)
-
-
-def seconds_list(raw: Any) -> tuple[float, ...]:
-    """`"5,300,1800"` (or a list of numbers) -> (5.0, 300.0, 1800.0); negatives refused."""
-    items = raw if isinstance(raw, (list, tuple)) else str(raw or "").strip("()[] ").split(",")
-    values = tuple(float(str(i).strip()) for i in items if str(i).strip())
-    if any(v < 0 for v in values):
-        raise ValueError("must not hold negative delays")
-    return values
-
-
-def _choice(value: Any, allowed: tuple[str, ...], aliases: Mapping[str, str] | None = None) -> str:
-    text = str(value).strip().lower()
-    text = (aliases or {}).get(text, text)
-    if text not in allowed:
-        raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
-    return text
-
-
-def _none_words(value: Any) -> Any:
-    return None if value is None or str(value).strip().lower() in ("", "none", "auto") else value
 
 
 class _EnvSource(EnvSettingsSource):
@@ -225,17 +199,17 @@ class _Base(BaseSettings):
     @field_validator("MODERATION_MODE", mode="before")
     @classmethod
     def _mode(cls, v: Any) -> str:
-        return _choice(v, ("", "endpoint", "chat"))
+        return choice(v, ("", "endpoint", "chat"))
 
     @field_validator("MODERATION_CHAT_STYLE", mode="before")
     @classmethod
     def _style(cls, v: Any) -> str:
-        return _choice(v, ("", "guard", "json"), {"auto": ""})
+        return choice(v, ("", "guard", "json"), {"auto": ""})
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _level(cls, v: Any) -> str:
-        return _choice(v, ("debug", "info", "warning", "error", "critical")).upper()
+        return choice(v, ("debug", "info", "warning", "error", "critical")).upper()
 
     @field_validator("WEBHOOK_LOCAL_FIRST_ATTEMPT", mode="before")
     @classmethod
@@ -244,7 +218,7 @@ class _Base(BaseSettings):
             return "on" if v else "off"
         on = dict.fromkeys(("1", "true", "yes", "on"), "on")
         off = dict.fromkeys(("0", "false", "no", "off"), "off")
-        return _choice(v, ("auto", "on", "off"), {"": "auto", "none": "auto", **on, **off})
+        return choice(v, ("auto", "on", "off"), {"": "auto", "none": "auto", **on, **off})
 
     @field_validator("WEBHOOK_RETRY_SCHEDULE_S", mode="before")
     @classmethod
@@ -274,42 +248,8 @@ class _Base(BaseSettings):
         return json.dumps(raw) if raw else ""
 
 
-def _cap_fields() -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for cap in CAPS:
-        up = cap.upper()
-        fields[f"{up}_BASE_URL"] = (str, F("", f"{cap}: OpenAI-compatible base URL; empty: the "
-                                               "kind's address, else `OPENAI_BASE_URL`"))
-        fields[f"{up}_API_KEY"] = (str, F("", f"{cap}: API key; empty: `OPENAI_API_KEY`",
-                                          secret=True))
-        fields[f"{up}_MODEL"] = (str, F("", f"{cap}: model (default `{CAP_DEFAULT_MODELS[cap]}`)"))
-        fields[f"{up}_PROVIDER"] = (str, F("auto", f"{cap}: `openai`, `local` or `auto` (openai "
-                                                   "when an upstream is configured)"))
-        fields[f"{up}_KIND"] = (str, F("", f"{cap}: upstream kind (openai, nim, openrouter, "
-                                           "deepseek, ollama, localai, generic); empty: guessed "
-                                           "from the base URL's host, else `generic`"))
-        fields[f"{up}_IMAGE_INPUT"] = (bool | None, F(None, f"{cap}: chat requests may carry "
-                                                            "images; empty: the kind decides"))
-        fields[f"{up}_RESPONSE_FORMAT"] = (str, F("", f"{cap}: `json_schema`, `json_object` or "
-                                                      "`none`; empty: the kind decides"))
-    return fields
-
-
-def _cap_validators() -> dict[str, Any]:
-    provider = [f"{c.upper()}_PROVIDER" for c in CAPS]
-    images = [f"{c.upper()}_IMAGE_INPUT" for c in CAPS]
-    formats = [f"{c.upper()}_RESPONSE_FORMAT" for c in CAPS]
-    return {
-        "_provider": field_validator(*provider, mode="before")(
-            lambda cls, v: _choice(v, ("auto", "openai", "local"), {"": "auto"})),
-        "_image_input": field_validator(*images, mode="before")(lambda cls, v: _none_words(v)),
-        "_format": field_validator(*formats, mode="before")(
-            lambda cls, v: _choice(v, ("", "json_schema", "json_object", "none"))),
-    }
-
-
 Settings: type[_Base] = create_model("Settings", __base__=_Base,
-                                     __validators__=_cap_validators(), **_cap_fields())
+                                     __validators__=cap_validators(), **cap_fields())
 FIELDS = Settings.model_fields
 
 
