@@ -6,8 +6,9 @@ is the one the worker runs, and tasks reach the same services through `services`
 from __future__ import annotations
 
 import logging
+import threading
 
-from celery.signals import worker_ready
+from celery.signals import task_prerun, worker_ready
 
 from mmservice import config as mms_config
 from mmservice import logs
@@ -23,7 +24,18 @@ app = services.celery
 
 @worker_ready.connect
 def _quiet_per_task_logs(**_kw) -> None:
-    logs.setup(services.cfg["LOG_LEVEL"])  # the service's level, not the command line's
     if str(services.cfg.get("LOG_LEVEL", "INFO")).upper() != "DEBUG":
         for name in PER_TASK_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_level_set = threading.Event()
+
+
+@task_prerun.connect
+def _service_log_level(**_kw) -> None:
+    """From the first task on, the service's `MMS_LOG_LEVEL` (not the command line's) applies.
+    Not earlier: launchers wait for Celery's "ready." line, logged at INFO after `worker_ready`."""
+    if not _level_set.is_set():
+        _level_set.set()
+        logs.setup(services.cfg["LOG_LEVEL"])
