@@ -182,6 +182,8 @@ def test_dependencies_are_installed_before_the_code_is_copied():
         for needed in re.findall(r"-r (\S+)|sh (\S+)", arg):
             assert "".join(needed) in copied_before, needed
     assert "requirements-local.txt" in copied_before
+    cmd = [arg for ins, arg in steps if ins == "CMD"]
+    assert json.loads(cmd[-1]) == SERVICES["api"]["command"]  # `docker run` = the compose API
     users = [arg for ins, arg in steps if ins == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert not any(ins == "RUN" for ins, _ in steps[steps.index(("USER", users[-1])):])
