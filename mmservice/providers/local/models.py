@@ -253,6 +253,23 @@ SLOTS: dict[str, _Slot] = {
 }
 
 
+# The engines each capability's local provider calls. Why a table: a worker warms only the
+# engines of the capabilities its queues serve (workers/maintenance.py), so a `webhooks` worker
+# loads no model and an `audio` one loads Whisper and espeak-ng but not NudeNet.
+CAPABILITY_ENGINES: dict[str, tuple[str, ...]] = {
+    "moderation": ("profanity", "nudenet"),
+    "vision": ("ocr", "nudenet"),
+    "transcription": ("whisper",),
+    "speech": ("espeak",),
+}
+
+
+def engines_for(capabilities: list[str] | tuple[str, ...]) -> list[str]:
+    """The engines the local providers of `capabilities` use, each once, in `SLOTS` order."""
+    wanted = {e for cap in capabilities for e in CAPABILITY_ENGINES[cap]}
+    return [name for name in SLOTS if name in wanted]
+
+
 def get(name: str) -> Any:
     return SLOTS[name].get()
 
@@ -276,8 +293,9 @@ def loaded_engines() -> dict[str, dict[str, Any]]:
 
 def warm_up(names: list[str] | tuple[str, ...] | None = None,
             cfg: dict | None = None) -> dict[str, dict[str, Any]]:
-    """Load every engine now (a worker calls this at start so the first job is not slow)."""
+    """Load the named engines now (all when `names` is None; none for an empty list): a worker
+    calls this at start with its capabilities' engines, so the first job is not slow."""
     configure(cfg)
-    for name in names or SLOTS:
+    for name in SLOTS if names is None else names:
         SLOTS[name].get()
     return loaded_engines()
