@@ -121,7 +121,8 @@ def _start_heartbeat(sender) -> None:
     from workers.deps import get_deps
 
     cfg = get_deps().cfg
-    BEAT.name = str(getattr(sender, "hostname", "") or f"worker-{os.getpid()}")
+    # The pid too: two workers started with one node name must not overwrite each other.
+    BEAT.name = f"{getattr(sender, 'hostname', '') or 'worker'}/{os.getpid()}"
     BEAT.queues = sorted(sender.app.amqp.queues.consume_from)
     BEAT.set([c for c in CAPS if choose(cfg, c) == "openai" or cfg["LOCAL_WARM_UP"]],
              "warming")
