@@ -66,7 +66,7 @@ def _warming(body: dict) -> list[str]:
     return [c for c, v in (body.get("capabilities") or {}).items() if v.get("engine") == "warming"]
 
 
-def _banner(base: str, body: dict) -> str:
+def _banner(base: str, body: dict, demo: str) -> str:
     caps = body.get("capabilities") or {}
     engines = ", ".join(f"{c} {v.get('provider')}:{v.get('engine')}" for c, v in caps.items())
     note = f"\n  NOT READY  {body['reason']}" if body.get("status") != "ready" and \
@@ -75,7 +75,7 @@ def _banner(base: str, body: dict) -> str:
             f"\n  OpenAPI    {base}/openapi.json\n  readiness  {base}/readyz\n  providers  "
             f"{base}/v1/providers\n  engines    {engines}{note}\n\ntry:\n  curl -s -X POST "
             f"{base}/v1/jobs -H 'Content-Type: application/json' -d '{{\"text\": \"you are an "
-            f"idiot\"}}'\n  curl -s {base}/v1/jobs/<id>\n  make demo\n\nCtrl-C stops "
+            f"idiot\"}}'\n  curl -s {base}/v1/jobs/<id>\n  {demo}\n\nCtrl-C stops "
             f"everything.\n{BANNER}\n")
 
 
@@ -83,8 +83,8 @@ class _Startup:
     """Says "up" once: when the API answers, a worker consumes every queue and no engine is
     still warming (or, after `patience` seconds, with the reason it is not ready yet)."""
 
-    def __init__(self, base: str, patience: float = 180.0):
-        self.base, self.patience = base, patience
+    def __init__(self, base: str, demo: str, patience: float = 180.0):
+        self.base, self.demo, self.patience = base, demo, patience
         self.t0 = time.monotonic()
         self.answered = self.up = self.said_warming = False
 
@@ -105,7 +105,7 @@ class _Startup:
             self.up = True
             if self.said_warming:
                 print(f"engines warm after {waited:.1f}s", flush=True)
-            print(_banner(self.base, body), flush=True)
+            print(_banner(self.base, body, self.demo), flush=True)
         return True
 
 
@@ -201,7 +201,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             pass_fds=(fd,))))
         api_sock.close()  # gunicorn holds it now
         host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-        startup = _Startup(f"http://{host}:{args.port}")
+        demo = "make demo" if args.port == mms_config.DEFAULTS["PORT"] and not args.port_from_flag \
+            else f"MMS_PORT={args.port} make demo"
+        startup = _Startup(f"http://{host}:{args.port}", demo)
         while True:
             for name, p in procs:
                 if p.poll() is not None:

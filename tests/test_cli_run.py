@@ -115,6 +115,7 @@ def test_make_run_says_up_once_warm_and_demo_follows_MMS_PORT(stub, tmp_path):
             assert proc.poll() is None or "mmservice is up" in line, "".join(seen[-40:])
         out = "".join(seen)
         assert f"embedded Redis on redis://127.0.0.1:{redis_port}/0" in out
+        assert f"MMS_PORT={port} make demo" in out
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as r:
             body = json.loads(r.read())
         assert r.status == 200 and body["checks"]["workers"]["ok"]
