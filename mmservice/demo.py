@@ -1,16 +1,23 @@
 """`make demo`: show a newcomer, in a minute, that the running service gives real answers.
 
 It submits a toxic and a benign text, an image it draws (with text on it, for OCR), and speech it
-asks the service to synthesize, which it then sends back to be transcribed.
+asks the service to synthesize, which it then sends back to be transcribed. Each job's id is
+printed, so the newcomer can `curl` it. When nothing answers, one line asks whether `make run` is
+up (a traceback would only say "Connection refused" in forty lines).
 """
 from __future__ import annotations
 
 import io
 import json
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+
+
+class Unreachable(Exception):
+    """Nothing answers at the service's address."""
 
 
 def _call(base: str, method: str, path: str, body: bytes | None = None,
@@ -22,6 +29,8 @@ def _call(base: str, method: str, path: str, body: bytes | None = None,
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+    except OSError as e:  # URLError, refused, reset, timed out
+        raise Unreachable(str(getattr(e, "reason", e))) from None
 
 
 def _wait(base: str, job_id: str, timeout: float = 180) -> dict:
@@ -39,7 +48,7 @@ def _submit_json(base: str, payload: dict) -> dict:
     st, body = _call(base, "POST", "/v1/jobs", json.dumps(payload).encode(), "application/json")
     if st not in (200, 202):
         raise SystemExit(f"submission answered {st}: {body[:300]!r}")
-    return _wait(base, json.loads(body)["id"])
+    return _wait(base, _submitted(json.loads(body)))
 
 
 def _submit_file(base: str, name: str, data: bytes, mime: str, tasks: str) -> dict:
@@ -50,7 +59,12 @@ def _submit_file(base: str, name: str, data: bytes, mime: str, tasks: str) -> di
     st, resp = _call(base, "POST", "/v1/jobs", body, f"multipart/form-data; boundary={b}")
     if st not in (200, 202):
         raise SystemExit(f"submission answered {st}: {resp[:300]!r}")
-    return _wait(base, json.loads(resp)["id"])
+    return _wait(base, _submitted(json.loads(resp)))
+
+
+def _submitted(job: dict) -> str:
+    print(f"\nsubmitted job {job['id']} (tasks: {', '.join(job.get('tasks') or [])})", flush=True)
+    return job["id"]
 
 
 def _image() -> bytes:
@@ -72,15 +86,26 @@ def _image() -> bytes:
 def _show(title: str, job: dict, key: str, fields: tuple[str, ...]) -> None:
     res = (job.get("results") or {}).get(key) or {}
     shown = {f: res.get(f) for f in fields if f in res}
-    print(f"\n== {title}: {job['status']}" + (f"  error={job.get('error')}" if job.get("error")
-                                               else ""))
+    print(f"== {title}: job {job['id']} {job['status']}"
+          + (f"  error={job.get('error')}" if job.get("error") else ""))
     print(json.dumps(shown, indent=2, ensure_ascii=False)[:1500])
 
 
 def run_demo(base: str) -> int:
+    try:
+        return _demo(base)
+    except Unreachable as exc:
+        print(f"mmservice demo: nothing answers at {base} ({exc}): is `make run` up?",
+              file=sys.stderr, flush=True)
+        return 1
+
+
+def _demo(base: str) -> int:
     st, body = _call(base, "GET", "/v1/providers")
     if st != 200:
-        raise SystemExit(f"no service at {base} (run `make run` first)")
+        print(f"mmservice demo: {base}/v1/providers answered {st}, not mmservice: is `make run` "
+              "up?", file=sys.stderr, flush=True)
+        return 1
     print("providers:", json.dumps(json.loads(body)["data"], indent=2))
     for text in ("shut up you worthless idiot, I will hurt you",
                  "thanks for sharing this lovely recipe"):

@@ -40,6 +40,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class PortTaken(RuntimeError):
+    """A port the launcher was told to use is held by another process."""
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host:port`, or `PortTaken`. SO_REUSEADDR lets a port whose last
+    connections are in TIME_WAIT be reused, yet Linux still refuses a port that something
+    listens on, which is the clash to catch."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortTaken(f"{host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """`PortTaken` unless `host:port` can be bound now (checked before starting a server that
+    cannot be handed a bound socket, e.g. redis-server)."""
+    bind_listener(host, port).close()
+
+
+def _server_pid(port: int) -> int | None:
+    """The `INFO server` `process_id` of whatever Redis answers on 127.0.0.1:`port`."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5,
+                         socket_connect_timeout=0.5)
+    try:
+        return int(client.info("server")["process_id"])
+    except (redis.RedisError, OSError, KeyError, ValueError):
+        return None
+    finally:
+        client.close()
+
+
 class EmbeddedRedis:
     def __init__(self, data_dir: str, port: int | None = None, appendonly: bool = True,
                  binary: str | None = None):
@@ -54,6 +93,9 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        """Start redis-server and return once *it* answers: the server on the port must report
+        our child's pid (`INFO server` `process_id`), so a Redis that already held the port is
+        never mistaken for ours (ours then exits with "Address already in use")."""
         os.makedirs(self.data_dir, exist_ok=True)
         args = [redis_server_binary(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", self.data_dir, "--save", "", "--protected-mode", "yes",
@@ -65,17 +107,23 @@ class EmbeddedRedis:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"redis-server exited: {err[-500:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
+                raise RuntimeError(f"redis-server exited: {(err or self._log_tail())[-500:]}")
+            if _server_pid(self.port) == self.proc.pid:
+                return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def _log_tail(self) -> str:
+        """The last lines of the server's log file (where it writes "Address already in use")."""
+        try:
+            with open(os.path.join(self.data_dir, "redis.log"), errors="replace") as f:
+                return "".join(f.readlines()[-3:]).strip()
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -1,19 +1,65 @@
-"""Housekeeping that runs inside every worker: expired media is swept from the blob store, and
-the providers of the capabilities the worker's queues serve are built (models loaded) at start.
+"""Housekeeping that runs inside every worker: expired media is swept from the blob store, the
+providers of the capabilities the worker's queues serve are built (models loaded) at start, and a
+heartbeat says which queues this worker consumes and how warm its engines are
+(`mmservice.heartbeat`, read by `/readyz` and `make run`).
 
-Why a thread started on `worker_ready` and not Celery beat: `make run` and small deployments
-run no beat process; sweeping is idempotent, so several workers doing it is harmless.
+Why threads started on `worker_ready` and not Celery beat: `make run` and small deployments
+run no beat process; sweeping is idempotent, so several workers doing it is harmless. The first
+heartbeat is written inside the `worker_ready` handler, before Celery logs "ready.", so a
+launcher that waits for that line finds the worker's queues already published.
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 
 log = logging.getLogger("mmservice.maintenance")
 SWEEP_EVERY_S = 3600
+
+
+class _Beat:
+    """This worker's heartbeat: its name, queues and per-capability engine state."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.name = ""
+        self.queues: list[str] = []
+        self.engines: dict[str, str] = {}
+        self.stop = threading.Event()
+
+    def set(self, caps: list[str], state: str) -> None:
+        with self.lock:
+            self.engines.update(dict.fromkeys(caps, state))
+        self.publish()
+
+    def publish(self) -> None:
+        from mmservice import heartbeat
+        from workers.deps import get_deps
+
+        if not self.name:
+            return
+        deps = get_deps()
+        with self.lock:
+            engines = dict(self.engines)
+        heartbeat.publish(deps.redis, self.name, queues=self.queues, engines=engines,
+                          pid=os.getpid(), ttl_s=float(deps.cfg["WORKER_HEARTBEAT_TTL_S"]))
+
+    def loop(self) -> None:
+        from workers.deps import get_deps
+
+        every = float(get_deps().cfg["WORKER_HEARTBEAT_TTL_S"]) / 3
+        while not self.stop.wait(every):
+            try:
+                self.publish()
+            except Exception:  # noqa: BLE001 - Redis down: /readyz says so; keep beating
+                log.warning("heartbeat not written", exc_info=True)
+
+
+BEAT = _Beat()
 
 
 def _sweeper() -> None:
@@ -74,7 +120,9 @@ def _warm_providers(queues: list[str]) -> None:
         if choose(cfg, cap) == "openai":
             try:
                 deps.providers.get(cap)
+                BEAT.set([cap], "warm")
             except Exception:  # noqa: BLE001 - a bad setting surfaces again on the first job
+                BEAT.set([cap], "failed")
                 log.warning("could not build the %s provider at start", cap, exc_info=True)
     local_caps = [c for c in caps if choose(cfg, c) == "local"]
     loaded: list[str] = []
@@ -84,10 +132,43 @@ def _warm_providers(queues: list[str]) -> None:
 
             engines = warm_up(engines_for(local_caps), cfg=cfg)
             loaded = [name for name, e in engines.items() if e["loaded"]]
+            BEAT.set(local_caps, "warm")
         except Exception:  # noqa: BLE001 - a failed warm-up surfaces again on first use
+            BEAT.set(local_caps, "failed")
             log.exception("local engine warm-up failed")
     log.info("warm-up done", extra={"queues": queues, "capabilities": caps,
                                     "local_capabilities": local_caps, "local_engines": loaded})
+
+
+def _start_heartbeat(sender) -> None:
+    """Publish this worker's queues with every engine `warming` (or `cold` when local warm-up
+    is off) before "ready." is logged, then refresh it from a thread."""
+    from mmservice.providers.registry import choose
+    from workers.deps import get_deps
+
+    cfg = get_deps().cfg
+    # The pid too: two workers started with one node name must not overwrite each other.
+    BEAT.name = f"{getattr(sender, 'hostname', '') or 'worker'}/{os.getpid()}"
+    BEAT.queues = sorted(sender.app.amqp.queues.consume_from)
+    caps = capabilities_of(BEAT.queues)  # only what this worker serves
+    BEAT.set([c for c in caps if choose(cfg, c) == "openai" or cfg["LOCAL_WARM_UP"]],
+             "warming")
+    BEAT.set([c for c in caps if choose(cfg, c) == "local" and not cfg["LOCAL_WARM_UP"]],
+             "cold")
+    threading.Thread(target=BEAT.loop, name="mms-heartbeat", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _withdraw(**_kw) -> None:
+    from mmservice import heartbeat
+    from workers.deps import get_deps
+
+    BEAT.stop.set()
+    if BEAT.name:
+        try:
+            heartbeat.withdraw(get_deps().redis, BEAT.name)
+        except Exception:  # noqa: BLE001 - then the TTL removes it
+            log.warning("heartbeat not withdrawn", exc_info=True)
 
 
 @worker_ready.connect
@@ -99,6 +180,10 @@ def _start(sender=None, **_kw) -> None:
     controller = getattr(sender, "controller", None)
     if getattr(controller, "concurrency", None):
         get_deps().cfg["WORKER_CONCURRENCY"] = int(controller.concurrency)  # type: ignore[union-attr]
+    try:
+        _start_heartbeat(sender)
+    except Exception:  # noqa: BLE001 - without a heartbeat /readyz says "no consumer"
+        log.exception("heartbeat not started")
     threading.Thread(target=_sweeper, name="mms-blob-sweeper", daemon=True).start()
     threading.Thread(target=_warm_up, args=(consumed_queues(sender),), name="mms-warm-up",
                      daemon=True).start()

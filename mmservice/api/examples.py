@@ -53,8 +53,12 @@ def error(code: str) -> dict[str, Any]:
 
 READY: dict[str, Any] = {
     "status": "ready",
-    "checks": {"redis": {"ok": True, "ms": 0.21}, "broker": {"ok": True, "ms": 0.35}},
+    "checks": {"redis": {"ok": True, "ms": 0.21}, "broker": {"ok": True, "ms": 0.35},
+               "workers": {"ok": True, "live": 1, "queues": {"moderation": 1, "vision": 1,
+                                                            "audio": 1, "webhooks": 1}}},
     "providers": {"moderation": {"provider": "local", "model": "mms-local-text-v2"}},
+    "capabilities": {"moderation": {"provider": "local", "queue": "moderation",
+                                    "engine": "warm", "warm": True}},
 }
 USAGE: dict[str, Any] = {
     "object": "usage", "tenant": "default", "day": "2026-12-02",

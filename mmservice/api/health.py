@@ -2,17 +2,22 @@
 
 Why separate probes: `/healthz` answers while the process lives (restart it if not); `/readyz`
 answers 200 only when Redis (job store), the broker and every configured upstream answer (an
-upstream that cannot be reached or refuses our key makes every job fail), so a load balancer
-stops sending work an instance cannot do. Upstream answers are cached (see discovery.py), so a
-probe costs no upstream call most of the time.
+upstream that cannot be reached or refuses our key makes every job fail) and at least one live
+worker consumes each queue (workers' heartbeats, see `mmservice.heartbeat`: without a consumer
+jobs sit queued), so a load balancer stops sending work an instance cannot do. Engines still
+warming do not fail readiness (their jobs wait, they do not fail); `capabilities` says which
+are warm, and `make run` waits for them before it says "up". Upstream answers are cached (see
+discovery.py), so a probe costs no upstream call most of the time.
 """
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import current_app
 from flask_smorest import Blueprint
 
+from mmservice import heartbeat
 from mmservice.api import examples
 from mmservice.providers import discovery, registry
 from mmservice.schemas.output import HealthSchema, ProvidersSchema, ReadySchema
@@ -28,19 +33,20 @@ def healthz():
 
 
 @bp.get("/readyz")
-@bp.doc(summary="Readiness: Redis, the broker and every configured upstream answer")
+@bp.doc(summary="Readiness: Redis, the broker, every configured upstream answer and each "
+                "queue has a live worker; per capability, whether its engine is warm")
 @bp.response(200, ReadySchema, example=examples.READY)
 @bp.alt_response(503, schema=ReadySchema, description="not ready: see `checks` and `reason`")
 def readyz():
     svc = current_app.extensions["mms"]
-    checks = {}
+    checks: dict[str, Any] = {}
     ok = True
     t0 = time.monotonic()
     try:
         svc.redis.ping()
         checks["redis"] = {"ok": True, "ms": round((time.monotonic() - t0) * 1000, 2)}
     except Exception as e:  # noqa: BLE001 - any failure means not ready
-        checks["redis"] = {"ok": False, "error": type(e).__name__}  # type: ignore[dict-item]
+        checks["redis"] = {"ok": False, "error": type(e).__name__}
         ok = False
     t0 = time.monotonic()
     try:
@@ -49,16 +55,33 @@ def readyz():
             conn.default_channel.client.ping()
         checks["broker"] = {"ok": True, "ms": round((time.monotonic() - t0) * 1000, 2)}
     except Exception as e:  # noqa: BLE001
-        checks["broker"] = {"ok": False, "error": type(e).__name__}  # type: ignore[dict-item]
+        checks["broker"] = {"ok": False, "error": type(e).__name__}
         ok = False
     upstreams = discovery.readiness(svc.cfg)
     if upstreams["upstreams"]:
         checks["upstreams"] = upstreams
         ok = ok and upstreams["ok"]
+    providers = registry.describe(svc.cfg)
+    reasons = [] if upstreams["ok"] else [upstreams["error"]]
+    capabilities: dict = {}
+    if checks["redis"]["ok"]:
+        try:
+            workers = heartbeat.readiness(svc.redis, {c: str(p.get("provider", ""))
+                                                      for c, p in providers.items()})
+            checks["workers"] = workers["check"]
+            capabilities = workers["capabilities"]
+            if workers["missing"]:
+                ok = False
+                reasons.append("no live worker consumes queue(s) "
+                               f"{', '.join(workers['missing'])}: start one with `-Q "
+                               f"{','.join(workers['missing'])}` (jobs wait queued until then)")
+        except Exception as e:  # noqa: BLE001
+            checks["workers"] = {"ok": False, "error": type(e).__name__}
+            ok = False
     body = {"status": "ready" if ok else "unavailable", "checks": checks,
-            "providers": registry.describe(svc.cfg)}
-    if not upstreams["ok"]:
-        body["reason"] = upstreams["error"]
+            "providers": providers, "capabilities": capabilities}
+    if reasons:
+        body["reason"] = "; ".join(reasons)
     return body, 200 if ok else 503
 
 

@@ -179,13 +179,28 @@ class HealthSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(("ok",)))
 
 
+class CapabilityReadySchema(Schema):
+    provider = fields.String(required=True, metadata={"description": "`local` or `openai`"})
+    queue = fields.String(required=True, metadata={"description": "the queue its steps run on"})
+    engine = fields.String(required=True, validate=validate.OneOf(
+        ("warm", "warming", "cold", "failed", "no_worker")), metadata={
+        "description": "best state among the live workers consuming `queue`"})
+    warm = fields.Boolean(required=True)
+
+
 class ReadySchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(("ready", "unavailable")))
     checks = fields.Dict(required=True, metadata={
-        "description": "redis, broker and each configured upstream: ok, ms or error"})
+        "description": "redis, broker, workers (live count, consumers per queue) and each "
+                       "configured upstream: ok, ms or error"})
     providers = fields.Dict(required=True, metadata={
         "description": "what serves each capability (see /v1/providers)"})
-    reason = fields.String(metadata={"description": "why an upstream is not ready"})
+    reason = fields.String(metadata={
+        "description": "why not ready: an upstream, or queues no live worker consumes"})
+    capabilities = fields.Dict(
+        keys=fields.String(), values=fields.Nested(CapabilityReadySchema), metadata={
+            "description": "per capability: provider, queue, engine state (warm, warming, "
+                           "cold, failed, no_worker) and `warm`, from the workers' heartbeats"})
 
 
 class ProvidersSchema(Schema):
