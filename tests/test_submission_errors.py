@@ -204,3 +204,63 @@ def test_unknown_field_is_422_for_multipart_and_json(app_for):
     err(c.post("/v1/jobs", data={"text": "a", "colour": "red"}), 422, "unknown_field", "colour")
     err(c.post("/v1/jobs", data={"upload": (io.BytesIO(b"hi"), "a.txt")}), 422,
         "unknown_field", "upload")
+
+
+# -- the README's quick start works offline (or says it needs a key) ---------------------------
+
+def _quick_start_posts() -> list[tuple[str, list[str]]]:
+    """(comment above, curl argv) for each `curl -X POST` in the README's Quick start."""
+    import os
+    import shlex
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    out, comment, cmd = [], "", ""
+    for line in section.splitlines():
+        if cmd:
+            cmd += " " + line.strip().rstrip("\\")
+            if not line.rstrip().endswith("\\"):
+                out.append((comment, shlex.split(cmd)))
+                cmd = ""
+        elif line.startswith("#"):
+            comment = comment + line if comment else line
+        elif line.startswith("curl") and "-X POST" in line:
+            cmd = line.strip().rstrip("\\")
+            if not line.rstrip().endswith("\\"):
+                out.append((comment, shlex.split(cmd)))
+                cmd = ""
+        elif not line.strip():
+            comment = ""
+    return out
+
+
+def _files(name: str) -> bytes:
+    return image("JPEG", (64, 48)) if name.endswith(".jpg") else wav(1.0)
+
+
+@pytest.mark.parametrize("comment, argv", _quick_start_posts(),
+                         ids=lambda v: v[:30] if isinstance(v, str) else "curl")
+def test_quick_start_examples_work_offline_or_say_they_need_a_key(app_for, comment, argv):
+    c = app_for(offline=True)
+    headers, form, body = {}, {}, None
+    it = iter(argv[1:])
+    for arg in it:
+        if arg == "-H":
+            k, v = next(it).split(":", 1)
+            headers[k.strip()] = v.strip()
+        elif arg == "-d":
+            body = next(it)
+        elif arg == "-F":
+            k, v = next(it).split("=", 1)
+            form[k] = (io.BytesIO(_files(v[1:])), v[1:]) if v.startswith("@") else v
+        elif arg == "-X":
+            next(it)
+    if body is not None:
+        r = c.post("/v1/jobs", data=body, headers=headers)
+    else:
+        r = c.post("/v1/jobs", data=form, headers=headers)
+    if "NEEDS A KEY" in comment:
+        err(r, 422, "capability_unavailable")
+    else:
+        assert r.status_code == 202, (comment, r.json)
+    assert len(_quick_start_posts()) >= 5  # the parser found the examples
