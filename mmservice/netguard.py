@@ -86,11 +86,29 @@ def _literal_ip(host: str):
     return None
 
 
+_LOOPBACK_NAMES = ("127.0.0.1", "::1")
+
+
+def _loopback_allowed(host: str, nets: list) -> list[str] | None:
+    """`localhost` names loopback: allowed when its address is allow-listed (an operator writes
+    `127.0.0.1` and expects `http://localhost:8080/hook` to pass). None when not allowed."""
+    if host != "localhost" and not host.endswith(".localhost"):
+        return None
+    ok = [a for a in _LOOPBACK_NAMES if any(ipaddress.ip_address(a) in n for n in nets)]
+    return ok or None
+
+
 def check_url(url: str, allow: str | list | None, *, field: str, resolve: bool = True,
-              schemes: tuple[str, ...] = ("https", "http")) -> list[str]:
+              schemes: tuple[str, ...] = ("https", "http"),
+              allow_setting: str | None = None) -> list[str]:
     """Raises Invalid(code="url_not_allowed") unless every address the URL resolves to is public
-    or allow-listed. Returns the checked addresses (connect to one of these)."""
+    or allow-listed. Returns the checked addresses (connect to one of these).
+
+    `allow_setting` names the variable holding `allow` (e.g. `MMS_WEBHOOK_ALLOWLIST`): refusals
+    then say how to permit the target. Credentials in the URL are refused and never echoed."""
     nets, hosts = parse_allow_list(allow)
+    fix = f"; refused (SSRF guard; allow-list it in {allow_setting})" if allow_setting \
+        else "; refused (SSRF guard)"
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -107,14 +125,16 @@ def check_url(url: str, allow: str | list | None, *, field: str, resolve: bool =
                       field=field)
     if host in hosts:
         return []
+    loopback = _loopback_allowed(host, nets)
+    if loopback:
+        return loopback
     if host in _BLOCKED_HOSTNAMES or host.endswith((".localhost", ".internal")):
-        raise Invalid(f"host {host!r} is private; refused (SSRF guard)", code="url_not_allowed",
-                      field=field)
+        raise Invalid(f"host {host!r} is private{fix}", code="url_not_allowed", field=field)
     literal = _literal_ip(host)
     if literal is not None:
         if _ip_blocked(literal, nets):
-            raise Invalid(f"address {host} is private, loopback, link-local or reserved; "
-                          "refused (SSRF guard)", code="url_not_allowed", field=field)
+            raise Invalid(f"address {host} is private, loopback, link-local or reserved{fix}",
+                          code="url_not_allowed", field=field)
         return [str(literal)]
     if not resolve:
         return []
@@ -127,8 +147,8 @@ def check_url(url: str, allow: str | list | None, *, field: str, resolve: bool =
     addrs = sorted({info[4][0] for info in infos})
     for a in addrs:
         if _ip_blocked(ipaddress.ip_address(a.split("%")[0]), nets):  # type: ignore[union-attr]
-            raise Invalid(f"host {host!r} resolves to a private or reserved address; refused "
-                          "(SSRF guard)", code="url_not_allowed", field=field)
+            raise Invalid(f"host {host!r} resolves to a private or reserved address{fix}",
+                          code="url_not_allowed", field=field)
     return addrs  # type: ignore[return-value]
 
 

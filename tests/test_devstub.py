@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import wave
+from array import array
 from pathlib import Path
 from typing import Literal
 
@@ -65,7 +67,11 @@ def wav_bytes(seconds: float, rate: int = 16000) -> bytes:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(b"\0\0" * int(rate * seconds))
+        # A quiet tone, not zeros: the stub answers digital silence the way Whisper does
+        # (a "You" marked no_speech_prob 0.95), see test_silence.py.
+        period = array("h", (int(2000 * math.sin(2 * math.pi * i / 72)) for i in range(72)))
+        n = int(rate * seconds)
+        w.writeframes((period.tobytes() * (n // 72 + 1))[: n * 2])
     return buf.getvalue()
 
 

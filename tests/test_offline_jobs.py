@@ -65,12 +65,13 @@ def test_local_image_moderation_and_ocr_description(offline):
 
 
 def test_local_free_form_question_is_refused_clearly(offline):
+    """Refused at submission (422), naming the setting, not accepted and failed later."""
     r = offline.submit_file("x.png", image("PNG", (64, 64)), "image/png",
                             {"tasks": "describe", "options": '{"prompt": "Who is this?"}'})
-    job = offline.poll(r.json()["id"], timeout=120)
-    assert job["status"] == "failed"
-    assert job["error"]["code"] == "capability_unavailable_offline"
-    assert "vision model" in job["error"]["message"].lower()
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "capability_unavailable" and error["field"] == "options.prompt"
+    assert "vision model" in error["message"].lower() and "MMS_VISION_BASE_URL" in error["message"]
 
 
 def test_local_speech_round_trip(offline):

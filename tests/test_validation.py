@@ -49,7 +49,7 @@ def test_wrong_types_and_values(client):
         "validation_error", "options.thresholds")
     err(client.submit({"text": "a", "options": {"thresholds": {"hate": 3}}}), 422,
         "validation_error", "options.thresholds")
-    err(client.submit({"text": "a", "webhook_url": "not a url"}), 422, "validation_error",
+    err(client.submit({"text": "a", "webhook_url": "not a url"}), 422, "invalid_url",
         "webhook_url")
     r = client.post("/v1/jobs", data={"text": "a", "options": "{broken"})
     err(r, 400, "malformed_json", "options")

@@ -461,17 +461,29 @@ def test_secret_rotation_old_or_new_receiver_verifies(hooks):
 
 
 @pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
-                                 "http://localhost:{port}/hook"])
+                                 "http://10.1.2.3/hook"])
+def test_ssrf_refused_at_submission(hooks, url):
+    """Known-private targets are refused at POST (422), naming the allow-list setting."""
+    r = hooks.client.submit({"text": "hello webhooks", "webhook_url": url})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "url_not_allowed"
+    assert "MMS_WEBHOOK_ALLOWLIST" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
+                                 "http://10.1.2.3/hook"])
 def test_ssrf_refused_at_delivery_time_without_retries(hooks, url):
-    rcv = Receiver([NEW]).start()
-    try:
-        job = run(hooks, url.format(port=rcv.port))
-        assert job["status"] == "succeeded"
-        d = settled(hooks, job["id"])
-        assert due_at(hooks, d["id"]) is None  # refused for good: nothing more is sent
-        assert rcv.requests == []
-    finally:
-        rcv.stop()
+    """A record carrying a private target (one that turned private after submission, e.g. by
+    DNS) is refused when delivering, for good: one final attempt, no retry due."""
+    store = DeliveryStore(hooks.r, 3600, KEYS)
+    deps, queued = in_process_deps(hooks, WEBHOOK_LOCAL_FIRST_ATTEMPT="on",
+                                   WEBHOOK_LOCAL_SENDERS=1)
+    job = {"tenant": "default", "status": "succeeded", "webhook_url": url,
+           "id": f"job_ssrf{hooks.mode}{url.split('.')[1]}"}
+    did = on_job_terminal(job, deps, local_ok=True)
+    wait_until(lambda: store.get("default", did)["status"] != "pending")
+    d = store.get("default", did)
+    assert due_at(hooks, did) is None and queued == []  # refused for good: nothing more is sent
     (a,) = d["attempts"]
     assert d["status"] == "failed" and d["error"]["code"] == "url_not_allowed"
     assert a["error"]["code"] == "url_not_allowed" and "refused" in a["error"]["message"]

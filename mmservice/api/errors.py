@@ -73,8 +73,12 @@ def register(app: Flask) -> None:
                                   f"({app.config.get('MAX_CONTENT_LENGTH')} bytes)")
         data = getattr(e, "data", None) or {}
         if status == 422 and data.get("messages"):
+            # flask-smorest's query/body parsing: the same codes as our own body parsing, so an
+            # unknown query parameter reads like an unknown body field.
             field, msg = first_validation_error(data["messages"])
             field = field.split(".", 1)[-1] if field.startswith(("query.", "json.")) else field
+            if msg == "Unknown field.":
+                return error_response(422, "unknown_field", f"unknown field {field!r}", field)
             return error_response(422, "validation_error", f"{field}: {msg}", field or None)
         return error_response(status, code, e.description or code)
 

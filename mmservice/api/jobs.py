@@ -5,11 +5,12 @@ import json
 
 from flask import Response, request, url_for
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from mmservice import logs
 from mmservice.api import examples
 from mmservice.api.context import services, tenant
-from mmservice.errors import BadRequest, NotFound, UnsupportedMedia
+from mmservice.errors import BadRequest, Invalid, NotFound, UnsupportedMedia
 from mmservice.jobs.intake import Upload, submit
 from mmservice.jobs.lifecycle import cancel
 from mmservice.jobs.pipeline import reap_if_overdue
@@ -38,7 +39,19 @@ def _parse_json_body() -> dict:
     return _request_schema.load(body)
 
 
+def _json_sent_as_form() -> bool:
+    """curl `-d '{"text": "hello"}'` sends the JSON form-encoded: werkzeug makes the whole body
+    one form key with an empty value. Say what happened rather than `unknown field '{...'`."""
+    keys = list(request.form)
+    return (len(keys) == 1 and not request.files and not request.form[keys[0]]
+            and keys[0].lstrip()[:1] in ("{", "["))
+
+
 def _parse_multipart() -> tuple[dict, Upload | None]:
+    if _json_sent_as_form():
+        raise UnsupportedMedia("the body looks like JSON but was sent as a form: add the header "
+                               "`Content-Type: application/json` (curl: -H 'Content-Type: "
+                               "application/json', or use --json)", code="json_sent_as_form")
     form: dict = {}
     for key in request.form:
         raw: str = request.form[key]
@@ -55,8 +68,12 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
         form[key] = value
     extra_files = [k for k in request.files if k != "file"]
     if extra_files:
-        raise BadRequest(f"unexpected file field {extra_files[0]!r}; send the upload as 'file'",
-                         code="unknown_field", field=extra_files[0])
+        raise Invalid(f"unknown field {extra_files[0]!r}; send the upload as 'file'",
+                      code="unknown_field", field=extra_files[0])
+    if len(request.files.getlist("file")) > 1:
+        raise Invalid("send one 'file' per job (this request has "
+                      f"{len(request.files.getlist('file'))})", code="too_many_files",
+                      field="file")
     fields = _request_schema.load(form)
     upload = None
     if "file" in request.files:
@@ -105,7 +122,7 @@ def create_job():
 @blp.route("/jobs", methods=["GET"])
 @blp.doc(summary="List jobs, newest first",
          description="Filter by `status`; page with `cursor` (the `next_cursor` of the last page).")
-@blp.arguments(JobListQuerySchema, location="query")
+@blp.arguments(JobListQuerySchema, location="query", unknown=RAISE)
 @blp.response(200, JobListSchema, example={"data": [examples.JOB_SUCCEEDED], "next_cursor": None})
 @blp.alt_response(422, schema=ApiErrorSchema, example=examples.error("invalid_cursor"))
 def list_jobs(query):
@@ -117,7 +134,7 @@ def list_jobs(query):
 
 @blp.route("/jobs/<job_id>", methods=["GET"])
 @blp.doc(summary="Get a job (poll, or long-poll with `wait`)")
-@blp.arguments(JobGetQuerySchema, location="query")
+@blp.arguments(JobGetQuerySchema, location="query", unknown=RAISE)
 @blp.response(200, JobSchema, example=examples.JOB_SUCCEEDED)
 @blp.alt_response(404, schema=ApiErrorSchema, example=examples.error("job_not_found"))
 def get_job(query, job_id: str):

@@ -54,5 +54,8 @@ def moderate(content: Content, *, provider: Any, policy: Policy, max_chars: int,
     if len(texts) > 1:
         result["pieces"] = len(texts)
     if not raws:
-        result["note"] = "nothing to judge (empty transcript)"
+        # Only a transcript, and it is empty: silence (or no-speech segments dropped), so
+        # there is nothing anyone said to judge; `inputs` still says the transcript was read.
+        result["note"] = "no speech in the audio" if content.transcript is not None \
+            else "nothing to judge"
     return result

@@ -86,6 +86,26 @@ def _stamp(t: float, sep: str) -> str:
     return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
 
 
+def _silent_wav(data: bytes) -> bool:
+    """A 16-bit WAV whose peak stays under ~-54 dBFS. Other formats count as speech."""
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            if w.getsampwidth() != 2:
+                return False
+            samples = array("h", w.readframes(w.getnframes()))
+    except (wave.Error, EOFError, ValueError):
+        return False
+    return max((abs(v) for v in samples), default=0) < 64
+
+
+def _silence_segments(duration: float) -> list[dict]:
+    """What Whisper answers for silence: a made-up "You", marked as probably no speech."""
+    end = round(min(duration, 2.0), 3)
+    return [{"id": 0, "seek": 0, "start": 0.0, "end": end, "text": " You", "tokens": [50364],
+             "temperature": 0.0, "avg_logprob": -0.94, "compression_ratio": 0.27,
+             "no_speech_prob": 0.95}]
+
+
 def _segments(duration: float, prompt: str) -> list[dict]:
     lead = strip_markers(prompt).split()
     prefix = f"{lead[0]} " if lead else ""
@@ -137,7 +157,8 @@ def transcribe(form: dict[str, list[str]], files: dict, max_bytes: int) -> tuple
         raise StubError(400, "timestamp_granularities requires response_format=verbose_json",
                         param="timestamp_granularities")
     duration = audio_duration(data, filename)
-    segments = _segments(duration, (form.get("prompt") or [""])[0])
+    segments = (_silence_segments(duration) if _silent_wav(data)
+                else _segments(duration, (form.get("prompt") or [""])[0]))
     text = " ".join(s["text"].strip() for s in segments)
     usage = {"type": "duration", "seconds": math.ceil(duration)}
     if fmt == "json":

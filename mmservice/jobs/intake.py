@@ -12,8 +12,10 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
+from mmservice.jobs import capability_check
 from mmservice.jobs.deps import Deps
 from mmservice.jobs.store import new_job_id, now_iso
 from mmservice.media.inspect import inspect_media
@@ -43,6 +45,39 @@ def decode_data_url(url: str, max_bytes: int) -> bytes:
                       field="image_url") from None
 
 
+IMAGE_URL_RULE = ("image_url must be a data: URL or an https URL (http only when "
+                  "MMS_ALLOW_PRIVATE_URLS is set)")
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
+
+
+def check_image_url(url: str, cfg: dict) -> None:
+    """One rule, one message: https; http too when the operator allow-listed private hosts
+    (a test or an intranet setup); the address is checked again when the worker fetches."""
+    allow = cfg.get("ALLOW_PRIVATE_URLS")
+    schemes = ("https", "http") if allow else ("https",)
+    if _scheme(url) not in schemes:
+        raise Invalid(IMAGE_URL_RULE, code="url_not_allowed", field="image_url")
+    check_url(url, allow, field="image_url", resolve=False, schemes=schemes,
+              allow_setting="MMS_ALLOW_PRIVATE_URLS")
+
+
+def check_webhook_url(url: str, cfg: dict) -> None:
+    """The delivery-time SSRF check, moved forward to POST for what is known now (scheme,
+    credentials, literal private addresses, `localhost`); hostnames are resolved again at each
+    delivery (DNS may change)."""
+    if _scheme(url) not in ("http", "https"):
+        raise Invalid("webhook_url must be an http or https URL", code="invalid_url",
+                      field="webhook_url")
+    check_url(url, cfg.get("WEBHOOK_ALLOWLIST"), field="webhook_url", resolve=False,
+              schemes=("https", "http"), allow_setting="MMS_WEBHOOK_ALLOWLIST")
+
+
 def request_hash(fields: dict, media_sha: str | None) -> str:
     canon = json.dumps({"fields": fields, "media": media_sha}, sort_keys=True, default=str)
     return hashlib.sha256(canon.encode()).hexdigest()
@@ -60,8 +95,14 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
         raise PayloadTooLarge(f"text is {len(text)} characters; the limit is "
                               f"{cfg['MAX_TEXT_CHARS']}", code="text_too_long", field="text")
     meta = fields.get("metadata")
-    if meta is not None and len(json.dumps(meta)) > cfg["MAX_METADATA_BYTES"]:
-        raise PayloadTooLarge("metadata is too large", code="metadata_too_large", field="metadata")
+    if meta is not None:
+        size = len(json.dumps(meta).encode())
+        if size > cfg["MAX_METADATA_BYTES"]:
+            raise PayloadTooLarge(f"metadata is {size} bytes as JSON; the limit is "
+                                  f"{cfg['MAX_METADATA_BYTES']} (MMS_MAX_METADATA_BYTES)",
+                                  code="metadata_too_large", field="metadata")
+    if fields.get("webhook_url"):
+        check_webhook_url(fields["webhook_url"], cfg)
 
     media: bytes | None = None
     media_field = "file"
@@ -79,11 +120,7 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
             if not cfg.get("ALLOW_IMAGE_URL_FETCH", True):
                 raise Invalid("this service does not fetch image URLs; send a data: URL or a "
                               "file", code="url_fetch_disabled", field="image_url")
-            check_url(image_url, cfg.get("ALLOW_PRIVATE_URLS"), field="image_url",
-                      resolve=False, schemes=("https", "http"))
-            if image_url[:5].lower() == "http:" and not cfg.get("ALLOW_PRIVATE_URLS"):
-                raise Invalid("image_url must use https", code="url_not_allowed",
-                              field="image_url")
+            check_image_url(image_url, cfg)
     if media is None and text is None and not image_url:
         raise Invalid("nothing to process: send text, image_url or a file", code="no_input")
 
@@ -101,6 +138,7 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
         info["text_chars"] = len(text)
 
     tasks = plan_tasks(fields.get("tasks"), info["kind"], has_text=text is not None)
+    capability_check.check(fields.get("options") or {}, tasks, cfg)
     if "speak" in tasks and len(text or "") > cfg["MAX_TTS_CHARS"]:
         raise Invalid(f"text to speak is {len(text)} characters; the limit is "  # type: ignore[arg-type]
                       f"{cfg['MAX_TTS_CHARS']}", code="tts_text_too_long", field="text")

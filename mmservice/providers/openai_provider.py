@@ -201,7 +201,11 @@ class OpenAITranscription(_Base):
 
         data = self._call("audio.transcriptions.create", call, job_id=job_id)
         segs = [{"start": float(s["start"]), "end": float(s["end"]),
-                 "text": str(s.get("text", "")).strip()} for s in data.get("segments") or []]
+                 "text": str(s.get("text", "")).strip(),
+                 # kept so silence can be told from speech (capabilities.transcribe)
+                 **{k: float(s[k]) for k in ("avg_logprob", "no_speech_prob")
+                    if s.get(k) is not None}}
+                for s in data.get("segments") or []]
         duration = data.get("duration")
         return Transcript(text=str(data.get("text", "")).strip(), segments=segs,
                           language=data.get("language"),

@@ -29,6 +29,14 @@ VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "s
           "verse")
 SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 TRANSCRIPT_FORMATS = ("json", "verbose_json", "text", "srt", "vtt")
+# Which tasks read each option: an option none of a job's tasks reads is refused at submission
+# (`option_not_applicable`) instead of being silently ignored.
+OPTION_TASKS: dict[str, tuple[str, ...]] = {
+    "thresholds": ("moderate",), "prompt": ("describe", "transcribe"),
+    "detail": ("describe",), "json_schema": ("describe",),
+    "language": ("transcribe",), "response_format": ("transcribe",),
+    "voice": ("speak",), "format": ("speak",), "speed": ("speak",), "instructions": ("speak",),
+}
 
 
 class StrictSchema(Schema):
@@ -80,11 +88,16 @@ class OptionsSchema(StrictSchema):
 
 class JobRequestSchema(StrictSchema):
     text = fields.String(metadata={"description": "text to moderate, or to speak"})
-    image_url = fields.String(metadata={"description": "a data: URL or an https URL"})
+    image_url = fields.String(metadata={"description": (
+        "a data: URL, or an https URL (http only to hosts in MMS_ALLOW_PRIVATE_URLS)")})
     tasks = fields.List(fields.String(validate=validate.OneOf(TASKS)),
                         validate=validate.Length(min=1, max=len(TASKS)))
     options = fields.Nested(OptionsSchema)
-    webhook_url = fields.Url(schemes={"http", "https"}, require_tld=False)
+    # Checked in intake (scheme, credentials, SSRF guard with MMS_WEBHOOK_ALLOWLIST), so the
+    # error names the setting and never echoes a credential back.
+    webhook_url = fields.String(validate=validate.Length(min=1, max=2048), metadata={
+        "description": "http(s) endpoint for the job's events; private targets only when "
+                       "allow-listed in MMS_WEBHOOK_ALLOWLIST"})
     metadata = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
 
     @validates_schema

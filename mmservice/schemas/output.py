@@ -118,6 +118,11 @@ class TranscriptionResultSchema(Schema):
     vtt = fields.String()
     chunks = fields.List(fields.Nested(ChunkSpanSchema), metadata={
         "description": "a long clip was transcribed in these chunks"})
+    no_speech_dropped = fields.Integer(metadata={
+        "description": "segments dropped because the engine marked them as no speech "
+                       "(Whisper's words on silence, e.g. \"You\")"})
+    note = fields.String(metadata={"description": "\"no speech in the audio\" when the "
+                                                  "transcript is empty"})
     usage = _USAGE
     elapsed_ms = _ELAPSED
 

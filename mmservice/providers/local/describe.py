@@ -109,6 +109,18 @@ def summary(facts: dict[str, Any]) -> str:
 class LocalVision:
     name = PROVIDER
     model = MODEL
+    # Declared for the API, which refuses these at submission without loading any model.
+    REFUSED_OPTIONS = {"prompt": "free-form questions about an image need a vision model",
+                       "json_schema": "structured (json_schema) answers about an image need a "
+                                      "vision model"}
+
+    @classmethod
+    def refused_option(cls, options: dict, cfg: dict) -> tuple[str, str] | None:
+        """(option, why) for the first option this engine cannot honour, else None."""
+        for key, why in cls.REFUSED_OPTIONS.items():
+            if options.get(key):
+                return key, why
+        return None
 
     def describe(self, image: bytes, mime: str, *, prompt: str | None, detail: str,
                  json_schema: dict | None) -> dict[str, Any]:

@@ -159,6 +159,13 @@ class LocalSpeech:
     name = PROVIDER
     model = MODEL
 
+    @classmethod
+    def refused_option(cls, options: dict, cfg: dict) -> tuple[str, str] | None:
+        """Declared for the API (no engine load): espeak-ng cannot follow style instructions."""
+        if options.get("instructions"):
+            return "instructions", "the offline voice (espeak-ng) cannot follow style instructions"
+        return None
+
     def speak(self, text: str, *, voice: str, format: str, speed: float,
               instructions: str | None) -> Speech:
         from mmservice.providers.local import models

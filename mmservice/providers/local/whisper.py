@@ -19,6 +19,7 @@ from mmservice.errors import CapabilityUnavailable
 from mmservice.providers.base import Transcript
 
 PROVIDER = "local"
+MODEL_LABEL = "Whisper tiny.en"
 SAMPLE_RATE = 16000
 _ENGLISH = {"en", "eng", "english", "en-us", "en-gb", "en_us", "en_gb"}
 _EXT_MIME = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
@@ -55,8 +56,27 @@ def decode_audio(audio: bytes, filename: str = "", timeout: float | None = None,
     return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
 
 
+def reads_language(language: str, cfg: dict | None) -> bool:
+    """Whether the offline model reads `language`, known without loading it: tiny.en reads
+    English; a model in MMS_LOCAL_WHISPER_MODEL is assumed multilingual (checked at load)."""
+    from mmservice.providers.local.models import setting
+
+    if setting("LOCAL_WHISPER_MODEL", cfg).strip():
+        return True
+    return language.strip().lower() in _ENGLISH
+
+
 class LocalTranscription:
     name = PROVIDER
+
+    @classmethod
+    def refused_option(cls, options: dict, cfg: dict) -> tuple[str, str] | None:
+        """Declared for the API (no model load): a language the offline model does not read."""
+        lang = options.get("language")
+        if lang and not reads_language(lang, cfg):
+            return "language", (f"the offline speech-to-text model ({MODEL_LABEL}) transcribes "
+                                f"English only, not {lang!r}")
+        return None
 
     @property
     def _cfg(self) -> dict | None:
