@@ -1,7 +1,8 @@
 """The Celery app's settings, in one dict, built from the service's settings.
 
-Late acks plus idempotent steps make a killed worker's job finish once; prefetch 1 keeps a slow
-upstream call from hoarding messages; results are ignored because job state lives in our job
+Late acks plus idempotent steps make a killed worker's job finish once (a step task retries
+a Redis error itself, `workers.tasks`); prefetch 1 keeps a slow upstream call from hoarding
+messages; results are ignored because job state lives in our job
 store, never in a result backend. The API uses the app only to publish; the worker process
 (`workers.celery_app`) gets the same app from the composition root and imports the task modules
 named here (by name, so this package never imports `workers`).
@@ -31,8 +32,10 @@ def make_celery(cfg: dict) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
         broker_transport_options={
-            # A killed worker's unacked message returns to its queue after the visibility
-            # timeout; it must exceed the longest job (JOB_DEADLINE_S), or a slow job runs twice.
+            # The last resort: a killed worker's unacked message returns to its queue after
+            # the visibility timeout; it must exceed the longest job (JOB_DEADLINE_S), or a slow
+            # job runs twice. Its running steps are re-run long before by the recovery sweep
+            # (mmservice.jobs.recovery), which watches the worker's heartbeat instead.
             "visibility_timeout": int(cfg["BROKER_VISIBILITY_TIMEOUT_S"]),
             "unacked_restore_interval": float(cfg["BROKER_RESTORE_INTERVAL_S"]),
             "unacked_restore_throttle": 1,

@@ -139,14 +139,24 @@ class _Base(BaseSettings):
     # Worker
     WORKER_CONCURRENCY: int = F(8, "Pool size of the worker `make run` starts", ge=1)
     WORKER_POOL: str = F("threads", "Celery pool of the worker `make run` starts")
-    BROKER_VISIBILITY_TIMEOUT_S: int = F(3600, "An unacked message (worker killed) is "
-                                               "redelivered after this; keep it above "
-                                               "`MMS_JOB_DEADLINE_S`", ge=1)
+    BROKER_VISIBILITY_TIMEOUT_S: int = F(3600, "Last resort: an unacked message is "
+                                               "redelivered after this (a running step of a "
+                                               "dead worker is re-run by the recovery sweep "
+                                               "long before); above `MMS_JOB_DEADLINE_S`, so a "
+                                               "slow step never runs twice", ge=1)
     BROKER_RESTORE_INTERVAL_S: float = F(10.0, "How often workers look for such messages",
                                          gt=0)
     WORKER_HEARTBEAT_TTL_S: float = F(30.0, "A worker's heartbeat (its queues, its engines' "
                                             "warm-up) expires this long after its last "
                                             "refresh; refreshed every third of it", gt=0)
+    RECOVERY_SWEEP_S: float = F(5.0, "How often each worker re-publishes running steps whose "
+                                     "worker's heartbeat expired, and fails overdue jobs",
+                                gt=0)
+    RECOVERY_BATCH: int = F(200, "Most index entries one recovery pass reads", ge=1)
+    STEP_REDIS_RETRY_MAX: int = F(20, "Retries of a step task that hit a Redis error",
+                                  ge=0)
+    STEP_REDIS_RETRY_BACKOFF_S: float = F(1.0, "First delay of those retries; doubled each "
+                                               "time, at most 30 s", gt=0)
     LOG_LEVEL: str = F("INFO", "JSON logs, one object per line: DEBUG, INFO, WARNING, ERROR or "
                                "CRITICAL")
     # Webhooks

@@ -76,6 +76,23 @@ def _sweeper() -> None:
             log.exception("blob sweep failed")
 
 
+def _recovery() -> None:
+    """Every `MMS_RECOVERY_SWEEP_S`: re-publish running steps whose worker died, fail overdue
+    jobs (`mmservice.jobs.recovery`). Every worker runs one; the claims make that safe."""
+    from mmservice.jobs.recovery import Sweeper
+    from workers.deps import get_deps
+
+    deps = get_deps()
+    sweeper = Sweeper(deps, BEAT.name, int(deps.cfg["RECOVERY_BATCH"]))
+    while not BEAT.stop.wait(float(deps.cfg["RECOVERY_SWEEP_S"])):
+        try:
+            done = sweeper.sweep()
+            if done["requeued"] or done["reaped"]:
+                log.info("recovery pass", extra=done)
+        except Exception:  # noqa: BLE001 - Redis down: try again next pass
+            log.warning("recovery pass failed", exc_info=True)
+
+
 def _warm_up(queues: list[str]) -> None:
     _warm_providers(queues)
     from mmservice.gc_tuning import freeze_startup_objects
@@ -149,6 +166,9 @@ def _start_heartbeat(sender) -> None:
     cfg = get_deps().cfg
     # The pid too: two workers started with one node name must not overwrite each other.
     BEAT.name = f"{getattr(sender, 'hostname', '') or 'worker'}/{os.getpid()}"
+    from mmservice.jobs import recovery
+
+    recovery.set_runner(BEAT.name)  # steps record it: the recovery sweep checks it is alive
     BEAT.queues = sorted(sender.app.amqp.queues.consume_from)
     caps = capabilities_of(BEAT.queues)  # only what this worker serves
     BEAT.set([c for c in caps if choose(cfg, c) == "openai" or cfg["LOCAL_WARM_UP"]],
@@ -185,5 +205,7 @@ def _start(sender=None, **_kw) -> None:
     except Exception:  # noqa: BLE001 - without a heartbeat /readyz says "no consumer"
         log.exception("heartbeat not started")
     threading.Thread(target=_sweeper, name="mms-blob-sweeper", daemon=True).start()
+    if BEAT.name:  # without a heartbeat name no step is indexed: nothing to recover
+        threading.Thread(target=_recovery, name="mms-recovery", daemon=True).start()
     threading.Thread(target=_warm_up, args=(consumed_queues(sender),), name="mms-warm-up",
                      daemon=True).start()

@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
+
 from mmservice import logs, metrics
 from mmservice.errors import MMSError, NotFound
+from mmservice.jobs import recovery
 from mmservice.jobs.deps import Deps
 from mmservice.jobs.store import TERMINAL, now_iso
 from mmservice.steps import registry
@@ -125,10 +128,14 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps) -> str:
         if j["status"] == "queued":
             deps.store.set_status(j, "running")
         j["task_status"][step] = "running"
+        j.setdefault("_runner", {})[step] = recovery.runner()  # who to ask if it is alive
         j["updated_at"] = now_iso()
 
+    def index(pipe, j: dict, _result) -> None:
+        recovery.queue_running(pipe, deps, j, step)
+
     try:
-        job = deps.store.update(tenant, job_id, start)
+        job = deps.store.update(tenant, job_id, start, in_same_transaction=index)
     except NotFound:
         return "gone"
     except _NotRunnable as e:
@@ -153,8 +160,11 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps) -> str:
 
             fanned = fanout.start(deps, job, spec)
             if fanned is not None:
+                recovery.unindex(deps, job, step)  # the parts' messages carry it now
                 return fanned
         result = spec.run(job, deps)
+    except (redis.ConnectionError, redis.TimeoutError):
+        raise  # not the step's fault: the task retries it (workers/tasks.py)
     except MMSError as e:
         log.warning("step failed", extra={"job_id": job_id, "step": step, "code": e.code})
         return record_step(deps, job, step, error=e.to_dict())
@@ -193,6 +203,7 @@ def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
             from mmservice.accounting import queue_usage
 
             queue_usage(pipe, usage)  # counted exactly when the result is saved
+        recovery.queue_done(pipe, deps, j, [step])
         settle_also(pipe, j, fn_result)
 
     try:
@@ -231,9 +242,14 @@ def fail_job(deps: Deps, job: dict, code: str, message: str) -> dict | None:
                 j["task_status"][t] = "failed"
         deps.store.set_status(j, "failed", error={"code": code, "message": message})
 
+    settle_also = _count_if_settled(deps)
+
+    def also(pipe, j: dict, fn_result) -> None:
+        recovery.queue_done(pipe, deps, j, list(j["tasks"]))
+        settle_also(pipe, j, fn_result)
+
     try:
-        failed = deps.store.update(job["tenant"], job["id"], fail,
-                                   in_same_transaction=_count_if_settled(deps))
+        failed = deps.store.update(job["tenant"], job["id"], fail, in_same_transaction=also)
     except (_AlreadyDone, NotFound):
         return None
     _settled(deps, failed)
