@@ -195,6 +195,14 @@ def test_a_redis_error_in_the_result_write_reaches_the_task_and_a_rerun_finishes
     assert calls == ["hello", "hello"] and _finished(deps, "succeeded") == 1
 
 
+def test_the_step_task_retries_redis_errors_with_backoff():
+    from workers.tasks import REDIS_ERRORS, retry_countdown
+
+    assert redis.ConnectionError in REDIS_ERRORS and redis.TimeoutError in REDIS_ERRORS
+    cfg = {"STEP_REDIS_RETRY_BACKOFF_S": 1.0}
+    assert [retry_countdown(cfg, n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
 def test_killed_worker_jobs_finish_soon_with_default_visibility_timeout(stack, stub):
     s = stack({"WORKER_HEARTBEAT_TTL_S": 3.0}, workers=0)
     assert int(s.cfg.get("BROKER_VISIBILITY_TIMEOUT_S", 3600)) == 3600
