@@ -54,7 +54,7 @@ def _member(job: dict, step: str) -> str:
 def queue_running(pipe: Any, deps: Deps, job: dict, step: str) -> None:
     """Inside the transaction that marks `step` running: index it (when a runner is known)."""
     if job.get("_runner", {}).get(step):
-        pipe.zadd(running_key(deps), {_member(job, step): float(job.get("_deadline_ts") or 0)})
+        pipe.zadd(running_key(deps), {_member(job, step): float(job.get("_deadline_ts") or "inf")})
 
 
 def queue_done(pipe: Any, deps: Deps, job: dict, steps: list[str]) -> None:
