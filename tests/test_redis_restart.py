@@ -1,5 +1,5 @@
 """A Redis crash (SIGKILL, then a restart on the same port) under a running worker: the worker
-process survives and every job finishes.
+process survives and every job finishes; and a worker that does die is restarted by `make run`.
 
 Both tests use a Redis of their own (the session's Redis is shared and must never be killed); the
 crash test starts it on a fixed port with AOF on, so the restarted server holds the queued jobs
@@ -7,10 +7,18 @@ and answers on the URL the worker already has.
 """
 from __future__ import annotations
 
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+
 import redis
 from kombu import Connection, Producer
 
 from mmservice.embedded import EmbeddedRedis, free_port
+from mmservice.testing.procs import ROOT, service_env
 from mmservice.testing.stack import ApiServer, Client, WorkerProcess, broker_idle, wait_until
 
 TRANSPORT = "mmservice.broker_transport:Transport"
@@ -117,3 +125,45 @@ def test_worker_survives_redis_kill_and_restart(base_cfg, stub, tmp_path):
             api.stop()
         worker.stop()
         server.stop()
+
+
+def test_make_run_restarts_a_worker_that_died(stub, tmp_path):
+    """`python -m mmservice run` (what `make run` starts): SIGKILL its worker; the launcher says
+    so, starts another, and the API (still the same process) gets jobs done again."""
+    port, redis_port = free_port(), free_port()
+    cfg = {"PORT": port, "EMBEDDED_REDIS_PORT": redis_port, "DATA_DIR": str(tmp_path),
+           "API_WORKERS": 1, "WORKER_CONCURRENCY": 2, "OPENAI_BASE_URL": stub.base_url,
+           "OPENAI_API_KEY": "sk-test-secret-never-logged"}
+    proc = subprocess.Popen([sys.executable, "-m", "mmservice", "run"], cwd=ROOT,
+                            env=service_env(cfg), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout or []],
+                     daemon=True).start()
+    seen: list[str] = []
+
+    def read_until(needle: str) -> str:
+        while True:
+            line = lines.get(timeout=120)  # the launcher's own deadlines end it sooner
+            seen.append(line)
+            assert proc.poll() is None, "".join(seen[-40:])
+            if needle in line:
+                return line
+
+    try:
+        first = int(read_until("worker started (pid").split("pid ")[1].rstrip(")\n"))
+        read_until("Ctrl-C stops everything.")
+        os.killpg(first, signal.SIGKILL)
+        assert "restarting in 1s" in read_until("worker exited with")
+        heir = int(read_until("worker started (pid").split("pid ")[1].rstrip(")\n"))
+        assert heir != first
+        read_until(" ready.")  # the heir's Celery banner
+        c = Client(f"http://127.0.0.1:{port}")
+        jid = c.submit({"text": "served by the heir"}).json()["id"]
+        job = c.poll(jid, timeout=60, until=("succeeded", "failed"))
+        assert job["status"] == "succeeded", job
+        assert proc.poll() is None
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(60)
+    assert rc == 0
