@@ -215,8 +215,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             for i, (name, p) in enumerate(procs):
                 if p.poll() is None:
                     continue
-                if name == "worker":  # restarted; its unacked messages wait for it in Redis
-                    delay = restarts.due(p.returncode)
+                if name == "worker":  # restarted with a backoff (mmservice/supervise.py)
+                    delay = restarts.due()
                     if delay is not None:
                         print(f"worker exited with {p.returncode}; restarting in {delay:g}s",
                               file=sys.stderr, flush=True)

@@ -18,6 +18,7 @@ import redis
 from kombu import Connection, Producer
 
 from mmservice.embedded import EmbeddedRedis, free_port
+from mmservice.supervise import Restarts
 from mmservice.testing.procs import ROOT, service_env
 from mmservice.testing.stack import ApiServer, Client, WorkerProcess, broker_idle, wait_until
 
@@ -167,3 +168,18 @@ def test_make_run_restarts_a_worker_that_died(stub, tmp_path):
         os.killpg(proc.pid, signal.SIGINT)
         rc = proc.wait(60)
     assert rc == 0
+
+
+def test_restart_backoff_doubles_while_the_worker_keeps_dying_and_resets_after_it_lived():
+    now = [0.0]
+    r = Restarts(first_s=1, max_s=30, healthy_s=60, clock=lambda: now[0])
+    delays = []
+    for _ in range(7):  # dies at once after every start
+        delays.append(r.due())
+        assert r.due() is None  # scheduled once per death
+        assert not r.ready()
+        now[0] += delays[-1]
+        assert r.ready()
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    now[0] += 60  # this one lived a minute
+    assert r.due() == 1
