@@ -31,6 +31,8 @@ def make_celery(cfg: dict) -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
+        # kombu's Redis transport, fixed so a Redis crash cannot kill the worker (see the module).
+        broker_transport="mmservice.broker_transport:Transport",
         broker_transport_options={
             # The last resort: a killed worker's unacked message returns to its queue after
             # the visibility timeout; it must exceed the longest job (JOB_DEADLINE_S), or a slow

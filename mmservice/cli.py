@@ -14,6 +14,7 @@ import time
 
 from mmservice import config as mms_config
 from mmservice.errors import MMSError
+from mmservice.supervise import Restarts
 
 BANNER = "=" * 78
 
@@ -189,10 +190,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if redis:
             redis.stop()
 
-    try:
-        procs.append(("worker", subprocess.Popen(
+    def start_worker() -> subprocess.Popen:
+        p = subprocess.Popen(
             worker_argv(pool=cfg["WORKER_POOL"], concurrency=cfg["WORKER_CONCURRENCY"]),
-            env=env, start_new_session=True)))
+            env=env, start_new_session=True)
+        print(f"worker started (pid {p.pid})", flush=True)
+        return p
+
+    try:
+        procs.append(("worker", start_worker()))
+        restarts = Restarts()
         fd = api_sock.fileno()
         procs.append(("api", subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "app:app", "-b", f"fd://{fd}",
@@ -205,11 +212,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             else f"MMS_PORT={args.port} make demo"
         startup = _Startup(f"http://{host}:{args.port}", demo)
         while True:
-            for name, p in procs:
-                if p.poll() is not None:
-                    print(f"{name} exited with {p.returncode}; stopping", file=sys.stderr)
-                    stop_all()
-                    return 1
+            for i, (name, p) in enumerate(procs):
+                if p.poll() is None:
+                    continue
+                if name == "worker":  # restarted with a backoff (mmservice/supervise.py)
+                    delay = restarts.due()
+                    if delay is not None:
+                        print(f"worker exited with {p.returncode}; restarting in {delay:g}s",
+                              file=sys.stderr, flush=True)
+                    if restarts.ready():
+                        procs[i] = ("worker", start_worker())
+                    continue
+                print(f"{name} exited with {p.returncode}; stopping", file=sys.stderr)
+                stop_all()
+                return 1
             if redis and not redis.alive():
                 print("the embedded Redis exited; stopping", file=sys.stderr)
                 stop_all()

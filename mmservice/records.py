@@ -79,18 +79,31 @@ class RedisRecords:
 
     def claim_or_create(self, claim_key: str, claim_value: dict, claim_ttl_s: int,
                         key: str, record: dict, ttl_s: int | None,
-                        in_same_transaction: Callable[[Any], None] | None = None) -> dict | None:
+                        in_same_transaction: Callable[[Any], None] | None = None, *,
+                        claimed_key: Callable[[dict], str] | None = None) -> dict | None:
         """Claim `claim_key` and create the record in one transaction, or return what an earlier
         claim stored (and write nothing). Whoever sees the earlier claim can read its record at
-        once: both were committed together (an idempotent submission never waits)."""
+        once: both were committed together (an idempotent submission never waits).
+
+        `claimed_key(prior)` names the record an earlier claim points at. When that record is
+        gone (it expired or was deleted before the claim, or a claim was left by older code that
+        wrote it alone), the claim is free: this call takes it over and creates its own record.
+        Both keys are WATCHed, so a concurrent taker or a record appearing makes us look again."""
         while True:
             with self.r.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(claim_key)
-                    prior = pipe.get(claim_key)
-                    if prior is not None:
-                        pipe.unwatch()
-                        return json.loads(prior)
+                    raw = pipe.get(claim_key)
+                    if raw is not None:
+                        prior = json.loads(raw)
+                        if claimed_key is None:
+                            pipe.unwatch()
+                            return prior
+                        prior_key = claimed_key(prior)
+                        pipe.watch(prior_key)
+                        if pipe.exists(prior_key):
+                            pipe.unwatch()
+                            return prior
                     pipe.multi()
                     pipe.set(claim_key, json.dumps(claim_value), ex=claim_ttl_s)
                     pipe.set(key, json.dumps(record), ex=ttl_s, nx=True)

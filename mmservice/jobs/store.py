@@ -58,8 +58,9 @@ class JobStore:
 
         `idempotency=(key, body_hash)`: the key is claimed in that same transaction. Returns
         None when this call created the job, else the job an earlier request with the same key
-        created (Conflict when its body differed); that job is always readable, since its
-        claim and its record were committed together."""
+        created (Conflict when its body differed); that job is readable, since its claim and
+        its record were committed together. A claim whose job record is gone (expired,
+        deleted) is free: this request creates its job and takes the claim over, atomically."""
         tenant = job["tenant"]
 
         def more(pipe: Any) -> None:
@@ -76,15 +77,20 @@ class JobStore:
                 raise Conflict("job id already exists", code="job_exists")
             return None
         idem_key, body_hash = idempotency
-        prior = self.records.claim_or_create(
-            self.keys.idempotency(tenant, idem_key), {"hash": body_hash, "job_id": job["id"]},
-            idempotency_ttl_s, key, job, self.ttl_s, more)
-        if prior is None:
-            return None
-        if prior["hash"] != body_hash:
-            raise Conflict("Idempotency-Key was already used with a different request body",
-                           code="idempotency_key_reused", field="Idempotency-Key")
-        return self.get(tenant, prior["job_id"])
+        while True:
+            prior = self.records.claim_or_create(
+                self.keys.idempotency(tenant, idem_key), {"hash": body_hash, "job_id": job["id"]},
+                idempotency_ttl_s, key, job, self.ttl_s, more,
+                claimed_key=lambda claim: self.keys.job(tenant, claim["job_id"]))
+            if prior is None:
+                return None
+            if prior["hash"] != body_hash:
+                raise Conflict("Idempotency-Key was already used with a different request body",
+                               code="idempotency_key_reused", field="Idempotency-Key")
+            try:
+                return self.get(tenant, prior["job_id"])
+            except NotFound:
+                continue  # its record expired just now: the claim is free, take it over
 
     def get(self, tenant: str, job_id: str) -> dict:
         try:
