@@ -1,0 +1,69 @@
+"""A hung Redis (SIGSTOP) makes the API answer 503 `store_unavailable` within the configured
+`REDIS_TIMEOUT_S`, not after redis-py's retries and health checks (~10 s with a 5 s timeout).
+
+The Redis here is the test's own `EmbeddedRedis`, never the session's: stopping that one would
+stall every other test.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from mmservice.embedded import EmbeddedRedis
+from mmservice.testing.client import Client
+from mmservice.testing.procs import ApiServer
+
+TIMEOUT_S = 1.0
+
+
+@pytest.fixture()
+def private_api(base_cfg, tmp_path):
+    r = EmbeddedRedis(str(tmp_path / "redis"), appendonly=False).start()
+    api = None
+    try:
+        api = ApiServer({**base_cfg, "REDIS_URL": r.url, "REDIS_TIMEOUT_S": TIMEOUT_S})
+        yield r, Client(api.base)
+    finally:
+        if r.proc is not None and r.proc.poll() is None:
+            os.kill(r.proc.pid, signal.SIGCONT)  # never leave it stopped, even on failure
+        if api is not None:
+            api.stop()
+        r.stop()
+
+
+def test_hung_redis_is_a_prompt_503(private_api):
+    r, client = private_api
+    ok = client.submit({"text": "before the hang"})
+    assert ok.status_code == 202, ok.text  # the client's pooled connection is warm
+    assert r.proc is not None
+    os.kill(r.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        resp = client.submit({"text": "during the hang"})
+        took = time.monotonic() - t0
+    finally:
+        os.kill(r.proc.pid, signal.SIGCONT)
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["error"]["code"] == "store_unavailable"
+    # Generous bound (3x): the point is one timeout, not redis-py's retries (~10 s before).
+    assert took < 3 * TIMEOUT_S, took
+    after = client.submit({"text": "after the hang"})
+    assert after.status_code == 202, after.text
+
+
+def test_client_options_bound_each_call():
+    """The arithmetic behind the bound: one socket timeout, no retry of a timeout, no health
+    check PING before a command."""
+    from mmservice.redis_conn import get_redis
+
+    c = get_redis("redis://127.0.0.1:1/0", 0.7)
+    kw = c.connection_pool.connection_kwargs
+    assert kw["socket_timeout"] == 0.7 and kw["socket_connect_timeout"] == 0.7
+    assert kw["health_check_interval"] == 0
+    retry = kw["retry"]
+    assert retry._retries == 1
+    import redis
+    assert redis.TimeoutError not in retry._supported_errors
