@@ -14,7 +14,7 @@ import pytest
 
 from mmservice.embedded import EmbeddedRedis
 from mmservice.testing.client import Client
-from mmservice.testing.procs import ApiServer
+from mmservice.testing.procs import ApiServer, wait_until
 
 TIMEOUT_S = 1.0
 
@@ -50,8 +50,32 @@ def test_hung_redis_is_a_prompt_503(private_api):
     assert resp.json()["error"]["code"] == "store_unavailable"
     # Generous bound (3x): the point is one timeout, not redis-py's retries (~10 s before).
     assert took < 3 * TIMEOUT_S, took
-    after = client.submit({"text": "after the hang"})
-    assert after.status_code == 202, after.text
+    # Back once it answers (new connections may be refused for up to one timeout after a hang).
+    wait_until(lambda: client.submit({"text": "after the hang"}).status_code == 202,
+               10 * TIMEOUT_S, what="a POST to be accepted after SIGCONT")
+
+
+def test_after_a_timeout_new_connections_fail_fast(tmp_path):
+    """A hung Redis costs one timeout per request, not one per connection the request opens
+    (intake's tidy-up after the failed write used to wait a second full timeout)."""
+    import redis
+
+    from mmservice.redis_conn import get_redis
+
+    r = EmbeddedRedis(str(tmp_path / "redis"), appendonly=False).start()
+    assert r.proc is not None
+    try:
+        c = get_redis(r.url, TIMEOUT_S)
+        c.ping()
+        os.kill(r.proc.pid, signal.SIGSTOP)
+        with pytest.raises(redis.TimeoutError):
+            c.set("k", "v")  # waits the one timeout
+        fresh = c.connection_pool.make_connection()
+        with pytest.raises(redis.TimeoutError, match="not reconnecting yet"):
+            fresh.connect()  # refused at once, not another handshake timeout
+    finally:
+        os.kill(r.proc.pid, signal.SIGCONT)
+        r.stop()
 
 
 def test_client_options_bound_each_call():
