@@ -4,11 +4,10 @@ Why cached: redis-py clients hold a connection pool; creating one per request wo
 per request.
 
 Why these options: a hung Redis (SIGSTOP, a stalled host) must be a 503 within
-`REDIS_TIMEOUT_S`, not a request that waits. redis-py retries a failed command and PINGs idle
-connections before use (health checks), so one call could wait several socket timeouts. Here a
-call is bounded by one timeout: a timeout is never retried, there is no health-check PING; a
-ConnectionError (a pooled socket that a restarted Redis closed) is retried once, at once, on a
-fresh connection, since that is cheap and the server is likely back.
+`REDIS_TIMEOUT_S`, not a request that waits. A call is bounded by one socket timeout: no retry
+(no `retry` is passed: redis-py's connections then retry nothing; an explicit client-level
+`Retry` also made moderation batching measurably worse, see tests/test_batching.py) and no
+health-check PING before a command (it could wait a timeout of its own).
 
 Why fail fast after a timeout: a request that hit a timeout still tidies up (intake deletes what
 it half-made), and each such call would open a new connection (a timed-out one is dropped) and
@@ -24,9 +23,7 @@ import time
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
 from redis.connection import Connection
-from redis.retry import Retry
 
 _clients: dict[tuple[str, float], redis.Redis] = {}
 _lock = threading.Lock()
@@ -70,8 +67,7 @@ def get_redis(url: str, timeout_s: float | None = None) -> redis.Redis:
                                                  {"timeout_s": timeout_s})
             client = redis.Redis.from_url(
                 url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-                retry_on_timeout=False, health_check_interval=0, decode_responses=False,
+                health_check_interval=0, decode_responses=False,
                 **extra)
             _clients[(url, timeout_s)] = client
         return client

@@ -87,7 +87,5 @@ def test_client_options_bound_each_call():
     kw = c.connection_pool.connection_kwargs
     assert kw["socket_timeout"] == 0.7 and kw["socket_connect_timeout"] == 0.7
     assert kw["health_check_interval"] == 0
-    retry = kw["retry"]
-    assert retry._retries == 1
-    import redis
-    assert redis.TimeoutError not in retry._supported_errors
+    assert c.get_retry() is None  # no client-level retry
+    assert c.connection_pool.make_connection().retry._retries == 0  # nor per connection
