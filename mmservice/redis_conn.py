@@ -5,9 +5,8 @@ per request.
 
 Why these options: a hung Redis (SIGSTOP, a stalled host) must be a 503 within
 `REDIS_TIMEOUT_S`, not a request that waits. A call is bounded by one socket timeout: no retry
-(no `retry` is passed: redis-py's connections then retry nothing; an explicit client-level
-`Retry` also made moderation batching measurably worse, see tests/test_batching.py) and no
-health-check PING before a command (it could wait a timeout of its own).
+(no `retry` is passed: redis-py 8's connections then retry nothing) and no health-check PING
+before a command (it could wait a timeout of its own).
 
 Why fail fast after a timeout: a request that hit a timeout still tidies up (intake deletes what
 it half-made), and each such call would open a new connection (a timed-out one is dropped) and
