@@ -89,8 +89,11 @@ def for_upstream(cfg: dict, upstream: str, capability: str) -> Breaker:
     with _lock:
         b = _breakers.get(key)
         if b is None:
-            rec = metrics.for_cfg(cfg)
-            b = Breaker(upstream, capability, int(cfg["UPSTREAM_BREAKER_FAILURES"]),
-                        float(cfg["UPSTREAM_BREAKER_COOLDOWN_S"]), rec.breaker_state)
+            from mmservice.config import DEFAULTS  # a hand-built cfg may lack the two keys
+
+            def setting(k: str) -> float:
+                return float(cfg.get(k, DEFAULTS[k]))
+            b = Breaker(upstream, capability, int(setting("UPSTREAM_BREAKER_FAILURES")),
+                        setting("UPSTREAM_BREAKER_COOLDOWN_S"), metrics.for_cfg(cfg).breaker_state)
             _breakers[key] = b
         return b
