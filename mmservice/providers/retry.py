@@ -155,7 +155,8 @@ class RetryPolicy:
 
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.budget),
-            wait=self._wait,
+            # Never sleep past the budget (a long Retry-After or backoff would overrun it).
+            wait=lambda st: min(self._wait(st), max(0.0, deadline - time.monotonic())),
             retry=retry_if_exception(lambda e: isinstance(e, UpstreamError) and e.retryable),
             reraise=True,
         )
