@@ -63,6 +63,9 @@ class _Base(BaseSettings):
     # Storage and jobs
     REDIS_URL: str = F("redis://127.0.0.1:6379/0", "Job store and Celery broker (`make run`: "
                                                    "an embedded Redis when unset)")
+    REDIS_TIMEOUT_S: float = F(2.0, "Bound of one Redis call (socket timeout; a timed-out call "
+                                    "is not retried), so a hung Redis is a 503 "
+                                    "`store_unavailable` within it", gt=0)
     BLOB_DIR: str = F("var/blobs", "Local blob store directory (shared by API and workers)")
     JOB_TTL_S: int = F(7 * 24 * 3600, "How long job records, media and results are kept", ge=1)
     IDEMPOTENCY_TTL_S: int = F(24 * 3600, "How long an `Idempotency-Key` is remembered", ge=1)
@@ -90,11 +93,16 @@ class _Base(BaseSettings):
     # Upstream calls
     UPSTREAM_TIMEOUT_S: float = F(30.0, "Timeout of one upstream call (the client's `timeout`)",
                                   gt=0)
-    UPSTREAM_MAX_ATTEMPTS: int = F(5, "Attempts per upstream call, retries included", ge=1)
+    UPSTREAM_MAX_ATTEMPTS: int = F(30, "Attempts per upstream call, retries included: a "
+                                       "backstop, the retry budget is the bound", ge=1)
     UPSTREAM_BACKOFF_BASE_S: float = F(0.5, "Exponential backoff with full jitter: first delay",
                                        ge=0)
     UPSTREAM_BACKOFF_MAX_S: float = F(20.0, "Exponential backoff: longest delay", ge=0)
     UPSTREAM_RETRY_BUDGET_S: float = F(120.0, "Total time one call may spend retrying", ge=0)
+    UPSTREAM_BREAKER_FAILURES: int = F(5, "Consecutive failed calls to one upstream (per "
+                                          "capability) that open its circuit breaker", ge=1)
+    UPSTREAM_BREAKER_COOLDOWN_S: float = F(5.0, "How long an open breaker holds calls back "
+                                                "before one half-open probe", ge=0)
     OPENAI_BASE_URL: str = F("", "Upstream for every capability unless overridden per capability",
                              validation_alias=AliasChoices("MMS_OPENAI_BASE_URL",
                                                            "OPENAI_BASE_URL"))

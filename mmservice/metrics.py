@@ -33,8 +33,10 @@ UPSTREAM_ERRORS = "upstream_errors"  # field: capability|code|status
 WEBHOOK_ATTEMPTS = "webhook_attempts"  # field: outcome
 STEP_SECONDS = "step_seconds"  # histogram; labels: step|provider
 BATCH_SIZE = "moderation_batch_size"  # histogram; no labels
+UPSTREAM_BREAKER = "upstream_breaker"  # gauge (HSET, not added): capability|upstream -> state
+UPSTREAM_BREAKER_OPENED = "upstream_breaker_opened"  # field: capability|upstream
 KEYS = (JOBS_CREATED, TASKS_CREATED, JOBS_FINISHED, UPSTREAM_ERRORS, WEBHOOK_ATTEMPTS,
-        STEP_SECONDS, BATCH_SIZE)
+        STEP_SECONDS, BATCH_SIZE, UPSTREAM_BREAKER, UPSTREAM_BREAKER_OPENED)
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                 120.0, 300.0)
@@ -76,6 +78,8 @@ class Recorder:
                 key = self.keys.metrics(metric)
                 if op == "f":
                     pipe.hincrbyfloat(key, name, amount)
+                elif op == "s":
+                    pipe.hset(key, name, amount)
                 else:
                     pipe.hincrby(key, name, int(amount))
             if not queued:
@@ -107,6 +111,14 @@ class Recorder:
     def upstream_error(self, capability: str, code: str, status: int | None) -> None:
         self._write(lambda: [("i", UPSTREAM_ERRORS, field(capability, code, status), 1)])
 
+    def breaker_state(self, capability: str, upstream: str, state: str, opened: bool) -> None:
+        """An upstream's circuit breaker changed state (see providers/breaker.py)."""
+        def ops() -> list:
+            out = [("s", UPSTREAM_BREAKER, field(capability, upstream), state)]
+            return out + ([("i", UPSTREAM_BREAKER_OPENED, field(capability, upstream), 1)]
+                          if opened else [])
+        self._write(ops)
+
     def webhook_attempt(self, outcome: str) -> None:
         self._write(lambda: [("i", WEBHOOK_ATTEMPTS, field(outcome), 1)])
 
@@ -120,7 +132,7 @@ def for_cfg(cfg: dict) -> Recorder:
     from mmservice.redis_conn import get_redis
 
     url = cfg.get("REDIS_URL")
-    return Recorder(get_redis(url)) if url else NULL
+    return Recorder(get_redis(url, cfg.get("REDIS_TIMEOUT_S"))) if url else NULL
 
 
 class _Null(Recorder):

@@ -46,7 +46,7 @@ class Services:
 def build(cfg: dict, *, role: str = "api") -> Services:
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
-    r = get_redis(cfg["REDIS_URL"])
+    r = get_redis(cfg["REDIS_URL"], cfg.get("REDIS_TIMEOUT_S"))
     store = JobStore(r, int(cfg["JOB_TTL_S"]))
     blobs = blob_store_from_config(cfg)
     celery = make_celery(cfg)

@@ -17,8 +17,9 @@ from typing import Any
 from flask import current_app
 from flask_smorest import Blueprint
 
-from mmservice import heartbeat
+from mmservice import heartbeat, metrics
 from mmservice.api import examples
+from mmservice.keys import DEFAULT as DEFAULT_KEYS
 from mmservice.providers import discovery, registry
 from mmservice.schemas.output import HealthSchema, ProvidersSchema, ReadySchema
 
@@ -58,6 +59,8 @@ def readyz():
         checks["broker"] = {"ok": False, "error": type(e).__name__}
         ok = False
     upstreams = discovery.readiness(svc.cfg)
+    if upstreams["upstreams"] and checks["redis"]["ok"]:
+        _add_breakers(svc.redis, upstreams["upstreams"])
     if upstreams["upstreams"]:
         checks["upstreams"] = upstreams
         ok = ok and upstreams["ok"]
@@ -83,6 +86,20 @@ def readyz():
     if reasons:
         body["reason"] = "; ".join(reasons)
     return body, 200 if ok else 503
+
+
+def _add_breakers(r: Any, by_url: dict) -> None:
+    """Each upstream row gets `breaker`: per capability, the circuit breaker state its workers
+    last published (closed when none did). Reported, not a readiness failure: while a breaker is
+    open jobs wait for the upstream, they do not fail. One HGETALL."""
+    try:
+        raw = r.hgetall(DEFAULT_KEYS.metrics(metrics.UPSTREAM_BREAKER))
+    except Exception:  # noqa: BLE001 - the redis check already reports a broken store
+        return
+    states = {k.decode(): v.decode() for k, v in raw.items()}
+    for url, row in by_url.items():
+        row["breaker"] = {cap: states.get(metrics.field(cap, url), "closed")
+                          for cap in row["capabilities"]}
 
 
 @bp.get("/v1/providers")

@@ -28,6 +28,7 @@ from prometheus_client.core import (
 )
 
 from mmservice import metrics as m
+from mmservice.providers.breaker import STATE_VALUE
 
 bp = Blueprint("metrics", __name__, description="Prometheus metrics")
 QUEUES = ("moderation", "vision", "audio", "webhooks")
@@ -43,6 +44,8 @@ _COUNTERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
      "capability, error code and upstream HTTP status.", ("capability", "code", "status")),
     (m.WEBHOOK_ATTEMPTS, "mms_webhook_attempts", "Webhook delivery attempts, by outcome.",
      ("outcome",)),
+    (m.UPSTREAM_BREAKER_OPENED, "mms_upstream_breaker_opened", "Times an upstream's circuit "
+     "breaker opened, by capability and upstream base URL.", ("capability", "upstream")),
 )
 _HISTOGRAMS = (
     (m.STEP_SECONDS, "mms_step_seconds", "Time a job step's work took, by step and provider.",
@@ -96,6 +99,12 @@ class RedisCollector:
             yield fam
         for hkey, hname, hdoc, hlabels, buckets in _HISTOGRAMS:
             yield _histogram(hname, hdoc, hlabels, buckets, hashes[hkey])
+        breaker = GaugeMetricFamily("mms_upstream_breaker_state", "Circuit breaker per upstream "
+                                    "as its workers last published it: 0 closed, 1 open, "
+                                    "2 half-open.", labels=["capability", "upstream"])
+        for f, v in sorted(hashes[m.UPSTREAM_BREAKER].items()):
+            breaker.add_metric(f.split(m.SEP), STATE_VALUE.get(v, 0))
+        yield breaker
         depth = GaugeMetricFamily("mms_queue_depth", "Messages waiting per queue.",
                                   labels=["queue"])
         age = GaugeMetricFamily("mms_queue_oldest_age_seconds", "Age of the oldest message "

@@ -71,7 +71,7 @@ class _Base:
         self.settings = upstream_settings(cfg, self.cap)
         self.model = self.settings["model"]
         self.client = make_client(cfg, self.cap)
-        self.retry = RetryPolicy(cfg, self.cap)
+        self.retry = RetryPolicy(cfg, self.cap, upstream=self.settings["base_url"])
 
     name = "openai"
 

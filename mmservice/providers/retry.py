@@ -2,14 +2,21 @@
 
 Why here and not in the openai client or Celery: the client is built with `max_retries=0` and an
 explicit timeout, and Celery tasks do not retry upstream errors, so there is exactly one policy:
-capped exponential backoff with full jitter, `Retry-After` honoured on 429/503, a total time
-budget, and no retry at all for 400/401/403/404/422 (they cannot get better by waiting).
+capped exponential backoff with full jitter, `Retry-After` honoured on 429/503, and no retry at
+all for 400/401/403/404/422 (they cannot get better by waiting).
+
+Why the time budget is the bound and the attempt cap only a backstop: a storm is measured in
+seconds, not attempts. With 5 attempts, a 10 s storm of 429 (Retry-After 1) then 500 failed one
+job in ten although the 120 s budget was far from spent; `UPSTREAM_MAX_ATTEMPTS` (30) is high
+enough that a storm shorter than `UPSTREAM_RETRY_BUDGET_S` fails nothing. Between attempts the
+upstream's circuit breaker (breaker.py) may hold a call back; that wait spends the same budget.
 """
 from __future__ import annotations
 
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,6 +31,7 @@ from tenacity import (
 
 from mmservice import logs, metrics
 from mmservice.errors import UpstreamError
+from mmservice.providers import breaker as breakers
 
 log = logging.getLogger("mmservice.upstream")
 T = TypeVar("T")
@@ -89,8 +97,9 @@ def classify(e: BaseException) -> UpstreamError:
 
 
 class RetryPolicy:
-    def __init__(self, cfg: dict, capability: str = ""):
+    def __init__(self, cfg: dict, capability: str = "", upstream: str = ""):
         self.capability, self.metrics = capability, metrics.for_cfg(cfg)
+        self.breaker = breakers.for_upstream(cfg, upstream, capability) if upstream else None
         self.max_attempts = int(cfg["UPSTREAM_MAX_ATTEMPTS"])
         self.base = float(cfg["UPSTREAM_BACKOFF_BASE_S"])
         self.cap = float(cfg["UPSTREAM_BACKOFF_MAX_S"])
@@ -107,12 +116,31 @@ class RetryPolicy:
     def call(self, fn: Callable[[], T], *, what: str, job_id: str | None = None,
              attempts: dict | None = None) -> T:
         """Run `fn` with the policy; on give-up raise the last UpstreamError."""
+        deadline = time.monotonic() + self.budget
+        last: list[UpstreamError] = []
 
         def attempt() -> Any:
+            if self.breaker is not None:
+                try:
+                    self.breaker.acquire(deadline)
+                except breakers.BreakerOpen as e:
+                    raise (last[-1] if last else UpstreamError(
+                        str(e), code="upstream_unavailable", retryable=False)) from None
             try:
-                return fn()
+                out = fn()
             except BaseException as e:  # noqa: BLE001 - classified, re-raised
-                err = classify(e)
+                try:
+                    err = classify(e)
+                except BaseException:
+                    if self.breaker is not None:
+                        self.breaker.failure()  # never leave a half-open probe unanswered
+                    raise
+                last.append(err)
+                if self.breaker is not None:
+                    if err.retryable:
+                        self.breaker.failure()
+                    else:
+                        self.breaker.success()  # it answered: the upstream itself is up
                 logs.add(upstream_request_id=getattr(e, "request_id", None))
                 self.metrics.upstream_error(self.capability, err.code, err.upstream_status)
                 if attempts is not None:
@@ -121,10 +149,14 @@ class RetryPolicy:
                     "job_id": job_id, "call": what, "code": err.code,
                     "upstream_status": err.upstream_status, "retryable": err.retryable})
                 raise err from None
+            if self.breaker is not None:
+                self.breaker.success()
+            return out
 
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.budget),
-            wait=self._wait,
+            # Never sleep past the budget (a long Retry-After or backoff would overrun it).
+            wait=lambda st: min(self._wait(st), max(0.0, deadline - time.monotonic())),
             retry=retry_if_exception(lambda e: isinstance(e, UpstreamError) and e.retryable),
             reraise=True,
         )
