@@ -11,13 +11,19 @@ import pytest
 from mmservice.testing.stack import wait_until
 
 
-def test_many_jobs_share_requests(client, stub):
+def test_many_jobs_share_requests(stack, stub):
+    """40 text jobs wait in the broker before a worker starts: a real backlog, so the worker's
+    threads gather their texts into shared requests (how many jobs happen to overlap does not
+    depend on how fast this machine submits them)."""
+    s = stack(workers=0)
+    stub.reset()
     stub.configure(latency_ms=150)
     try:
         with ThreadPoolExecutor(16) as pool:
-            ids = list(pool.map(lambda i: client.submit({"text": f"batch item {i}"}).json()["id"],
-                                range(40)))
-        jobs = [client.poll(i, timeout=60) for i in ids]
+            ids = list(pool.map(
+                lambda i: s.client.submit({"text": f"batch item {i}"}).json()["id"], range(40)))
+        s.add_worker("batcher")
+        jobs = [s.client.poll(i, timeout=60) for i in ids]
     finally:
         stub.configure(latency_ms=0)
     assert all(j["status"] == "succeeded" for j in jobs)
