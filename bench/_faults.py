@@ -304,7 +304,9 @@ def figures(sc: Scenario, ids: list[str], records: dict[str, dict], statuses: Co
         "inputs_sent_more_than_once": sum(1 for c in inputs.values() if c > 1),
         "terminal_webhooks_per_job": {str(k): v for k, v in sorted(per_job_hooks.items())},
         "jobs_with_one_terminal_webhook": per_job_hooks[1],
-        "recover_s": round(max(finished) / 1000 - fault_end, 2) if finished else None,
+        # fault end -> last job settled; None when some job never settled (not recovered)
+        "recover_s": round(max(finished) / 1000 - fault_end, 2)
+        if finished and len(finished) == n else None,
         "fault_s": round(fault_end - fault_start, 2),
         "worker_alive": any(w.alive() for w in sc.workers),
         "workers_started": len(sc.workers),
@@ -330,6 +332,12 @@ def _problems(log: str, limit: int = 12) -> list[str]:
     can say why jobs were lost."""
     seen: Counter = Counter()
     for line in log.splitlines():
-        if re.search(r"CRITICAL|ERROR|Unrecoverable|Error\(|Restoring|lost", line):
-            seen[re.sub(r"[0-9a-f]{8,}|\d+", "#", line.strip())[:240]] += 1
+        if not re.search(r"CRITICAL|ERROR|Unrecoverable|Error\(|Restoring|lost", line, re.I):
+            continue
+        try:  # the service logs JSON lines: keep level, logger, message
+            doc = json.loads(line)
+            line = f"{doc.get('level')} {doc.get('logger')}: {doc.get('msg')}"
+        except (ValueError, AttributeError):
+            pass
+        seen[re.sub(r"[0-9a-f]{8,}|\d+", "#", line.strip())[:240]] += 1
     return [f"{c}x {t}" for t, c in seen.most_common(limit)]

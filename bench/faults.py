@@ -66,8 +66,10 @@ def main() -> int:
                   f"unfinished {f['unfinished']}; settled twice {f['settled_twice']}; "
                   f"upstream calls/job {f['upstream_calls_per_job']} (inputs re-sent "
                   f"{f['inputs_sent_more_than_once']}); terminal webhooks/job "
-                  f"{f['terminal_webhooks_per_job']}; recover {f['recover_s']} s after a "
-                  f"{f['fault_s']} s fault; worker alive {f['worker_alive']}; "
+                  f"{f['terminal_webhooks_per_job']}; recovered "
+                  + (f"{f['recover_s']} s" if f["recover_s"] is not None
+                     else f"never (within {settle_s:g} s)")
+                  + f" after a {f['fault_s']} s fault; worker alive {f['worker_alive']}; "
                   f"{f['elapsed_s']} s", flush=True)
             for line in f["worker_log_problems"]:
                 print(f"    worker log: {line}", flush=True)
