@@ -304,6 +304,9 @@ def figures(sc: Scenario, ids: list[str], records: dict[str, dict], statuses: Co
         "inputs_sent_more_than_once": sum(1 for c in inputs.values() if c > 1),
         "terminal_webhooks_per_job": {str(k): v for k, v in sorted(per_job_hooks.items())},
         "jobs_with_one_terminal_webhook": per_job_hooks[1],
+        "webhook_requests": len(sc.receiver.requests),  # retries and duplicates included
+        "settled_without_webhook": [j for j in ids if j not in hooks and records.get(
+            j, {}).get("status") in TERMINAL][:5],
         # fault end -> last job settled; None when some job never settled (not recovered)
         "recover_s": round(max(finished) / 1000 - fault_end, 2)
         if finished and len(finished) == n else None,
@@ -332,7 +335,8 @@ def _problems(log: str, limit: int = 12) -> list[str]:
     can say why jobs were lost."""
     seen: Counter = Counter()
     for line in log.splitlines():
-        if not re.search(r"CRITICAL|ERROR|Unrecoverable|Error\(|Restoring|lost", line, re.I):
+        if "security_error" in line or not re.search(
+                r"CRITICAL|ERROR|Unrecoverable|Error\(|Restoring|lost", line, re.I):
             continue
         try:  # the service logs JSON lines: keep level, logger, message
             doc = json.loads(line)
