@@ -11,6 +11,8 @@ import uuid
 
 import pytest
 
+from doubles import OneProvider
+
 
 @pytest.fixture()
 def pipe_env(base_cfg):
@@ -59,20 +61,9 @@ class _CountingModeration:
                               usage={"requests": 1, "prompt_tokens": 7}) for _ in texts]
 
 
-class _Providers:
-    def __init__(self, provider):
-        self.provider = provider
-
-    def get(self, cap: str):
-        return self.provider
-
-    def text_moderation(self, backlog=None):
-        return self.provider
-
-
 def _counting(deps, calls: list):
     """`deps` whose moderation provider counts its calls: the real `moderate` step runs."""
-    deps.providers = _Providers(_CountingModeration(calls))
+    deps.providers = OneProvider(_CountingModeration(calls))
     return deps
 
 

@@ -14,6 +14,7 @@ import uuid
 import pytest
 import redis
 
+from doubles import OneProvider
 from mmservice.testing.stack import wait_until
 
 
@@ -33,17 +34,6 @@ class _Moderation:
         self.calls.extend(texts)
         return [RawModeration({"violence": 0.0}, ["violence"], self.model, self.name)
                 for _ in texts]
-
-
-class _Providers:
-    def __init__(self, provider):
-        self.provider = provider
-
-    def get(self, cap: str):
-        return self.provider
-
-    def text_moderation(self, backlog=None):
-        return self.provider
 
 
 class _BreakableRedis(redis.Redis):
@@ -122,7 +112,7 @@ def test_a_step_records_its_runner_and_leaves_the_index_when_done(env):
         seen.append((deps.redis.zrange(recovery.running_key(deps), 0, -1),
                      deps.store.get(job["tenant"], job["id"])["_runner"]))
 
-    deps.providers = _Providers(_Moderation([], during))
+    deps.providers = OneProvider(_Moderation([], during))
     assert run_step(job["tenant"], job["id"], "moderate", deps) == "succeeded"
     assert seen == [([f"{job['tenant']}/{job['id']}/moderate".encode()],
                      {"moderate": "node-a/123"})]
@@ -148,7 +138,7 @@ def test_a_dead_runners_step_is_republished_once(env):
     assert deps.store.get(dead["tenant"], dead["id"])["_runner"]["moderate"] == "requeued:s1/1"
     # The re-published message runs the step (the worker that takes it becomes the runner).
     recovery.set_runner("heir/9")
-    deps.providers = _Providers(_Moderation([]))
+    deps.providers = OneProvider(_Moderation([]))
     assert run_step(dead["tenant"], dead["id"], "moderate", deps) == "succeeded"
     assert _finished(deps, "succeeded") == 1
     keys = [m.decode() for m in deps.redis.zrange(recovery.running_key(deps), 0, -1)]
@@ -182,14 +172,14 @@ def test_a_redis_error_in_the_result_write_reaches_the_task_and_a_rerun_finishes
     def break_redis() -> None:
         deps.redis.broken = True  # the upstream answered; now the record write fails
 
-    deps.providers = _Providers(_Moderation(calls, break_redis))
+    deps.providers = OneProvider(_Moderation(calls, break_redis))
     with pytest.raises(redis.ConnectionError):
         run_step(job["tenant"], job["id"], "moderate", deps)
     deps.redis.broken = False
     saved = deps.store.get(job["tenant"], job["id"])
     assert saved["task_status"]["moderate"] == "running" and settled == []
     # The task's retry runs the step again: it finishes, once.
-    deps.providers = _Providers(_Moderation(calls))
+    deps.providers = OneProvider(_Moderation(calls))
     assert run_step(job["tenant"], job["id"], "moderate", deps) == "succeeded"
     assert deps.store.get(job["tenant"], job["id"])["status"] == "succeeded"
     assert calls == ["hello", "hello"] and _finished(deps, "succeeded") == 1
