@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import redis
+
 from mmservice.jobs.store import TERMINAL, public_view
 from mmservice.webhooks import local_senders
 from mmservice.webhooks.wiring import hooks
@@ -43,7 +45,8 @@ def body(event: Event, at: float) -> str:
 def emit(deps, event: Event, *, local_ok: bool = False) -> str | None:
     """Create the event's delivery (at most one per subject and type) and queue its first
     attempt. Returns the delivery id, or None when the event has no URL to go to (or failed:
-    logged). Should the message be lost, the delivery is due for the sweeper after one lease.
+    logged). A store that cannot be reached raises, so the caller can retry. Should the
+    message be lost, the delivery is due for the sweeper after one lease.
     `local_ok` (a worker, not an API request): the first attempt may be made by this process's
     sender threads instead (`local_senders`)."""
     try:
@@ -60,6 +63,13 @@ def emit(deps, event: Event, *, local_ok: bool = False) -> str | None:
             log.info("webhook scheduled", extra={**event.refs, "delivery_id": rec["id"],
                                                   "event_type": event.type})
         return rec["id"]
+    except (redis.ConnectionError, redis.TimeoutError):
+        # The store is down: the delivery could not be recorded. Raised, so the caller's task
+        # retries (a re-run of a settled job's step hands it to delivery again, idempotently)
+        # instead of the event being lost.
+        log.warning("webhook not scheduled: store unavailable",
+                    extra={**event.refs, "event_type": event.type})
+        raise
     except Exception:
         log.exception("webhook not scheduled", extra={**event.refs, "event_type": event.type})
         return None
