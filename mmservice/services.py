@@ -61,7 +61,7 @@ def build(cfg: dict, *, role: str = "api") -> Services:
 
     deps = Deps(cfg=cfg, redis=r, store=store, blobs=blobs, providers=providers,
                 enqueue_step=make_enqueue_step(celery, r, int(cfg["JOB_TTL_S"]),
-                                               publish=publisher),
+                                               publish=publisher, keys=store.keys),
                 send_task=send_task,
                 first_step_with_record=publisher.queue_first_step if publisher else None)
     if role == "worker":

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from mmservice.keys import DEFAULT as KEYS
+from mmservice.keys import Keys
 from mmservice.steps import registry
 
 # The body's third element (Celery protocol 2 "embed"): no callbacks, errbacks, chain or chord.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
-def marker_key(job: dict, step: str, keys=KEYS) -> str:
+def marker_key(job: dict, step: str, keys: Keys = KEYS) -> str:
     return keys.enqueued(job["tenant"], job["id"], step)
 
 
@@ -102,16 +103,18 @@ def step_task(job: dict, step: str) -> tuple[str, list, str, str]:
 
 
 def make_enqueue_step(celery_app: Any, redis_client, ttl_s: int,
-                      publish: Callable[[str, list, str, str], None] | None = None):
+                      publish: Callable[[str, list, str, str], None] | None = None,
+                      keys: Keys = KEYS):
     """`publish(name, args, task_id, queue)` replaces `celery_app.send_task` when given (the API
-    passes a `RedisTaskPublisher`)."""
+    passes a `RedisTaskPublisher`). `keys`: the job store's, so the marker checked here is the
+    one intake writes with the record."""
     if publish is None:
         def publish(name: str, args: list, task_id: str, queue: str) -> None:
             celery_app.send_task(name, args=args, task_id=task_id, queue=queue)
 
     def enqueue_step(job: dict, step: str, *, marked: bool = False) -> None:
         """`marked`: the caller already wrote the marker (the API does, with the job record)."""
-        marker = marker_key(job, step)
+        marker = marker_key(job, step, keys)
         if not marked and not redis_client.set(marker, 1, nx=True, ex=ttl_s):
             return
         try:
