@@ -180,6 +180,11 @@ class Scenario:
                     out[jid] = json.loads(raw)
         return out
 
+    def all_job_ids(self) -> list[str]:
+        """Every job in the store: the accepted ones and any a client never heard of (a POST
+        that answered 503 while Redis hung, whose write Redis ran when it resumed)."""
+        return [j.decode() for j in self.r.zrange(KEYS.jobs_index("default"), 0, -1)]
+
     def finished_count(self) -> int:
         h = self.r.hgetall(KEYS.metrics("jobs_finished"))
         return sum(int(v) for v in h.values())
@@ -289,6 +294,12 @@ def figures(sc: Scenario, ids: list[str], records: dict[str, dict], statuses: Co
             if isinstance(text, str):
                 inputs[text] += 1
     n = len(ids)
+    everything: dict[str, dict] = {}
+    if _up(sc):
+        all_ids = sc.all_job_ids()
+        everything = sc.jobs(all_ids)
+    settled_all = sum(1 for rec in everything.values() if rec.get("finished_at"))
+    unheard = [j for j in everything if j not in set(ids)]
     worker_log = "\n".join(w.log_text() for w in sc.workers)
     return {
         "scenario": sc.name, "submitted": sum(statuses.values()),
@@ -298,7 +309,13 @@ def figures(sc: Scenario, ids: list[str], records: dict[str, dict], statuses: Co
         "by_status": dict(by_status), "failed_codes": dict(errors),
         "lost": n - by_status["succeeded"],
         "settled_count": sc.finished_count() if _up(sc) else None,
-        "settled_twice": (sc.finished_count() - len(finished)) if _up(sc) else None,
+        # settles counted (jobs_finished) minus jobs settled, over every job in the store
+        "settled_twice": (sc.finished_count() - settled_all) if _up(sc) else None,
+        # jobs created for a POST that did not answer 202 (its client retries, with an
+        # Idempotency-Key to get the same job); they run like any job
+        "unheard_jobs": len(unheard),
+        "unheard_unfinished": sum(1 for j in unheard if everything[j].get("status")
+                                  not in TERMINAL),
         "upstream_calls": len(reqs),
         "upstream_calls_per_job": round(len(reqs) / n, 3) if n else None,
         "inputs_sent_more_than_once": sum(1 for c in inputs.values() if c > 1),

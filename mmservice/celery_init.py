@@ -34,10 +34,12 @@ def make_celery(cfg: dict) -> Celery:
         # kombu's Redis transport, fixed so a Redis crash cannot kill the worker (see the module).
         broker_transport="mmservice.broker_transport:Transport",
         broker_transport_options={
-            # The last resort: a killed worker's unacked message returns to its queue after
-            # the visibility timeout; it must exceed the longest job (JOB_DEADLINE_S), or a slow
-            # job runs twice. Its running steps are re-run long before by the recovery sweep
-            # (mmservice.jobs.recovery), which watches the worker's heartbeat instead.
+            # A killed worker's unacked messages (received, not started; or an ack that could
+            # not be written) return to their queue after the visibility timeout. It is short
+            # (a minute): a returned copy of a step or part that still runs under a live
+            # worker does nothing (mmservice.jobs.recovery.held_elsewhere), and no message
+            # carries a countdown. Running steps of a dead worker are re-run sooner by the
+            # recovery sweep, which watches the worker's heartbeat.
             "visibility_timeout": int(cfg["BROKER_VISIBILITY_TIMEOUT_S"]),
             "unacked_restore_interval": float(cfg["BROKER_RESTORE_INTERVAL_S"]),
             "unacked_restore_throttle": 1,

@@ -147,11 +147,11 @@ class _Base(BaseSettings):
     # Worker
     WORKER_CONCURRENCY: int = F(8, "Pool size of the worker `make run` starts", ge=1)
     WORKER_POOL: str = F("threads", "Celery pool of the worker `make run` starts")
-    BROKER_VISIBILITY_TIMEOUT_S: int = F(3600, "Last resort: an unacked message is "
-                                               "redelivered after this (a running step of a "
-                                               "dead worker is re-run by the recovery sweep "
-                                               "long before); above `MMS_JOB_DEADLINE_S`, so a "
-                                               "slow step never runs twice", ge=1)
+    BROKER_VISIBILITY_TIMEOUT_S: int = F(60, "An unacked message (its worker died before "
+                                             "starting it, or its ack failed) returns to its "
+                                             "queue after this; a copy of a step still running "
+                                             "under a live worker does nothing, so a slow step "
+                                             "never runs twice at once", ge=1)
     BROKER_RESTORE_INTERVAL_S: float = F(10.0, "How often workers look for such messages",
                                          gt=0)
     WORKER_HEARTBEAT_TTL_S: float = F(30.0, "A worker's heartbeat (its queues, its engines' "

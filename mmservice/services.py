@@ -55,9 +55,10 @@ def build(cfg: dict, *, role: str = "api") -> Services:
     if role == "api" and RedisTaskPublisher.usable(celery, cfg["REDIS_URL"]):
         publisher = RedisTaskPublisher(celery, r)
 
-    def send_task(name: str, args: list, *, task_id: str | None = None, queue: str,
-                  countdown: float | None = None) -> None:
-        celery.send_task(name, args=args, task_id=task_id, queue=queue, countdown=countdown)
+    def send_task(name: str, args: list, *, task_id: str | None = None, queue: str) -> None:
+        """No countdown (ETA) messages: they would wait unacked past the broker's short
+        visibility timeout (see `celery_init`)."""
+        celery.send_task(name, args=args, task_id=task_id, queue=queue)
 
     deps = Deps(cfg=cfg, redis=r, store=store, blobs=blobs, providers=providers,
                 enqueue_step=make_enqueue_step(celery, r, int(cfg["JOB_TTL_S"]),

@@ -4,7 +4,8 @@ overdue job is settled without a client's GET, and a Redis error in a step reach
 
 The in-process tests run the real pipeline, store and recovery sweep against a real Redis; only
 the moderation provider is supplied (a counting one). The end-to-end test SIGKILLs a real worker
-with the DEFAULT broker visibility timeout (an hour): only the recovery sweep can save its jobs.
+with the DEFAULT broker visibility timeout (a minute) and a 3 s heartbeat: the recovery sweep
+saves its jobs before the broker would return their messages.
 """
 from __future__ import annotations
 
@@ -194,8 +195,11 @@ def test_the_step_task_retries_redis_errors_with_backoff():
 
 
 def test_killed_worker_jobs_finish_soon_with_default_visibility_timeout(stack, stub):
+    from mmservice.config import DEFAULTS
+
     s = stack({"WORKER_HEARTBEAT_TTL_S": 3.0}, workers=0)
-    assert int(s.cfg.get("BROKER_VISIBILITY_TIMEOUT_S", 3600)) == 3600
+    visibility = DEFAULTS["BROKER_VISIBILITY_TIMEOUT_S"]
+    assert int(s.cfg.get("BROKER_VISIBILITY_TIMEOUT_S", visibility)) == visibility
     store, r, c = s.services.store, s.redis, s.client
     doomed = s.add_worker("doomed")
     stub.reset()
@@ -217,3 +221,95 @@ def test_killed_worker_jobs_finish_soon_with_default_visibility_timeout(stack, s
     assert int(r.hget("mms:metrics:jobs_finished", "succeeded") or 0) == len(ids)
     assert int(r.hget("mms:metrics:jobs_finished", "failed") or 0) == 0
     assert r.zcard("mms:running_steps") == 0
+
+
+def test_a_copy_of_a_step_running_under_a_live_worker_does_nothing(env):
+    """The short visibility timeout returns a message whose step still runs: that copy must
+    not run it again; the execution's own retry (same token) and a dead runner's re-run do."""
+    from mmservice import heartbeat
+    from mmservice.jobs import recovery
+    from mmservice.jobs.pipeline import run_step
+
+    deps, _, _ = env
+    live = f"live-{uuid.uuid4().hex[:6]}/1"
+    heartbeat.publish(deps.redis, live, queues=["moderation"], engines={}, pid=1, ttl_s=60)
+    recovery.set_runner(live)
+    job = _job(deps)
+    calls: list = []
+    seen: dict = {}
+
+    def copy_arrives() -> None:  # while the step runs, a second copy of its message starts
+        if not seen:
+            seen["copy"] = run_step(job["tenant"], job["id"], "moderate", deps, "token-b")
+
+    deps.providers = OneProvider(_Moderation(calls, copy_arrives))
+    assert run_step(job["tenant"], job["id"], "moderate", deps, "token-a") == "succeeded"
+    assert seen["copy"] == "running-elsewhere"
+    assert calls == ["hello"]  # the upstream saw the text once
+    assert _finished(deps, "succeeded") == 1
+    heartbeat.withdraw(deps.redis, live)
+
+
+def test_the_same_execution_may_run_its_step_again_after_a_redis_error(env):
+    from mmservice import heartbeat
+    from mmservice.jobs import recovery
+    from mmservice.jobs.pipeline import run_step
+
+    deps, _, _ = env
+    live = f"live-{uuid.uuid4().hex[:6]}/1"
+    heartbeat.publish(deps.redis, live, queues=["moderation"], engines={}, pid=1, ttl_s=60)
+    recovery.set_runner(live)
+    job = _job(deps)
+    calls: list = []
+
+    def break_redis() -> None:
+        deps.redis.broken = True
+
+    deps.providers = OneProvider(_Moderation(calls, break_redis))
+    with pytest.raises(redis.ConnectionError):
+        run_step(job["tenant"], job["id"], "moderate", deps, "token-a")
+    deps.redis.broken = False
+    deps.providers = OneProvider(_Moderation(calls))
+    assert run_step(job["tenant"], job["id"], "moderate", deps, "token-b") == "running-elsewhere"
+    assert run_step(job["tenant"], job["id"], "moderate", deps, "token-a") == "succeeded"
+    # once the runner's heartbeat is gone, any copy may take over (here: the job is done)
+    heartbeat.withdraw(deps.redis, live)
+    assert run_step(job["tenant"], job["id"], "moderate", deps, "token-c") == "terminal"
+
+
+def test_a_copy_of_a_dead_workers_step_runs_it(env):
+    from mmservice.jobs import recovery
+    from mmservice.jobs.pipeline import run_step
+
+    deps, _, _ = env
+    recovery.set_runner(f"heir-{uuid.uuid4().hex[:6]}/2")
+    job = _job(deps)
+    _mark_running(deps, job, f"dead-{uuid.uuid4().hex[:6]}/1")  # no heartbeat: it died
+    calls: list = []
+    deps.providers = OneProvider(_Moderation(calls))
+    assert run_step(job["tenant"], job["id"], "moderate", deps, "token-x") == "succeeded"
+    assert calls == ["hello"]
+
+
+def test_a_task_runs_its_step_again_in_place_until_redis_answers():
+    from workers.tasks import through_redis_errors
+
+    cfg = {"STEP_REDIS_RETRY_MAX": 3, "STEP_REDIS_RETRY_BACKOFF_S": 1.0}
+    pauses: list[float] = []
+    errors = [redis.TimeoutError("hung"), redis.ConnectionError("refused")]
+
+    def work() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "succeeded"
+
+    assert through_redis_errors(cfg, work, "mms.moderate", pauses.append) == "succeeded"
+    assert pauses == [1.0, 2.0]
+
+    def never() -> str:
+        raise redis.ConnectionError("down")
+
+    pauses.clear()
+    with pytest.raises(redis.ConnectionError):
+        through_redis_errors(cfg, never, "mms.moderate", pauses.append)
+    assert pauses == [1.0, 2.0, 4.0]  # 3 retries, then the error propagates

@@ -61,8 +61,13 @@ def start(deps: Any, job: dict, step: registry.Step) -> str | None:
     return "fanned-out"
 
 
-def run_part(deps: Any, tenant: str, job_id: str, step_name: str, index: int) -> str:
-    """Run one part; the task that lands the last part stitches and records the step."""
+def run_part(deps: Any, tenant: str, job_id: str, step_name: str, index: int,
+             token: str = "") -> str:
+    """Run one part; the task that lands the last part stitches and records the step.
+
+    A part being run holds a lease (`_run:<index>` = runner and `token`, see
+    `pipeline.run_step`): a second copy of its message, restored by the broker's visibility
+    timeout while the part still runs under a live worker, does nothing."""
     from mmservice.jobs.pipeline import live_job, record_step
 
     logs.start(job_id=job_id, tenant=tenant, step=step_name, part=index)
@@ -78,6 +83,8 @@ def run_part(deps: Any, tenant: str, job_id: str, step_name: str, index: int) ->
     plan = json.loads(raw_plan)
     parts = plan["parts"]
     if not r.hexists(key, str(index)):
+        if not _lease_part(deps, key, index, token):
+            return "part-running-elsewhere"
         try:
             value = {"ok": step.module().run_part(job, parts[index], deps)}
         except MMSError as e:
@@ -102,3 +109,19 @@ def run_part(deps: Any, tenant: str, job_id: str, step_name: str, index: int) ->
     if hasattr(module, "cleanup"):
         module.cleanup(job, plan, deps)
     return outcome
+
+
+def _lease_part(deps: Any, key: str, index: int, token: str) -> bool:
+    """Take the part's lease unless another execution holds it under a live worker."""
+    from mmservice.jobs import recovery
+
+    me = json.dumps({"runner": recovery.runner(), "token": token})
+    field = f"_run:{index}"
+    if deps.redis.hsetnx(key, field, me):
+        return True
+    raw = deps.redis.hget(key, field)
+    holder = json.loads(raw) if raw else {}
+    if recovery.held_elsewhere(deps, holder.get("runner", ""), holder.get("token", ""), token):
+        return False
+    deps.redis.hset(key, field, me)  # its holder is gone (or it is this execution's retry)
+    return True

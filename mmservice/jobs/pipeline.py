@@ -106,12 +106,19 @@ def live_job(deps: Deps, tenant: str, job_id: str) -> tuple[dict | None, str]:
     return job, "live"
 
 
-def run_step(tenant: str, job_id: str, step: str, deps: Deps) -> str:
+def run_step(tenant: str, job_id: str, step: str, deps: Deps, token: str = "") -> str:
     """Run one step of one job. Returns what happened (for logs and tests).
 
-    The checks (gone, settled, past its deadline, step already done, dependency failed) read
-    the record inside the same transaction that marks the step running: one read per step.
-    A step whose adapter splits its work (`split`) fans out (`mmservice.jobs.fanout`)."""
+    The checks (gone, settled, past its deadline, step already done, dependency failed,
+    running under a live worker) read the record inside the same transaction that marks the
+    step running: one read per step. A step whose adapter splits its work (`split`) fans out
+    (`mmservice.jobs.fanout`).
+
+    `token` names one execution of the step's task (its retries after a Redis error keep it):
+    a second copy of the message (the broker's visibility timeout restored it, or a worker
+    that lost its broker connection put it back) finds the step running under a live worker
+    with another token and does nothing, so the short visibility timeout that rescues a dead
+    worker's messages never makes a slow step run twice at once."""
     logs.start(job_id=job_id, tenant=tenant, step=step)
     spec = registry.get(step)
 
@@ -125,10 +132,14 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps) -> str:
         need = spec.needs.get(j["input"]["kind"])
         if need and j["task_status"].get(need) != "succeeded":
             raise _NotRunnable("dependency", j)
+        if j["task_status"].get(step) == "running" and \
+                recovery.runs_elsewhere(deps, j, step, token):
+            raise _NotRunnable("running-elsewhere", j)
         if j["status"] == "queued":
             deps.store.set_status(j, "running")
         j["task_status"][step] = "running"
         j.setdefault("_runner", {})[step] = recovery.runner()  # who to ask if it is alive
+        j.setdefault("_run_token", {})[step] = token
         j["updated_at"] = now_iso()
 
     def index(pipe, j: dict, _result) -> None:

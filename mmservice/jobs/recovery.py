@@ -1,8 +1,8 @@
 """Recovery of steps whose worker died, and settling of overdue jobs without a client's GET.
 
-Why not the broker's visibility timeout: a SIGKILLed worker's unacked message comes back only
-after `MMS_BROKER_VISIBILITY_TIMEOUT_S` (an hour by default, longer than the job deadline, so a
-slow step never runs twice), i.e. the job would fail with `job_timeout` first. Instead every
+Why not only the broker's visibility timeout: a SIGKILLed worker's unacked message comes back
+only after `MMS_BROKER_VISIBILITY_TIMEOUT_S` plus a restore pass, and a message is restored by
+age, whether its worker lives or not. Every
 step marked running records its runner (the worker's heartbeat name, `mmservice.heartbeat`) and
 enters an index of running steps (a sorted set of `tenant/job/step`, scored by the job's
 deadline) in the same transaction; a sweep in every worker re-publishes a step whose runner's
@@ -11,9 +11,11 @@ heartbeat has expired. The re-run is claimed with a compare-and-set on the job r
 re-publishes, once; steps are idempotent, so the re-run finds any saved work. The visibility
 timeout stays as the last resort (a sweeper dying between claim and publish).
 
-Not covered here: a job whose step is queued but not yet started (its message is in the broker,
-or in the unacked hash of a worker that died between receiving and starting it), and fan-out
-parts (`mmservice.jobs.fanout`): those still rely on the visibility timeout and the deadline.
+Not covered here: a step whose message a worker received but had not started when it died (in
+the broker's unacked hash), and fan-out parts (`mmservice.jobs.fanout`): the broker's
+visibility timeout (a minute by default) returns those messages to their queue. That timeout
+can be short because a copy of a message whose step still runs under a live worker does
+nothing (`runs_elsewhere`; parts hold a lease of the same kind).
 """
 from __future__ import annotations
 
@@ -41,6 +43,24 @@ def runner() -> str:
     """The name recorded as a step's runner; empty outside a worker (then nothing is indexed:
     without a heartbeat, nobody could tell whether the runner is alive)."""
     return _runner["name"]
+
+
+def runs_elsewhere(deps: Deps, job: dict, step: str, token: str) -> bool:
+    """Whether `step` (marked running) runs now in another execution than `token`'s: its
+    runner is a worker whose heartbeat is alive. A step re-published by the sweeper, or run
+    outside a worker (no runner), or by a dead worker, does not."""
+    return held_elsewhere(deps, job.get("_runner", {}).get(step, ""),
+                          job.get("_run_token", {}).get(step, ""), token)
+
+
+def held_elsewhere(deps: Deps, name: str, holder_token: str, token: str) -> bool:
+    """Whether work held by runner `name` with `holder_token` is another execution than
+    `token`'s under a live worker."""
+    if not name or name.startswith(REQUEUED):
+        return False
+    if token and holder_token == token:
+        return False  # this execution's own retry after a Redis error
+    return _alive(deps.redis, {name})[name]
 
 
 def running_key(deps: Deps) -> str:
