@@ -313,3 +313,25 @@ def test_a_task_runs_its_step_again_in_place_until_redis_answers():
     with pytest.raises(redis.ConnectionError):
         through_redis_errors(cfg, never, "mms.moderate", pauses.append)
     assert pauses == [1.0, 2.0, 4.0]  # 3 retries, then the error propagates
+
+
+def test_a_fanout_part_running_under_a_live_worker_is_leased(env):
+    from mmservice import heartbeat
+    from mmservice.jobs import recovery
+    from mmservice.jobs.fanout import _lease_part
+
+    deps, _, _ = env
+    key = f"{deps.store.keys.prefix}:fanout-test:{uuid.uuid4().hex}"
+    live = f"live-{uuid.uuid4().hex[:6]}/1"
+    heartbeat.publish(deps.redis, live, queues=["audio"], engines={}, pid=1, ttl_s=60)
+    recovery.set_runner(live)
+    assert _lease_part(deps, key, 0, "token-a")  # first execution takes part 0
+    assert _lease_part(deps, key, 1, "token-c")  # another part is another lease
+    recovery.set_runner(f"other-{uuid.uuid4().hex[:6]}/2")
+    assert not _lease_part(deps, key, 0, "token-b")  # a copy elsewhere: the holder lives
+    recovery.set_runner(live)
+    assert _lease_part(deps, key, 0, "token-a")  # the holder's own retry
+    heartbeat.withdraw(deps.redis, live)
+    recovery.set_runner(f"heir-{uuid.uuid4().hex[:6]}/3")
+    assert _lease_part(deps, key, 0, "token-b")  # the holder died: the copy takes over
+    deps.redis.delete(key)
