@@ -90,12 +90,16 @@ def test_breaker_opens_probes_and_closes():
 
     t = threading.Thread(target=second_caller)
     t.start()
+    assert not waiter_done.is_set()  # the probe is out: nobody else goes
     b.failure()  # the probe failed: open again
     assert b.state == "open"
-    b.acquire(time.monotonic() + 30)  # next probe, after another cool-down
+    # After another cool-down the waiting caller is the next probe (the only caller left, so
+    # which thread probes is not a race), and its success closes the breaker.
+    assert waiter_done.wait(30)
+    assert b.state == "half_open"
     b.success()
     t.join(30)
-    assert waiter_done.is_set() and b.state == "closed"
+    assert b.state == "closed"
     states = [s for s, _ in seen]
     assert states[:4] == ["open", "half_open", "open", "half_open"] and states[-1] == "closed"
     assert [o for _, o in seen].count(True) == 2  # two openings counted
