@@ -42,3 +42,6 @@ class Deps:
     # The API's first task message, queued into the transaction that creates the job record
     # (`RedisTaskPublisher.queue_first_step`); None: published right after with enqueue_step.
     first_step_with_record: Callable[[Any, dict], None] | None = None
+    # The tenants' quotas (`mmservice.auth.limits.Limits`): intake reserves a place among the
+    # tenant's unfinished jobs before it stores anything. None: no quota (workers, tests).
+    limits: Any = None

@@ -12,9 +12,14 @@ import requests
 
 
 class Client:
-    def __init__(self, base: str):
+    """`key`: the API key every request sends (`Authorization: Bearer`); None sends none."""
+
+    def __init__(self, base: str, key: str | None = None):
         self.base = base
+        self.key = key
         self.s = requests.Session()
+        if key:
+            self.s.headers["Authorization"] = f"Bearer {key}"
 
     def url(self, path: str) -> str:
         return self.base + path
