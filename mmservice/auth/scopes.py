@@ -20,8 +20,8 @@ PUBLIC = "public"
 # Public on loopback (a Prometheus next to the service), `admin` from anywhere else.
 LOOPBACK_OR_ADMIN = "loopback-or-admin"
 SECURITY_SCHEME = "bearerAuth"
-# Endpoints that are not API operations: the OpenAPI document and the docs viewer's files.
-PUBLIC_ENDPOINTS = ("static", "api-docs.", "docs.")
+# Endpoints flask-smorest and Flask add (the OpenAPI document, Swagger UI, static files).
+PUBLIC_ENDPOINTS = ("static", "api-docs.")
 
 
 def scope_of(view: Any) -> str | None:
