@@ -67,6 +67,7 @@ def build(cfg: dict, *, role: str = "api") -> Services:
                 send_task=send_task,
                 first_step_with_record=publisher.queue_first_step if publisher else None)
     auth = auth_pkg.build(r, store.keys, cfg)
+    deps.tenant_cfg = auth.settings.cfg_for
     if role == "api":
         deps.limits = auth.limits
     if role == "worker":

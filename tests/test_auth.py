@@ -190,7 +190,7 @@ def test_refusals_and_key_events_are_counted_and_logged_without_the_key(s, caplo
     assert re.search(r'mms_auth_events_total\{event="unauthorized",tenant="none"\} \d+', metrics)
     assert 'mms_auth_events_total{event="key_created",tenant="ev"} 1.0' in metrics
     assert 'mms_auth_events_total{event="forbidden",tenant="ev"} 1.0' in metrics
-    refusals = [r for r in caplog.records if getattr(r, "event", "") == "unauthorized"]
+    refusals = [r for r in caplog.records if getattr(r, "auth_event", "") == "unauthorized"]
     assert 1 <= len(refusals) <= 3, [r.getMessage() for r in refusals]  # a burst, not 12 lines
-    assert refusals[0].key_prefix == "mms_qqqq1111" and refusals[0].source == "127.0.0.1"
+    assert refusals[0].credential_id == "mms_qqqq1111" and refusals[0].source == "127.0.0.1"
     assert all(bad not in r.getMessage() and bad not in str(r.__dict__) for r in caplog.records)

@@ -7,6 +7,7 @@ fills each path parameter with A's value and sends a small valid body. Routes wi
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -140,3 +141,37 @@ def test_an_operator_admin_key_manages_other_tenants(world):
     assert requests.get(s.api_url + "/v1/jobs", headers=new, timeout=10).status_code == 200
     assert op.delete(f"/v1/admin/keys/{rot.json()['id']}").json()["active"] is False
     assert requests.get(s.api_url + "/v1/jobs", headers=new, timeout=10).status_code == 401
+
+
+def test_per_tenant_thresholds_webhook_url_and_rotated_secret(world):
+    """Settings changed through the admin API reach the workers: the tenant's thresholds judge
+    its jobs, its default webhook URL receives them, signed with its rotated secret too."""
+    s = world["s"]
+    op = s.client
+    d_key = op.post("/v1/admin/keys", json={"tenant": "tenant-d", "scopes": ["submit", "read"]}
+                    ).json()["key"]
+    d = requests.Session()
+    d.headers["Authorization"] = f"Bearer {d_key}"
+    rcv = Receiver([]).start()
+    try:
+        r = op.s.patch(s.api_url + "/v1/admin/tenants/tenant-d/settings", timeout=10, json={
+            "THRESHOLDS_REVIEW": 0.0, "THRESHOLDS_BLOCK": 0.0, "WEBHOOK_DEFAULT_URL": rcv.url()})
+        assert r.status_code == 200, r.text
+        assert r.json()["settings"]["THRESHOLDS_BLOCK"] == 0.0
+        rotated = op.post("/v1/admin/tenants/tenant-d/webhook-secrets")
+        assert rotated.status_code == 201 and rotated.json()["active"] == 2
+        rcv.secrets = [rotated.json()["secret"]]  # the receiver knows only the new secret
+        settings = op.get("/v1/admin/tenants/tenant-d").json()["settings"]
+        assert settings["WEBHOOK_SECRETS"] == "***"  # never shown again
+        s.services.auth.settings._cache.clear()
+        job = d.post(s.api_url + "/v1/jobs", json={"text": "have a nice day"}, timeout=10).json()
+        done = _poll(d, s.api_url, job["id"])
+        assert done["results"]["moderation"]["verdict"] == "block", done  # every line at 0
+        assert op.run({"text": "have a nice day"})["results"]["moderation"]["verdict"] == "allow"
+        got = rcv.wait_for(1)
+        assert got[0]["verified"] == [True] and got[0]["status"] == 200
+        assert json.loads(got[0]["body"])["data"]["id"] == job["id"]
+        sigs = got[0]["headers"]["webhook-signature"].split()
+        assert len(sigs) == 2  # the new secret and the one before it both sign
+    finally:
+        rcv.stop()

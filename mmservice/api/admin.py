@@ -120,7 +120,7 @@ def rotate_webhook_secret(name: str):
     current = active_secrets(configured, svc.redis, svc.store.keys.webhook_secret())
     secret = new_secret()
     svc.auth.settings.update(target, {"WEBHOOK_SECRETS": ",".join([secret, *current])})
-    events.log.info("webhook secret rotated", extra={"event": "webhook_secret_rotated",
+    events.log.info("webhook secret rotated", extra={"auth_event": "webhook_secret_rotated",
                                                      "tenant": target, "actor": _actor()})
     return {"secret": secret, "active": len(current) + 1}, 201
 

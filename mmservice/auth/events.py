@@ -1,6 +1,9 @@
 """Key events and refusals: logged (key prefix id, tenant, source address; never the key) and
 counted in `/metrics` (`mms_auth_events_total{event, tenant}`).
 
+Log fields: `auth_event`, `credential_id` (`mms_<id>`: a field named like "key" would be masked
+by the log redaction), `tenant`, `source`.
+
 Why failures are logged per burst: a brute force sends thousands of bad keys; one log line per
 try would flood the log and cost more than the refusal. Failures are counted per source address
 in 10-second windows per refusal kind in Redis (shared by every API process): the first of a
@@ -23,7 +26,7 @@ def key_event(r: Any, keys: Keys, event: str, key: Any, *, source: str = "cli",
               actor: str | None = None) -> None:
     """`event`: key_created, key_rotated, key_revoked. `key` is the `ApiKey` record."""
     log.info("api key %s", event.removeprefix("key_"),
-             extra={"event": event, "key_prefix": key.prefix, "tenant": key.tenant,
+             extra={"auth_event": event, "credential_id": key.prefix, "tenant": key.tenant,
                     "scopes": ",".join(key.scopes), "source": source, "actor": actor or ""})
     metrics.Recorder(r, keys.prefix).auth_event(event, key.tenant)
 
@@ -44,8 +47,8 @@ def refused(r: Any, keys: Keys, event: str, *, source: str, tenant: str | None =
         return
     if count == 1 or _power_of_ten(count):
         log.warning("request refused: %s%s", event, "" if count == 1 else " (burst)",
-                    extra={"event": event, "source": source, "tenant": tenant or "",
-                           "key_prefix": key_prefix, "refusals_in_window": count,
+                    extra={"auth_event": event, "source": source, "tenant": tenant or "",
+                           "credential_id": key_prefix, "refusals_in_window": count,
                            "window_s": WINDOW_S, "path": path})
 
 

@@ -45,3 +45,9 @@ class Deps:
     # The tenants' quotas (`mmservice.auth.limits.Limits`): intake reserves a place among the
     # tenant's unfinished jobs before it stores anything. None: no quota (workers, tests).
     limits: Any = None
+    # A tenant's settings: `cfg` with the tenant's overrides (`mmservice.auth.tenant_settings`):
+    # thresholds and webhook URL/secrets are read through it. None: `cfg` for every tenant.
+    tenant_cfg: Callable[[str], dict] | None = None
+
+    def cfg_for(self, tenant: str) -> dict:
+        return self.tenant_cfg(tenant) if self.tenant_cfg is not None else self.cfg
