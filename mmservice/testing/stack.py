@@ -164,8 +164,10 @@ class ScratchStack:
         return os.path.join(self.dir, f"{name}.log")
 
     def cfg(self, **overrides: Any) -> dict:
-        """Settings shared by the API and workers (MMS_* without the prefix)."""
-        cfg: dict[str, Any] = {"REDIS_URL": self.redis.url,
+        """Settings shared by the API and workers (MMS_* without the prefix). API keys are off
+        (`AUTH=disabled`, loopback): the pipeline benchmarks measure the pipeline; the ones
+        that measure auth (intake, auth_bruteforce) turn it on and send keys (`make_key`)."""
+        cfg: dict[str, Any] = {"REDIS_URL": self.redis.url, "AUTH": "disabled",
                                "BLOB_DIR": os.path.join(self.dir, "blobs"), "LOG_LEVEL": "WARNING"}
         if self.stub:
             cfg.update({"OPENAI_BASE_URL": self.stub.base_url,
