@@ -31,12 +31,15 @@ def key_event(r: Any, keys: Keys, event: str, key: Any, *, source: str = "cli",
     metrics.Recorder(r, keys.prefix).auth_event(event, key.tenant)
 
 
+def window() -> int:
+    return int(time.time() // WINDOW_S)
+
+
 def refused(r: Any, keys: Keys, event: str, *, source: str, tenant: str | None = None,
             key_prefix: str = "", path: str = "") -> None:
     """A refusal: `unauthorized`, `forbidden`, `rate_limited`, `quota_exceeded`. Counted
-    always; logged per burst (per event and source address)."""
-    window = int(time.time() // WINDOW_S)
-    name = keys.auth_failures(window)
+    always (one round trip); logged per burst (per event and source address)."""
+    name = keys.auth_failures(window())
     try:
         pipe = r.pipeline(transaction=False)
         pipe.hincrby(name, f"{event}|{source}", 1)
@@ -45,6 +48,12 @@ def refused(r: Any, keys: Keys, event: str, *, source: str, tenant: str | None =
         count = int(pipe.execute()[0])
     except Exception:  # noqa: BLE001 - the refusal is answered whatever the log does
         return
+    log_burst(event, count, source=source, tenant=tenant, key_prefix=key_prefix, path=path)
+
+
+def log_burst(event: str, count: int, *, source: str, tenant: str | None = None,
+              key_prefix: str = "", path: str = "") -> None:
+    """Log the `count`th refusal of its window when it starts a burst or passes a power of 10."""
     if count == 1 or _power_of_ten(count):
         log.warning("request refused: %s%s", event, "" if count == 1 else " (burst)",
                     extra={"auth_event": event, "source": source, "tenant": tenant or "",

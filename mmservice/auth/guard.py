@@ -3,7 +3,8 @@
 Why one `before_request` hook reading the view's declared scope: every route is guarded the
 same way, before its view parses anything, and a route without a declaration is refused to all
 but `admin` keys rather than left open. The tenant goes on `flask.g`, where
-`api.context.tenant()` reads it.
+`api.context.tenant()` reads it. The key itself is verified before Flask, by the gate
+(`gate.py`), so a bad key costs no request context.
 
 Answers: 401 `unauthorized` with `WWW-Authenticate: Bearer realm="mmservice"` (no key, or one
 unknown, expired or revoked: the answer does not say which), 403 `forbidden` naming the missing
@@ -16,10 +17,12 @@ import ipaddress
 
 from flask import Flask, current_app, g, request
 
+from mmservice import logs
 from mmservice.auth import events
+from mmservice.auth.gate import ENVIRON_KEY, ENVIRON_PASS, Gate
 from mmservice.auth.keystore import KEY_RE
 from mmservice.auth.scopes import LOOPBACK_OR_ADMIN, PUBLIC, PUBLIC_ENDPOINTS, scope_of
-from mmservice.errors import Forbidden, Invalid, Unauthorized
+from mmservice.errors import Forbidden, Invalid, TooManyRequests, Unauthorized
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mmservice"'}
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -58,46 +61,48 @@ def _prefix_of(presented: str | None) -> str:
 
 
 def guard() -> None:
+    """After the gate (`gate.py`): the scope, the tenant, the request rate. The gate has either
+    let the request pass without a key (public, loopback), or verified its key, or failed to
+    reach Redis (then the key is looked up again here, and a Redis error answers 503)."""
+    env = request.environ
+    svc = current_app.extensions["mms"]
+    if env.get(ENVIRON_PASS):
+        view = current_app.view_functions.get(request.endpoint or "")
+        if view is not None and scope_of(view) not in (PUBLIC, LOOPBACK_OR_ADMIN, None):
+            g.tenant, g.key = svc.cfg["TENANT"], None  # MMS_AUTH=disabled, loopback client
+        return
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None:
         return  # 404/405: nothing to guard
     scope = scope_of(view)
     if scope is None and (request.endpoint or "").startswith(PUBLIC_ENDPOINTS):
-        scope = PUBLIC
-    if scope == PUBLIC:
         return
-    svc = current_app.extensions["mms"]
     source = request.remote_addr or ""
-    if scope == LOOPBACK_OR_ADMIN:
-        if is_loopback(source):
-            return
-        scope = "admin"
-    if svc.cfg["AUTH"] == "disabled" and is_loopback(source):
-        g.tenant, g.key = svc.cfg["TENANT"], None
-        return
     auth, keys = svc.auth, svc.store.keys
-    presented = presented_key()
-    key = auth.keys.verify(presented) if presented else None
+    key = env.get(ENVIRON_KEY)
     if key is None:
-        events.refused(svc.redis, keys, "unauthorized", source=source,
-                       key_prefix=_prefix_of(presented), path=request.path)
-        raise Unauthorized("send a valid API key: Authorization: Bearer mms_..." if presented
-                           is None else "the API key is unknown, expired or revoked",
-                           headers=CHALLENGE)
-    needed = scope or "admin"
+        presented = presented_key()
+        key = auth.keys.verify(presented) if presented else None
+        if key is None:
+            events.refused(svc.redis, keys, "unauthorized", source=source,
+                           key_prefix=_prefix_of(presented), path=request.path)
+            raise Unauthorized("send a valid API key: Authorization: Bearer mms_..."
+                               if presented is None else
+                               "the API key is unknown, expired or revoked", headers=CHALLENGE)
+    needed = "admin" if scope in (None, LOOPBACK_OR_ADMIN) else scope
     if needed not in key.scopes:
         events.refused(svc.redis, keys, "forbidden", source=source, tenant=key.tenant,
                        key_prefix=key.prefix, path=request.path)
         raise Forbidden(f"this API key lacks the {needed!r} scope", details={"scope": needed})
     g.tenant, g.key = key.tenant, key
+    logs.add(tenant=key.tenant, credential_id=key.prefix)
     tcfg = auth.settings.cfg_for(key.tenant)
     g.tenant_cfg = tcfg
     try:
         g.rate = auth.limits.hit(key.id, tcfg["RATE_LIMIT"])
-    except Exception as exc:
-        if getattr(exc, "code", None) == "rate_limited":
-            events.refused(svc.redis, keys, "rate_limited", source=source, tenant=key.tenant,
-                           key_prefix=key.prefix, path=request.path)
+    except TooManyRequests:
+        events.refused(svc.redis, keys, "rate_limited", source=source, tenant=key.tenant,
+                       key_prefix=key.prefix, path=request.path)
         raise
 
 
@@ -110,5 +115,7 @@ def rate_headers(response):
 
 
 def init_app(app: Flask) -> None:
+    """The gate in front of Flask, the guard as its first hook (after the request id)."""
+    app.wsgi_app = Gate(app, app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(guard)
     app.after_request(rate_headers)
