@@ -25,13 +25,13 @@ class Client:
         return self.base + path
 
     def get(self, path: str, **kw):
-        return self.s.get(self.url(path), timeout=30, **kw)
+        return self.s.get(self.url(path), **{"timeout": 30, **kw})
 
     def post(self, path: str, **kw):
-        return self.s.post(self.url(path), timeout=60, **kw)
+        return self.s.post(self.url(path), **{"timeout": 60, **kw})
 
     def delete(self, path: str, **kw):
-        return self.s.delete(self.url(path), timeout=30, **kw)
+        return self.s.delete(self.url(path), **{"timeout": 30, **kw})
 
     def submit(self, payload: dict, headers: dict | None = None):
         return self.post("/v1/jobs", json=payload, headers=headers or {})
