@@ -100,12 +100,19 @@ def test_a_job_refused_by_the_open_jobs_quota_stores_nothing(stack):
     assert refused.headers["Retry-After"] and refused.headers["RateLimit-Remaining"] == "0"
     assert _tenant_footprint(s, "q") == before  # no record, index entry, marker, claim or blob
     assert s.redis.llen("moderation") == 2  # and no task message
+    first_again = c.post(s.api_url + "/v1/jobs", json={"text": "x"}, timeout=30,
+                         headers={"Idempotency-Key": "q-3"})
+    assert first_again.status_code == 429  # q-3 was refused above: no claim was stored
     # A settled job frees its place (canceled here), and the same request is then accepted.
     c.delete(s.api_url + f"/v1/jobs/{first[0].json()['id']}", timeout=10)
     again = c.post(s.api_url + "/v1/jobs", files={"file": ("b.png", png, "image/png")},
                    headers={"Idempotency-Key": "q-3"}, timeout=30)
     assert again.status_code == 202, again.text
-    assert s.services.auth.limits.open_count("q") == 2
+    assert s.services.auth.limits.open_count("q") == 2  # at the limit again
+    # A retry of an accepted job is answered with its job, even at the limit.
+    replay = c.post(s.api_url + "/v1/jobs", files={"file": ("b.png", png, "image/png")},
+                    headers={"Idempotency-Key": "q-3"}, timeout=30)
+    assert replay.status_code == 200 and replay.json()["id"] == again.json()["id"]
 
 
 def test_a_stale_open_job_id_does_not_hold_a_place(stack):

@@ -163,6 +163,9 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     if image_url and media is None:
         job["_image_url"] = image_url
     limits = deps.limits
+    if limits is not None and idempotency_key and store.r.exists(
+            store.keys.idempotency(tenant, idempotency_key)):
+        limits = None  # a replay answers its job: a full quota does not refuse a retry
     if limits is not None:  # before anything is stored: a refused job leaves nothing behind
         limits.reserve_open(tenant, job_id, int(cfg["MAX_OPEN_JOBS"]), store)
     try:

@@ -176,6 +176,14 @@ def make_key(redis_url: str, tenant: str = "default", scopes: Any = None,
         r.close()
 
 
+def keyed_client(app: Any, scopes: Any = None) -> Any:
+    """Flask's test client for `app`, sending a new key of the `default` tenant."""
+    key = make_key(app.extensions["mms"].cfg["REDIS_URL"], scopes=scopes)
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return c
+
+
 class ApiServer:
     """The Flask app behind a real threaded WSGI server on a loopback port, in this process
     (tests reach the app's services through `.app`). `key`: an admin key of the `default`
