@@ -27,10 +27,12 @@ from mmservice.setting_decl import (  # noqa: F401 (CAPS, CAP_DEFAULT_MODELS: re
     CAP_DEFAULT_MODELS,
     CAPS,
     F,
+    auth_mode,
     cap_fields,
     cap_validators,
     choice,
     none_words,
+    rate,
     seconds_list,
 )
 
@@ -79,11 +81,13 @@ class _Base(BaseSettings):
     AUTH: str = F("on", "`on`: every API call needs a key (`Authorization: Bearer mms_...`); "
                         "`disabled`: local experiments only, refused unless `MMS_HOST` is "
                         "loopback, and even then only loopback clients go without a key")
+    _auth = field_validator("AUTH", mode="before")(lambda cls, v: auth_mode(v))
     OPERATOR_TENANT: str = F("default", "The tenant whose `admin` keys manage every tenant "
                                         "(other tenants' `admin` keys manage their own)")
     RATE_LIMIT: str = F("600/minute", "Requests per API key (`limits` notation, e.g. "
                                       "`600/minute`, `20/second`; `none`: no limit)",
                         tenant=True)
+    _rate = field_validator("RATE_LIMIT", mode="before")(lambda cls, v: rate(v))
     MAX_UPLOAD_BYTES_PER_DAY: int = F(10 * 1024 ** 3, "Request bytes a tenant may upload per "
                                                       "UTC day (`0`: no limit)", tenant=True,
                                       ge=0)
@@ -244,26 +248,6 @@ class _Base(BaseSettings):
     @classmethod
     def _style(cls, v: Any) -> str:
         return choice(v, ("", "guard", "json"), {"auto": ""})
-
-    @field_validator("AUTH", mode="before")
-    @classmethod
-    def _auth(cls, v: Any) -> str:
-        on = dict.fromkeys(("1", "true", "yes", "required", "enabled"), "on")
-        return choice(v, ("on", "disabled"), {**on, "off": "disabled", "none": "disabled"})
-
-    @field_validator("RATE_LIMIT", mode="before")
-    @classmethod
-    def _rate(cls, v: Any) -> str:
-        from limits import parse
-
-        text = str(v if v is not None else "").strip()
-        if text.lower() in ("", "0", "none", "off"):
-            return "none"
-        try:
-            parse(text)
-        except ValueError:
-            raise ValueError("must be a rate like 600/minute or none") from None
-        return text
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
