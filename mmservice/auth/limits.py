@@ -1,7 +1,9 @@
 """Rate limits and quotas, counted in the service's Redis so every API process shares them.
 
-- Requests per key: `limits`' fixed-window counter (the storage flask-limiter uses) on the
-  service's own connection pool, so two API processes count one window.
+- Requests per key: a fixed-window counter in `limits`' Redis storage (the one flask-limiter
+  uses) on the service's own connection pool, so two API processes count one window. The
+  window is aligned to the clock (its index is part of the counter's name), so one atomic
+  INCR-with-expiry is the whole cost: the reset time needs no second call.
 - Bytes uploaded per tenant per UTC day: one counter per day, charged before the body is
   parsed; a request that would pass the limit is refused and not counted.
 - Unfinished jobs per tenant: a set of open job ids. An id is reserved before anything is stored
@@ -23,7 +25,6 @@ from typing import Any
 import redis
 from limits import RateLimitItem, parse
 from limits.storage import RedisStorage
-from limits.strategies import FixedWindowRateLimiter
 
 from mmservice.errors import Invalid, TooManyRequests
 from mmservice.keys import Keys
@@ -61,9 +62,8 @@ def _seconds_to_midnight(now: float) -> int:
 class Limits:
     def __init__(self, r: redis.Redis, keys: Keys, redis_url: str):
         self.r, self.keys = r, keys
-        storage = RedisStorage(redis_url, connection_pool=r.connection_pool,
-                               key_prefix=keys.rate_limits())
-        self.limiter = FixedWindowRateLimiter(storage)
+        self.storage = RedisStorage(redis_url, connection_pool=r.connection_pool,
+                                    key_prefix=keys.rate_limits())
         self._items: dict[str, RateLimitItem | None] = {}
 
     def _item(self, rate: str) -> RateLimitItem | None:
@@ -76,11 +76,12 @@ class Limits:
         item = self._item(rate)
         if item is None:
             return None
-        ok = self.limiter.hit(item, "key", key_id)
-        stats = self.limiter.get_window_stats(item, "key", key_id)
-        window = Window(item.amount, max(0, stats.remaining),
-                        max(1, int(stats.reset_time - time.time() + 0.999)))
-        if not ok:
+        now, span = time.time(), item.get_expiry()
+        index = int(now // span)
+        count = self.storage.incr(item.key_for("key", key_id, str(index)), span)
+        window = Window(item.amount, max(0, item.amount - count),
+                        max(1, int((index + 1) * span - now + 0.999)))
+        if count > item.amount:
             raise TooManyRequests(f"over this key's request rate ({item}); retry after "
                                   "Retry-After seconds", code="rate_limited",
                                   retry_after=window.reset_s, headers=window.headers())
