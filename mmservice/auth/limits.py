@@ -31,6 +31,20 @@ from mmservice.keys import Keys
 
 # A just-reserved id has no record yet: pruning leaves ids younger than this alone.
 _PRUNE_AFTER_S = 30.0
+# One round trip each, atomic: count the upload unless it passes the limit; reserve a place
+# among the open jobs unless they are full.
+_CHARGE_LUA = """
+local used = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if used > tonumber(ARGV[2]) then redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return used
+"""
+_RESERVE_LUA = """
+redis.call('SADD', KEYS[1], ARGV[1])
+local n = redis.call('SCARD', KEYS[1])
+if n > tonumber(ARGV[2]) then redis.call('SREM', KEYS[1], ARGV[1]) end
+return n
+"""
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,8 @@ class Limits:
         self.r, self.keys = r, keys
         self.storage = RedisStorage(redis_url, connection_pool=r.connection_pool,
                                     key_prefix=keys.rate_limits())
+        self._charge = r.register_script(_CHARGE_LUA)
+        self._reserve = r.register_script(_RESERVE_LUA)
         self._items: dict[str, RateLimitItem | None] = {}
 
     def _item(self, rate: str) -> RateLimitItem | None:
@@ -94,12 +110,8 @@ class Limits:
         now = time.time()
         key = self.keys.upload_bytes(tenant, dt.datetime.fromtimestamp(now, dt.UTC)
                                      .strftime("%Y-%m-%d"))
-        pipe = self.r.pipeline(transaction=True)
-        pipe.incrby(key, nbytes)
-        pipe.expire(key, 2 * 86400)
-        used = int(pipe.execute()[0])
+        used = int(self._charge(keys=[key], args=[nbytes, limit, 2 * 86400]))
         if used > limit:
-            self.r.decrby(key, nbytes)
             reset = _seconds_to_midnight(now)
             window = Window(limit, max(0, limit - (used - nbytes)), reset)
             raise TooManyRequests(f"this upload ({nbytes} bytes) would pass the tenant's daily "
@@ -114,13 +126,8 @@ class Limits:
             return
         key = self.keys.open_jobs(tenant)
         for attempt in (1, 2):
-            pipe = self.r.pipeline(transaction=True)
-            pipe.sadd(key, job_id)
-            pipe.scard(key)
-            count = int(pipe.execute()[1])
-            if count <= limit:
+            if int(self._reserve(keys=[key], args=[job_id, limit])) <= limit:
                 return
-            self.r.srem(key, job_id)
             if attempt == 1 and not self._prune(tenant, store):
                 break
         raise TooManyRequests(f"this tenant has {limit} unfinished jobs, its limit "
