@@ -144,3 +144,19 @@ def test_the_daily_upload_quota_refuses_before_storing(stack):
     small = requests.post(s.api_url + "/v1/jobs", json={"text": "z" * 100}, headers=hdr,
                           timeout=10)
     assert small.status_code == 202  # the refused request was not counted
+
+
+def test_a_tenant_rate_overrides_the_service_rate(stack):
+    """The gate counts at the service's rate in its own round trip; a tenant with another
+    rate (admin settings) is counted by the guard, at its rate."""
+    s = stack(workers=0)  # RATE_LIMIT from base_cfg: a million a minute
+    s.services.auth.settings.update("slow", {"RATE_LIMIT": "3/minute"})
+    key = make_key(s.cfg["REDIS_URL"], tenant="slow", scopes=["read"])
+    other = make_key(s.cfg["REDIS_URL"], tenant="fast", scopes=["read"])
+    codes = [requests.get(s.api_url + "/v1/jobs", headers={"api-key": key},
+                          timeout=10).status_code for _ in range(5)]
+    assert 429 in codes and codes[:3] == [200] * 3 or codes.count(200) > 3, codes  # (a new
+    # minute may begin during the loop: then the count starts again)
+    assert 429 in codes, codes
+    r = requests.get(s.api_url + "/v1/jobs", headers={"api-key": other}, timeout=10)
+    assert r.status_code == 200 and r.headers["RateLimit-Limit"] == "1000000"

@@ -17,9 +17,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import redis
 from werkzeug.exceptions import HTTPException
 
 from mmservice.auth import events
@@ -29,12 +31,23 @@ from mmservice.auth.scopes import LOOPBACK_OR_ADMIN, PUBLIC, PUBLIC_ENDPOINTS, s
 log = logging.getLogger("mmservice.auth")
 ENVIRON_KEY = "mms.api_key"  # the verified ApiKey, for the guard
 ENVIRON_PASS = "mms.auth_pass"  # the gate let it through without a key (public, loopback)
+ENVIRON_RATE = "mms.rate_counted"  # (rate, at, count): the request counted at the default rate
 CHALLENGE = ("WWW-Authenticate", 'Bearer realm="mmservice"')
 
-# One round trip: the key's fields, or (unknown id) the refusal counted and its count returned.
+# One round trip: the key's fields (and, when the digest matches, the request counted against
+# the key's rate: KEYS[4], expiry ARGV[4], as `limits` counts), or (unknown id) the refusal
+# counted and its count returned. The digest compared here only decides whether to count; the
+# key is accepted by a constant-time compare in Python.
 _VERIFY_LUA = """
-local v = redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
-if v[1] then return v end
+local v = redis.call('HMGET', KEYS[1], unpack(ARGV, 6))
+if v[1] then
+  if ARGV[4] ~= '' and v[1] == ARGV[5] then
+    local n = redis.call('INCRBY', KEYS[4], 1)
+    if n == 1 then redis.call('EXPIRE', KEYS[4], ARGV[4]) end
+    v[#v + 1] = n
+  end
+  return v
+end
 local n = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
@@ -68,6 +81,7 @@ class Gate:
         svc = app.extensions["mms"]
         self.svc, self.keys = svc, svc.store.keys
         self.disabled = svc.cfg["AUTH"] == "disabled"
+        self.rate = svc.cfg["RATE_LIMIT"]  # a tenant with another rate is counted by the guard
         self.verify_script = svc.redis.register_script(_VERIFY_LUA)
         self.metrics_key = self.keys.metrics(metrics.AUTH_EVENTS)
         self.metric_field = metrics.field("unauthorized", None)
@@ -92,7 +106,7 @@ class Gate:
         key = presented(environ)
         try:
             refused = self._check(environ, key, source)
-        except Exception:  # noqa: BLE001 - Redis failed: the guard retries, the handler 503s
+        except redis.RedisError:  # the guard looks the key up again; the handler answers 503
             return self.wsgi_app(environ, start_response)
         if refused is None:
             return self.wsgi_app(environ, start_response)
@@ -109,19 +123,26 @@ class Gate:
             return NO_KEY if key is None else DEAD_KEY
         key_id = m.group(1)
         window = events.window()
+        now = time.time()
+        counter = self.svc.auth.limits.counter(key_id, self.rate, now)
+        presented_digest = digest(key or "")
         raw = self.verify_script(
-            keys=[self.keys.api_key(key_id), self.keys.auth_failures(window), self.metrics_key],
-            args=[f"unauthorized|{source}", events.WINDOW_S * 3, self.metric_field, *_FIELDS])
+            keys=[self.keys.api_key(key_id), self.keys.auth_failures(window), self.metrics_key,
+                  counter[0] if counter else self.keys.api_key(key_id)],
+            args=[f"unauthorized|{source}", events.WINDOW_S * 3, self.metric_field,
+                  counter[1] if counter else "", presented_digest, *_FIELDS])
         if len(raw) == 1:  # unknown id: counted by the script
             events.log_burst("unauthorized", int(raw[0]), source=source,
                              key_prefix=f"mms_{key_id}", path=path)
             return DEAD_KEY
         stored = raw[0].decode() if isinstance(raw[0], bytes) else raw[0]
-        found = _decode(key_id, raw)
+        found = _decode(key_id, raw[:len(_FIELDS)])
         live = found is not None and found.usable()
-        if not hmac.compare_digest(stored, digest(key or "")) or not live:
+        if not hmac.compare_digest(stored, presented_digest) or not live:
             events.refused(self.svc.redis, self.keys, "unauthorized", source=source,
                            key_prefix=f"mms_{key_id}", path=path)
             return DEAD_KEY
         environ[ENVIRON_KEY] = found
+        if len(raw) > len(_FIELDS):
+            environ[ENVIRON_RATE] = (self.rate, now, int(raw[len(_FIELDS)]))
         return None

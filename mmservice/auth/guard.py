@@ -19,7 +19,7 @@ from flask import Flask, current_app, g, request
 
 from mmservice import logs
 from mmservice.auth import events
-from mmservice.auth.gate import ENVIRON_KEY, ENVIRON_PASS, Gate
+from mmservice.auth.gate import ENVIRON_KEY, ENVIRON_PASS, ENVIRON_RATE, Gate
 from mmservice.auth.keystore import KEY_RE
 from mmservice.auth.scopes import LOOPBACK_OR_ADMIN, PUBLIC, PUBLIC_ENDPOINTS, scope_of
 from mmservice.errors import Forbidden, Invalid, TooManyRequests, Unauthorized
@@ -98,8 +98,12 @@ def guard() -> None:
     logs.add(tenant=key.tenant, credential_id=key.prefix)
     tcfg = auth.settings.cfg_for(key.tenant)
     g.tenant_cfg = tcfg
+    counted = env.get(ENVIRON_RATE)
     try:
-        g.rate = auth.limits.hit(key.id, tcfg["RATE_LIMIT"])
+        if counted is not None and counted[0] == tcfg["RATE_LIMIT"]:  # in the gate's round trip
+            g.rate = auth.limits.hit(key.id, counted[0], counted=counted[2], at=counted[1])
+        else:
+            g.rate = auth.limits.hit(key.id, tcfg["RATE_LIMIT"])
     except TooManyRequests:
         events.refused(svc.redis, keys, "rate_limited", source=source, tenant=key.tenant,
                        key_prefix=key.prefix, path=request.path)

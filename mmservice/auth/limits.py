@@ -87,14 +87,26 @@ class Limits:
             self._items[rate] = parse_rate(rate)
         return self._items[rate]
 
-    def hit(self, key_id: str, rate: str) -> Window | None:
-        """Count one request of `key_id`; raises 429 `rate_limited` past `rate`."""
+    def counter(self, key_id: str, rate: str, now: float) -> tuple[str, int] | None:
+        """(Redis key, expiry) of `key_id`'s request counter for the window holding `now`
+        (None: no limit), for a caller that counts in its own round trip (the gate)."""
         item = self._item(rate)
         if item is None:
             return None
-        now, span = time.time(), item.get_expiry()
+        span = item.get_expiry()
+        return self.storage.prefixed_key(item.key_for("key", key_id, str(int(now // span)))), span
+
+    def hit(self, key_id: str, rate: str, *, counted: int | None = None,
+            at: float | None = None) -> Window | None:
+        """Count one request of `key_id` (or take `counted`, the count the gate already made
+        at `at`); raises 429 `rate_limited` past `rate`."""
+        item = self._item(rate)
+        if item is None:
+            return None
+        now, span = (time.time() if at is None else at), item.get_expiry()
         index = int(now // span)
-        count = self.storage.incr(item.key_for("key", key_id, str(index)), span)
+        count = counted if counted is not None else self.storage.incr(
+            item.key_for("key", key_id, str(index)), span)
         window = Window(item.amount, max(0, item.amount - count),
                         max(1, int((index + 1) * span - now + 0.999)))
         if count > item.amount:
