@@ -43,7 +43,9 @@ def matcher() -> TermMatcher:
     ("god", []),  # a double letter in the item needs two in the text
     ("gooood", [("w3", "gooood")]),
     ("I will K.I.L.L   you", [("p1", "K.I.L.L   you")]),
-    ("kill. You", []),  # a sentence end breaks a phrase
+    ("kill. You", []),
+    ("so I will kill y o u now", [("p1", "kill y o u")]),  # a phrase across a joined word
+    ("the i d i o t s and more", [("w1", "i d i o t s")]),  # a sentence end breaks a phrase
     ("skill you", []),
 ])
 def test_variants_hit_at_original_offsets(matcher, text, expected):
@@ -83,7 +85,7 @@ def test_a_slow_regex_times_out_instead_of_hanging():
     # (letter runs are capped at two by the normalizer, so "a" * 5000 would be harmless)
     slow = TermItem("slow", "regex", r"(\w|\w\w)+$")
     assert validate_item(slow.kind, slow.value)
-    m._regexes.append((slow, regex.compile(slow.value)))
+    m._regexes.append((slow, regex.compile(slow.value), ""))
     start = time.monotonic()
     result = m.match("spam " + "ab" * 2000 + " b")
     assert time.monotonic() - start < 5

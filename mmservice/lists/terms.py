@@ -65,6 +65,21 @@ class TermMatches:
     timed_out: list[str] = field(default_factory=list)  # regex items that hit the timeout
 
 
+def _collapse(text: str) -> str:
+    """Letter runs (at most two in canonical text) to one letter: `idioot` -> `idiot`. One
+    str.replace per doubled letter: `re.sub` with a group template runs Python per match."""
+    for ch in set(_COLLAPSE.findall(text)):
+        text = text.replace(ch + ch, ch)
+    return text
+
+
+def _regex(value: str) -> regex.Pattern:
+    """Case-insensitive unless the pattern is lower-case ASCII (the canonical text is, and
+    IGNORECASE makes the `regex` module's literal search about three times slower)."""
+    lower = value.isascii() and value == value.lower()
+    return regex.compile(value, 0 if lower else regex.IGNORECASE)
+
+
 def _canonical(value: str) -> str:
     return normalize_tracked(value, NameHints(frozenset(), frozenset())).text
 
@@ -104,6 +119,23 @@ def _nested_repeat(tree, inside: bool = False) -> str | None:
             if why:
                 return why
     return None
+
+
+def required_literal(value: str) -> str:
+    """The longest run of plain characters every match of the pattern contains (case-folded),
+    or "". A text without it cannot match, so the regex is not even run (most texts)."""
+    best, run = "", ""
+    try:
+        tree = sre_parse.parse(value)
+    except re.error:
+        return ""
+    for op, av in tree:
+        if str(op) == "LITERAL":
+            run += chr(av)
+            continue
+        if str(op) != "AT":  # \b, ^, $ take no characters: the run goes on across them
+            best, run = max(best, run, key=len), ""
+    return max(best, run, key=len).casefold()
 
 
 def validate_item(kind: str, value: str) -> str | None:
@@ -147,7 +179,7 @@ class _Phrase:
     def __init__(self, item: TermItem, canon: str):
         words = canon.split(" ")
         self.item = item
-        self.keys = [_COLLAPSE.sub(r"\1", w) for w in words]
+        self.keys = [_collapse(w) for w in words]
         self.checks = [re.compile(_word_regex(w + "=")) if w != "#" else None for w in words]
         last = words[-1]
         self.plural = len(last) >= 3 and not last.endswith("s") and last.isalpha()
@@ -159,17 +191,19 @@ class TermMatcher:
     def __init__(self, items: Iterable[TermItem], *, regex_timeout: float = REGEX_TIMEOUT_S):
         self.regex_timeout = regex_timeout
         self._first: dict[str, list[_Phrase]] = {}
-        self._regexes: list[tuple[TermItem, regex.Pattern]] = []
+        self._regexes: list[tuple[TermItem, regex.Pattern, str]] = []
         self.size = 0
+        self._longest = 1  # words in the longest phrase
         for item in items:
             why = validate_item(item.kind, item.value)
             if why:
                 raise ValueError(f"item {item.item_id!r}: {why}")
             self.size += 1
             if item.kind == "regex":
-                self._regexes.append((item, regex.compile(item.value, regex.IGNORECASE)))
+                self._regexes.append((item, _regex(item.value), required_literal(item.value)))
                 continue
             p = _Phrase(item, _canonical(item.value))
+            self._longest = max(self._longest, len(p.keys))
             self._first.setdefault(p.keys[0], []).append(p)
             if len(p.keys) == 1 and p.plural:
                 self._first.setdefault(p.keys[0] + "s", []).append(p)
@@ -180,11 +214,16 @@ class TermMatcher:
         out = TermMatches()
         seen: set[tuple[str, str, int, int]] = set()
         for v, canon in enumerate(tracked.variants):
-            for item, s, e in self._words(canon):
-                self._hit(out, seen, tracked, v, item, s, e)
-                if first_only:
-                    return out
-            for item, rx in self._regexes:
+            # the joined variant differs only around its joined words: look only there
+            windows = [(0, canon)] if v == 0 else self._windows(canon, tracked.joined)
+            for offset, window in windows:
+                for item, s, e in self._words(window):
+                    self._hit(out, seen, tracked, v, item, s + offset, e + offset)
+                    if first_only:
+                        return out
+            for item, rx, literal in self._regexes:
+                if literal not in canon:
+                    continue
                 try:
                     found = list(rx.finditer(canon, timeout=self.regex_timeout))
                 except TimeoutError:
@@ -199,19 +238,34 @@ class TermMatcher:
         out.hits.sort(key=lambda h: (h.start, h.end, h.list_id, h.item_id))
         return out
 
+    def _windows(self, canon: str, joined: list[tuple[int, int]]) -> list[tuple[int, str]]:
+        """Slices of `canon` (with their offsets) holding every phrase that could touch a
+        joined span: the span widened by the longest phrase's word count on each side."""
+        out = []
+        for a, b in joined:
+            for _ in range(self._longest):
+                a = canon.rfind(" ", 0, max(a - 1, 0)) + 1
+                nb = canon.find(" ", b + 1)
+                b = len(canon) if nb < 0 else nb
+            if out and a <= out[-1][0] + len(out[-1][1]):
+                a = out[-1][0]
+                out.pop()
+            out.append((a, canon[a:b]))
+        return out
+
     def _words(self, canon: str) -> Iterator[tuple[TermItem, int, int]]:
         toks = canon.split(" ")
-        keys = _COLLAPSE.sub(r"\1", canon).split(" ")
+        keys = _collapse(canon).split(" ")
         present = self._first.keys() & set(keys)  # in C: most texts share few words with a list
         if not present:
             return
-        starts = [0, *accumulate(len(t) + 1 for t in toks)]
+        lens = list(accumulate(map(len, toks), initial=0))  # start of token i: lens[i] + i
         for i, key in enumerate(keys):
             if key in present:
                 for p in self._first[key]:
-                    end = self._phrase_at(p, toks, keys, i, starts[i])
+                    end = self._phrase_at(p, toks, keys, i, lens[i] + i)
                     if end is not None:
-                        yield p.item, starts[i], end
+                        yield p.item, lens[i] + i, end
 
     @staticmethod
     def _phrase_at(p: _Phrase, toks: list[str], keys: list[str], i: int, pos: int) -> int | None:

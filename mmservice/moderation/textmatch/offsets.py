@@ -45,6 +45,8 @@ _NON_WORD_ONE = re.compile(r"[^a-z0-9# ]")
 _LEET_ANY = re.compile(r"[!013457@$\u20ac\u00a3]")
 _NON_WORD_RUN = re.compile(r"[^a-z0-9#]{2,}")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+assert all(k > 127 for k in _HOMOGLYPHS), "_fold translates only non-ASCII runs"
 
 
 class _Map:
@@ -77,13 +79,13 @@ class _Map:
 
 def _tsub(text: str, rx: re.Pattern, repl: str | Callable[[re.Match], str],
           maps: list[_Map]) -> str:
-    """`rx.sub(repl, text)`, appending the map of the change to `maps`."""
+    """`rx.sub(repl, text)` (`repl` a literal or a function), appending the change's map."""
     m = _Map()
     parts: list[str] = []
     last = out = 0
     for mt in rx.finditer(text):
         a, b = mt.span()
-        r = repl(mt) if callable(repl) else mt.expand(repl)
+        r = repl(mt) if callable(repl) else repl
         parts.append(text[last:a])
         out += a - last
         if r:
@@ -139,9 +141,13 @@ def _fold(raw: str, maps: list[_Map]) -> str:
     """NFKC, case folding, homoglyphs, accents and invisibles, as `normalize` does them."""
     if raw.isascii():
         return raw.lower()  # the same as every step below on ASCII, and length-preserving
-    whole = unicodedata.normalize("NFKC", raw).casefold().translate(_HOMOGLYPHS)
-    whole = "".join(c for c in unicodedata.normalize("NFKD", whole)
-                    if not unicodedata.combining(c))
+    whole = unicodedata.normalize("NFKC", raw).casefold()
+    # every homoglyph is non-ASCII: translating only those runs skips str.translate's slow
+    # per-character dictionary path over the ASCII majority
+    whole = _NON_ASCII_RUN.sub(lambda m: m.group(0).translate(_HOMOGLYPHS), whole)
+    whole = unicodedata.normalize("NFKD", whole)
+    if not whole.isascii():  # ASCII has no combining marks to drop
+        whole = "".join(c for c in whole if not unicodedata.combining(c))
     whole = _INVISIBLE.sub("", whole)
     tmp: list[_Map] = []
     folded = _tsub(raw, _NON_ASCII, lambda m: _fold_char(m.group(0)), tmp)
@@ -159,6 +165,7 @@ class TrackedText:
     raw: str
     text: str  # == normalize(raw).text
     variants: list[str]  # == normalize(raw).variants
+    joined: list[tuple[int, int]]  # spans of variants[1] where spaced letters were joined
     _maps: list[list[_Map]]  # per variant: the steps' maps, first step first
 
     def span(self, start: int, end: int, variant: int = 0) -> tuple[int, int]:
@@ -194,12 +201,15 @@ def normalize_tracked(raw: str, names: NameHints | None = None) -> TrackedText:
     t = _tsub(t, _NON_WORD_RUN, " ", maps)  # runs of 2+ (length changes) ...
     t = _NON_WORD_ONE.sub(" ", t)  # ... then single characters (no double spaces are left)
     t = _strip(t, maps)
-    t = _tsub(t, _RUN3, r"\1\1", maps)
+    t = _tsub(t, _RUN3, lambda m: m.group(1) * 2, maps)
     variants, all_maps = [t], [maps]
     vmaps: list[_Map] = []
     joined = _tsub(t, _SPACED, lambda m: m.group(0).replace(" ", ""), vmaps)
+    spans: list[tuple[int, int]] = []
     if joined != t:
         variants.append(joined)
         all_maps.append(maps + vmaps)
-    return TrackedText(raw, t, variants, all_maps)
+        m = vmaps[0]
+        spans = [(m.outs[i], m.outs[i + 1]) for i in range(len(m.outs) - 1) if not m.linear[i]]
+    return TrackedText(raw, t, variants, spans, all_maps)
 
