@@ -241,7 +241,7 @@ class TermMatcher:
     def _windows(self, canon: str, joined: list[tuple[int, int]]) -> list[tuple[int, str]]:
         """Slices of `canon` (with their offsets) holding every phrase that could touch a
         joined span: the span widened by the longest phrase's word count on each side."""
-        out = []
+        out: list[tuple[int, str]] = []
         for a, b in joined:
             for _ in range(self._longest):
                 a = canon.rfind(" ", 0, max(a - 1, 0)) + 1
