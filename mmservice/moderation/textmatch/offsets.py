@@ -35,14 +35,15 @@ from mmservice.moderation.textmatch.normalize import (
     mask_names,
 )
 
-_LEET_TOKEN = re.compile(r"(?<!\S)(?=\S*[!013457@$\u20ac\u00a3])\S+")
+# tokens that _deleet would change: a leet character, or "!" before a letter ("hi!" stays)
+_LEET_TOKEN = re.compile(r"(?<!\S)(?=\S*(?:[013457@$\u20ac\u00a3]|![a-z]))\S+")
 _WS_AROUND_NL = re.compile(r"[^\S\n]*\n[^\S\n]*")
 _WS_RUN = re.compile(r"[^\S\n]{2,}")
 _WS_ONE = re.compile(r"[^\S\n]")
 _WS_OTHER = re.compile(r"[^\S\n ]")  # whitespace other than space and newline
 _LEET_DIGIT = re.compile(r"[0-9@$]")  # cheap test before _MIXED_LEET
 _NON_WORD_ONE = re.compile(r"[^a-z0-9# ]")
-_LEET_ANY = re.compile(r"[!013457@$\u20ac\u00a3]")
+_LEET_ANY = re.compile(r"[013457@$\u20ac\u00a3]|![a-z]")
 _NON_WORD_RUN = re.compile(r"[^a-z0-9#]{2,}")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
@@ -181,8 +182,13 @@ class TrackedText:
 def normalize_tracked(raw: str, names: NameHints | None = None) -> TrackedText:
     """`normalize(raw, names)`'s text and variants, with the map back to `raw`."""
     maps: list[_Map] = []
-    masked = mask_names(raw, builtin_name_hints() if names is None else names)
-    t = raw if masked == raw else _diff_map(raw, masked, maps)
+    hints = builtin_name_hints() if names is None else names
+    lowered = raw.lower()  # masking only ever replaces an ambiguous word: skip it without one
+    if any(w in lowered for w in hints.ambiguous):
+        masked = mask_names(raw, hints)
+        t = raw if masked == raw else _diff_map(raw, masked, maps)
+    else:
+        t = raw
     t = _fold(t, maps)
     if _LEET_DIGIT.search(t) and _MIXED_LEET.search(t):
         t = _LONE_ONE.sub("i", t)  # length-preserving: no map needed
