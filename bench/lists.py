@@ -128,7 +128,8 @@ def bench_cold_load(codes: np.ndarray, details: dict) -> dict:
     import redis
 
     from mmservice.keys import Keys
-    from mmservice.lists.sync import HashIndexes, HashItem, add_items
+    from mmservice.lists.store import HashItem, add_items
+    from mmservice.lists.sync import HashIndexes
     from mmservice.testing.stack import RedisDatabases
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,8 +9,7 @@ import redis
 
 from mmservice.keys import Keys
 from mmservice.lists.pdq import sha256_hex
-from mmservice.lists.sync import (
-    HashIndexes,
+from mmservice.lists.store import (
     HashItem,
     add_items,
     disable_item,
@@ -18,6 +17,7 @@ from mmservice.lists.sync import (
     item_records,
     remove_item,
 )
+from mmservice.lists.sync import HashIndexes
 
 
 @pytest.fixture()
@@ -56,6 +56,8 @@ def test_an_item_added_by_the_writer_matches_on_two_workers(r):
     assert w1.match_pdq("acme", near(h, 31)) and not w1.match_pdq("acme", near(h, 32))
     assert not w1.match_pdq("acme", near(h, 20), max_distance={"bad": 15})
     assert not w1.match_pdq("acme", h, lists=["other"])
+    assert not w1.match_pdq("acme", h, quality=40)  # below the default minimum of 50
+    assert w1.match_pdq("acme", h, quality=40, min_quality={"bad": 30})
 
 
 def test_remove_disable_drop_and_sha256(r):

@@ -3,9 +3,10 @@ small classes that the lists API, the policy and the moderation step call.
 
 - `pdq`: PDQ perceptual hashes (ThreatExchange hex format) and SHA-256 of media bytes.
 - `pdq_index`: an exact in-memory index answering "which hashes lie within N bits of this one".
-- `sync`: hash list items in Redis (items hash per list + a per-tenant change stream) and the
-  per-worker `HashIndexes` that follows the stream, so a new item matches on every worker within
-  one lookup, without a rebuild.
+- `store`: hash list items in Redis (an items hash per list, a per-tenant change stream); the
+  writer functions the lists API calls.
+- `sync`: the per-worker `HashIndexes` that follows the stream, so a new item matches on every
+  worker at its next lookup, without a rebuild.
 - `terms`: compiled term lists (words, phrases, bounded regexes) matched on the moderation
   normalizer's text, with hits reported at their offsets in the original text.
 

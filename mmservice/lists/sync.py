@@ -1,88 +1,34 @@
-"""Hash list items in Redis and their in-memory indexes on every worker, kept in step by a stream.
+"""Every worker's in-memory indexes of its tenants' hash lists, kept in step with Redis by the
+change stream that `store.py` writes.
 
 Why a change feed and not a rebuild: a new item must match within seconds on every worker, and
-reloading 1M hashes per change is out of the question. Layout (key names in `mmservice/keys.py`):
-
-- `<t>:hashlists` (set): the tenant's hash list ids.
-- `<t>:hashlist:<list>:items` (hash): item id -> JSON `{"kind": "pdq"|"sha256", "hash": hex,
-  "disabled_until": unix seconds | null, "metadata": {...}}`. The source of truth.
-- `<t>:hashlists:seq` (counter) and `<t>:hashlists:changes` (stream, trimmed with `MAXLEN ~`):
-  one entry per change, fields `seq` (the counter's value), `op` (`add` | `remove` | `disable` |
-  `drop`), `list`, `item`, `kind`, `hash`, `until` (empty when not set).
-
-Every write is one Lua script, so the items hash, the counter and the stream never disagree.
-A reader (`HashIndexes`) loads a tenant on first use (counter and last stream id read in one
-transaction, then the items hashes by HSCAN), then on each lookup reads the stream after its last
-id (one XRANGE; cheap when nothing is new). Replaying entries it already saw in the hashes is
-harmless: every op sets a state. A hole in the sequence numbers (the stream was trimmed past the
-reader, or Redis lost data) makes it reload the tenant from the hashes.
+reloading 1M hashes per change is out of the question (bench/lists.py: 7.8 s). A reader
+(`HashIndexes`) loads a tenant on first use (counter and last stream id read in one transaction,
+then the items hashes by HSCAN), then on each lookup reads the stream after its last id (one
+XRANGE; cheap when nothing is new). Replaying entries it already saw in the hashes is harmless:
+every op sets a state. A hole in the sequence numbers (the stream was trimmed past the reader,
+or Redis lost data) makes it reload the tenant from the hashes. Redis errors propagate: the
+caller decides (a moderation step retries, like every step that meets a Redis error).
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from mmservice.keys import DEFAULT, Keys
-from mmservice.lists.pdq import DEFAULT_MAX_DISTANCE, normalize_pdq_hex, normalize_sha256_hex
+from mmservice.lists.pdq import (
+    DEFAULT_MAX_DISTANCE,
+    DEFAULT_MIN_QUALITY,
+    normalize_pdq_hex,
+    normalize_sha256_hex,
+)
 from mmservice.lists.pdq_index import PdqIndex
-
-KINDS = ("pdq", "sha256")
-STREAM_MAXLEN = 100_000  # changes kept; a reader further behind reloads from the hashes
-
-_WRITE = """
--- KEYS: lists set, stream, seq, items hash. ARGV: list id, maxlen, op, then 5 per item:
--- item id, JSON record ('' unless add), kind, hash, until
-redis.call('SADD', KEYS[1], ARGV[1])
-local n = 0
-for i = 4, #ARGV, 5 do
-  local item, rec, kind, hash, untl = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
-  local changed = true
-  if ARGV[3] == 'add' then
-    redis.call('HSET', KEYS[4], item, rec)
-  elseif ARGV[3] == 'remove' then
-    changed = redis.call('HDEL', KEYS[4], item) == 1
-  elseif ARGV[3] == 'disable' then
-    local cur = redis.call('HGET', KEYS[4], item)
-    if cur then
-      local r = cjson.decode(cur)
-      if untl == '' then
-        r['disabled_until'] = cjson.null
-      else
-        r['disabled_until'] = tonumber(untl)
-      end
-      redis.call('HSET', KEYS[4], item, cjson.encode(r))
-      kind, hash = r['kind'], r['hash']
-    else
-      changed = false
-    end
-  elseif ARGV[3] == 'drop' then
-    redis.call('DEL', KEYS[4])
-    redis.call('SREM', KEYS[1], ARGV[1])
-  end
-  if changed then
-    local seq = redis.call('INCR', KEYS[3])
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'op', ARGV[3],
-               'list', ARGV[1], 'item', item, 'kind', kind, 'hash', hash, 'until', untl)
-    n = n + 1
-  end
-end
-return n
-"""
-
-
-@dataclass(frozen=True)
-class HashItem:
-    item_id: str
-    kind: str  # "pdq" | "sha256"
-    hash: str  # hex
-    disabled_until: float | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)  # note, source, ... (JSON-able)
 
 
 @dataclass(frozen=True)
@@ -92,66 +38,6 @@ class HashMatch:
     kind: str
     distance: int  # 0 for sha256
     metadata: Mapping[str, Any] | None = None  # the item's stored metadata
-
-
-def normalize_hash(kind: str, value: str) -> str:
-    """The canonical hex of a hash of `kind`; ValueError with a message fit for a 422."""
-    if kind == "pdq":
-        return normalize_pdq_hex(value)
-    if kind == "sha256":
-        return normalize_sha256_hex(value)
-    raise ValueError(f"unknown hash kind {kind!r} (expected one of {', '.join(KINDS)})")
-
-
-def _write(r: redis.Redis, keys: Keys, tenant: str, list_id: str, op: str,
-           args: list[str], maxlen: int) -> int:
-    script = r.register_script(_WRITE)
-    ks = [keys.hash_lists(tenant), keys.hash_list_changes(tenant), keys.hash_list_seq(tenant),
-          keys.hash_list_items(tenant, list_id)]
-    return int(script(keys=ks, args=[list_id, maxlen, op, *args]))
-
-
-def add_items(r: redis.Redis, tenant: str, list_id: str, items: Iterable[HashItem], *,
-              keys: Keys = DEFAULT, maxlen: int = STREAM_MAXLEN, chunk: int = 2000) -> int:
-    """Add or replace items (validated, hashes normalized). Returns the number written."""
-    n, args = 0, []
-    for it in items:
-        h = normalize_hash(it.kind, it.hash)
-        rec = json.dumps({"kind": it.kind, "hash": h, "disabled_until": it.disabled_until,
-                          "metadata": dict(it.metadata)}, separators=(",", ":"))
-        until = "" if it.disabled_until is None else repr(float(it.disabled_until))
-        args += [it.item_id, rec, it.kind, h, until]
-        if len(args) >= chunk * 5:
-            n += _write(r, keys, tenant, list_id, "add", args, maxlen)
-            args = []
-    if args:
-        n += _write(r, keys, tenant, list_id, "add", args, maxlen)
-    return n
-
-
-def remove_item(r: redis.Redis, tenant: str, list_id: str, item_id: str, *,
-                keys: Keys = DEFAULT, maxlen: int = STREAM_MAXLEN) -> bool:
-    return _write(r, keys, tenant, list_id, "remove", [item_id, "", "", "", ""], maxlen) == 1
-
-
-def disable_item(r: redis.Redis, tenant: str, list_id: str, item_id: str, until: float | None,
-                 *, keys: Keys = DEFAULT, maxlen: int = STREAM_MAXLEN) -> bool:
-    """Disable an item until the unix time `until` (None: enable it again). False if absent."""
-    untl = "" if until is None else repr(float(until))
-    return _write(r, keys, tenant, list_id, "disable", [item_id, "", "", "", untl], maxlen) == 1
-
-
-def drop_list(r: redis.Redis, tenant: str, list_id: str, *, keys: Keys = DEFAULT,
-              maxlen: int = STREAM_MAXLEN) -> None:
-    """Delete a hash list and all its items."""
-    _write(r, keys, tenant, list_id, "drop", ["", "", "", "", ""], maxlen)
-
-
-def item_records(r: redis.Redis, tenant: str, list_id: str, item_ids: list[str], *,
-                 keys: Keys = DEFAULT) -> list[dict | None]:
-    """The stored records of `item_ids` (None where absent)."""
-    raw = r.hmget(keys.hash_list_items(tenant, list_id), item_ids) if item_ids else []
-    return [json.loads(x) if x is not None else None for x in raw]
 
 
 class _ListIndex:
@@ -202,16 +88,24 @@ class HashIndexes:
     # -- lookups ---------------------------------------------------------------------------
     def match_pdq(self, tenant: str, pdq_hex: str, *,
                   max_distance: int | Mapping[str, int] = DEFAULT_MAX_DISTANCE,
+                  quality: int | None = None,
+                  min_quality: int | Mapping[str, int] = DEFAULT_MIN_QUALITY,
                   lists: Collection[str] | None = None, now: float | None = None,
                   with_metadata: bool = True) -> list[HashMatch]:
         """PDQ items within the distance (per list if a mapping; lists absent from a mapping use
-        the default 31) of `pdq_hex`, nearest first; disabled items are left out."""
+        the default 31) of `pdq_hex`, nearest first; disabled items are left out. With the
+        query's `quality`, lists whose minimum quality (default 50) it does not reach are
+        skipped (HMA's rule: a low-quality hash matches noise)."""
         q = normalize_pdq_hex(pdq_hex)
         now = time.time() if now is None else now
         out: list[HashMatch] = []
         with self._lock:
             t = self._fresh(tenant)
             for list_id, li in self._chosen(t, lists):
+                floor = (min_quality.get(list_id, DEFAULT_MIN_QUALITY)
+                         if isinstance(min_quality, Mapping) else min_quality)
+                if quality is not None and quality < floor:
+                    continue
                 d = (max_distance.get(list_id, DEFAULT_MAX_DISTANCE)
                      if isinstance(max_distance, Mapping) else max_distance)
                 out += [HashMatch(list_id, item, "pdq", dist)
