@@ -25,6 +25,7 @@ def matcher() -> TermMatcher:
         TermItem("w3", "word", "good", "insults"),
         TermItem("p1", "phrase", "kill you", "threats"),
         TermItem("r1", "regex", r"\bbuy (cheap|free) \w+", "spam"),
+        TermItem("r2", "regex", r"\bscam+er\b", "spam"),
     ])
 
 
@@ -45,7 +46,9 @@ def matcher() -> TermMatcher:
     ("I will K.I.L.L   you", [("p1", "K.I.L.L   you")]),
     ("kill. You", []),
     ("so I will kill y o u now", [("p1", "kill y o u")]),  # a phrase across a joined word
-    ("the i d i o t s and more", [("w1", "i d i o t s")]),  # a sentence end breaks a phrase
+    ("the i d i o t s and more", [("w1", "i d i o t s")]),
+    ("the s c a m e r here", [("r2", "s c a m e r")]),  # a regex on the joined variant
+    ("a scammer here", [("r2", "scammer")]),  # a sentence end breaks a phrase
     ("skill you", []),
 ])
 def test_variants_hit_at_original_offsets(matcher, text, expected):

@@ -8,7 +8,8 @@ small classes that the lists API, the policy and the moderation step call.
 - `sync`: the per-worker `HashIndexes` that follows the stream, so a new item matches on every
   worker at its next lookup, without a rebuild.
 - `terms`: compiled term lists (words, phrases, bounded regexes) matched on the moderation
-  normalizer's text, with hits reported at their offsets in the original text.
+  normalizer's text, with hits reported at their offsets in the original text;
+  `regex_safety` decides which regexes a list accepts.
 
 Why a package apart from `moderation/`: these engines hold tenant data and Redis state;
 `moderation/` holds the fixed domain (categories, policy arithmetic, built-in terms).

@@ -20,20 +20,19 @@ catastrophically (nested repeats, backreferences) and any pattern that is slow o
 from __future__ import annotations
 
 import re
-import re._parser as sre_parse  # the stdlib's own regex parser, to inspect a pattern's shape
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 
 import regex
 
+from mmservice.lists.regex_safety import nested_repeat, parse, required_literal
 from mmservice.moderation.textmatch import NameHints
 from mmservice.moderation.textmatch.offsets import TrackedText, normalize_tracked
 
 KINDS = ("word", "phrase", "regex")
 MAX_TERM_CHARS = 200
 MAX_REGEX_CHARS = 300
-MAX_REPEAT = 100  # {m,n} bounds, and what * and + may not sit inside
 REGEX_TIMEOUT_S = 0.05
 _COLLAPSE = re.compile(r"([a-z])\1")
 _HOSTILE = ["a" * 3000 + "!", ("ab" * 1500) + "#", "a " * 1500 + "#", "x" * 3000]
@@ -83,60 +82,6 @@ def _canonical(value: str) -> str:
     return normalize_tracked(value, NameHints(frozenset(), frozenset())).text
 
 
-def _nested_repeat(tree, inside: bool = False) -> str | None:
-    """Why a parsed pattern is unsafe, or None: a repeat inside a repeat, a backreference,
-    or a repeat bound above MAX_REPEAT."""
-    for op, av in tree:
-        name = str(op)
-        if name in ("GROUPREF", "GROUPREF_EXISTS"):
-            return "backreferences are not allowed"
-        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            lo, hi, sub = av
-            if hi == sre_parse.MAXREPEAT and inside:
-                return "a repeat inside a repeat can take exponential time"
-            if hi != sre_parse.MAXREPEAT and hi > MAX_REPEAT:
-                return f"repeat bounds above {MAX_REPEAT} are not allowed"
-            if hi > 1:
-                if inside:
-                    return "a repeat inside a repeat can take exponential time"
-                why = _nested_repeat(sub, True)
-            else:
-                why = _nested_repeat(sub, inside)
-            if why:
-                return why
-        elif name == "SUBPATTERN":
-            why = _nested_repeat(av[-1], inside)
-            if why:
-                return why
-        elif name == "BRANCH":
-            for alt in av[1]:
-                why = _nested_repeat(alt, inside)
-                if why:
-                    return why
-        elif name in ("ASSERT", "ASSERT_NOT"):
-            why = _nested_repeat(av[1], inside)
-            if why:
-                return why
-    return None
-
-
-def required_literal(value: str) -> str:
-    """The longest run of plain characters every match of the pattern contains (case-folded),
-    or "". A text without it cannot match, so the regex is not even run (most texts)."""
-    best, run = "", ""
-    try:
-        tree = sre_parse.parse(value)
-    except re.error:
-        return ""
-    for op, av in tree:
-        if str(op) == "LITERAL":
-            run += chr(av)
-            continue
-        if str(op) != "AT":  # \b, ^, $ take no characters: the run goes on across them
-            best, run = max(best, run, key=len), ""
-    return max(best, run, key=len).casefold()
-
-
 def validate_item(kind: str, value: str) -> str | None:
     """Why the item cannot be stored (a message for a 422), or None if it is fine."""
     if kind not in KINDS:
@@ -155,11 +100,11 @@ def validate_item(kind: str, value: str) -> str | None:
     if len(value) > MAX_REGEX_CHARS:
         return f"a regular expression is at most {MAX_REGEX_CHARS} characters"
     try:
-        tree = sre_parse.parse(value)
+        tree = parse(value)
         compiled = regex.compile(value, regex.IGNORECASE)
     except (re.error, regex.error) as e:
         return f"invalid regular expression: {e}"
-    why = _nested_repeat(tree)
+    why = nested_repeat(tree)
     if why:
         return f"unsafe regular expression: {why}"
     if compiled.search(""):
@@ -204,13 +149,16 @@ class TermMatcher:
         self._regexes: list[tuple[TermItem, regex.Pattern, str]] = []
         self.size = 0
         self._longest = 1  # words in the longest phrase
+        self._lit_max = 0  # the longest required literal of a regex item
         for item in items:
             why = validate_item(item.kind, item.value) if validate else None
             if why:
                 raise ValueError(f"item {item.item_id!r}: {why}")
             self.size += 1
             if item.kind == "regex":
-                self._regexes.append((item, _regex(item.value), required_literal(item.value)))
+                literal = required_literal(item.value)
+                self._regexes.append((item, _regex(item.value), literal))
+                self._lit_max = max(self._lit_max, len(literal))
                 continue
             p = _Phrase(item, _canonical(item.value))
             self._longest = max(self._longest, len(p.keys))
@@ -223,6 +171,7 @@ class TermMatcher:
         tracked = normalize_tracked(text)
         out = TermMatches()
         seen: set[tuple[str, str, int, int]] = set()
+        in_text: list[bool] = []  # per regex item: its required literal is in variants[0]
         for v, canon in enumerate(tracked.variants):
             # the joined variant differs only around its joined words: look only there
             windows = [(0, canon)] if v == 0 else self._windows(canon, tracked.joined)
@@ -231,8 +180,16 @@ class TermMatcher:
                     self._hit(out, seen, tracked, v, item, s + offset, e + offset)
                     if first_only:
                         return out
-            for item, rx, literal in self._regexes:
-                if literal not in canon:
+            if v == 0:
+                in_text = [literal in canon for _, _, literal in self._regexes]
+                wanted = in_text
+            else:  # an occurrence in the joined variant is one of variants[0]'s or near a join
+                near = [canon[max(a - self._lit_max, 0):b + self._lit_max]
+                        for a, b in tracked.joined]
+                wanted = [was or any(lit in w for w in near)
+                          for was, (_, _, lit) in zip(in_text, self._regexes)]
+            for (item, rx, _), want in zip(self._regexes, wanted):
+                if not want:
                     continue
                 try:
                     found = list(rx.finditer(canon, timeout=self.regex_timeout))
