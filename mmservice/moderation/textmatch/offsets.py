@@ -35,14 +35,13 @@ from mmservice.moderation.textmatch.normalize import (
     mask_names,
 )
 
-# tokens that _deleet would change: a leet character, or "!" before a letter ("hi!" stays)
-_LEET_TOKEN = re.compile(r"(?<!\S)(?=\S*(?:[013457@$\u20ac\u00a3]|![a-z]))\S+")
 _WS_AROUND_NL = re.compile(r"[^\S\n]*\n[^\S\n]*")
 _WS_RUN = re.compile(r"[^\S\n]{2,}")
 _WS_ONE = re.compile(r"[^\S\n]")
 _WS_OTHER = re.compile(r"[^\S\n ]")  # whitespace other than space and newline
 _LEET_DIGIT = re.compile(r"[0-9@$]")  # cheap test before _MIXED_LEET
 _NON_WORD_ONE = re.compile(r"[^a-z0-9# ]")
+# what _deleet changes: a leet character, or "!" before a letter ("hi!" stays as it is)
 _LEET_ANY = re.compile(r"[013457@$\u20ac\u00a3]|![a-z]")
 _NON_WORD_RUN = re.compile(r"[^a-z0-9#]{2,}")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -99,6 +98,24 @@ def _tsub(text: str, rx: re.Pattern, repl: str | Callable[[re.Match], str],
         return text  # nothing matched: the identity, no map
     parts.append(text[last:])
     maps.append(m)
+    return "".join(parts)
+
+
+def _deleet_tokens(t: str) -> str:
+    """`_deleet` on every token holding a leet character (length-preserving: no map). Visits
+    only those tokens: the text around them is copied, not scanned token by token."""
+    parts: list[str] = []
+    last = 0
+    for m in _LEET_ANY.finditer(t):
+        p = m.start()
+        if p < last:
+            continue  # inside a token already done
+        a = max(t.rfind(" ", 0, p), t.rfind("\n", 0, p)) + 1
+        ends = [x for x in (t.find(" ", p), t.find("\n", p)) if x >= 0]
+        b = min(ends) if ends else len(t)
+        parts += [t[last:a], _deleet(t[a:b])]
+        last = b
+    parts.append(t[last:])
     return "".join(parts)
 
 
@@ -192,8 +209,6 @@ def normalize_tracked(raw: str, names: NameHints | None = None) -> TrackedText:
     t = _fold(t, maps)
     if _LEET_DIGIT.search(t) and _MIXED_LEET.search(t):
         t = _LONE_ONE.sub("i", t)  # length-preserving: no map needed
-    if _LEET_ANY.search(t):
-        t = _LEET_TOKEN.sub(lambda m: _deleet(m.group(0)), t)  # length-preserving too
     if "\n" in t:
         t = _tsub(t, _WS_AROUND_NL, "\n", maps)  # lines stripped, as "\n".join(line.split())
     t = _strip(t, maps)
@@ -202,6 +217,8 @@ def normalize_tracked(raw: str, names: NameHints | None = None) -> TrackedText:
         t = _tsub(t, _WS_RUN, " ", maps)
     if other_ws:
         t = _WS_ONE.sub(" ", t)
+    if _LEET_ANY.search(t):  # after the whitespace: tokens are now split by " " and "\n" only
+        t = _deleet_tokens(t)
     t = _tsub(t, _INWORD_SEP, "", maps)
     t = _tsub(t, _BARRIER, " # ", maps)
     t = _tsub(t, _NON_WORD_RUN, " ", maps)  # runs of 2+ (length changes) ...
