@@ -79,26 +79,35 @@ class _Map:
 
 def _tsub(text: str, rx: re.Pattern, repl: str | Callable[[re.Match], str],
           maps: list[_Map]) -> str:
-    """`rx.sub(repl, text)` (`repl` a literal or a function), appending the change's map."""
+    """`rx.sub(repl, text)` (`repl` a literal or a function), appending the change's map. A
+    replacement of the same length needs no segment: the straight shift goes on through it."""
     m = _Map()
-    parts: list[str] = []
-    last = out = 0
-    for mt in rx.finditer(text):
-        a, b = mt.span()
+    outs, ins, ine, linear = m.outs, m.ins, m.ine, m.linear
+    delta = 0
+
+    def record(mt: re.Match) -> str:
+        nonlocal delta
         r = repl(mt) if callable(repl) else repl
-        parts.append(text[last:a])
-        out += a - last
-        if r:
-            m.seg(out, a, b, len(r) == b - a)
-            parts.append(r)
-            out += len(r)
-        m.seg(out, b, b, True)
-        last = b
-    if not parts:
-        return text  # nothing matched: the identity, no map
-    parts.append(text[last:])
-    maps.append(m)
-    return "".join(parts)
+        a, b = mt.span()
+        n = len(r)
+        if n != b - a:
+            out = a + delta
+            if n:
+                outs.append(out)
+                ins.append(a)
+                ine.append(b)
+                linear.append(False)
+            outs.append(out + n)
+            ins.append(b)
+            ine.append(b)
+            linear.append(True)
+            delta += n - (b - a)
+        return r
+
+    result, count = rx.subn(record, text)
+    if count:
+        maps.append(m)
+    return result
 
 
 def _deleet_tokens(t: str) -> str:
