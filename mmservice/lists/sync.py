@@ -2,7 +2,7 @@
 change stream that `store.py` writes.
 
 Why a change feed and not a rebuild: a new item must match within seconds on every worker, and
-reloading 1M hashes per change is out of the question (bench/lists.py: 7.8 s). A reader
+reloading 1M hashes per change is out of the question (bench/lists.py: 8-11 s). A reader
 (`HashIndexes`) loads a tenant on first use (counter and last stream id read in one transaction,
 then the items hashes by HSCAN), then on each lookup reads the stream after its last id (one
 XRANGE; cheap when nothing is new). Replaying entries it already saw in the hashes is harmless:
