@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import g, request
 from flask_smorest import Blueprint
 
-from mmservice import config
+from mmservice import audit, config
 from mmservice.api import examples
 from mmservice.api.context import services, tenant
 from mmservice.auth import events
@@ -97,8 +97,13 @@ def patch_settings(name: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object of settings", code="malformed_json")
-    services().auth.settings.update(target, {k.removeprefix(config.PREFIX): v
-                                             for k, v in body.items()})
+    svc = services()
+    before = config.redacted(svc.auth.settings.overrides(target))
+    after = svc.auth.settings.update(target, {k.removeprefix(config.PREFIX): v
+                                              for k, v in body.items()})
+    audit.append(svc.redis, svc.store.keys, target, {
+        "type": "tenant.settings", "actor": _actor(), "before": before,
+        "after": config.redacted(after)})
     return _tenant_view(target)
 
 
