@@ -205,3 +205,21 @@ def test_policy_answers_fit_the_openapi_document(s):
     _checked(spec, c.get("/v1/audit/verify"), "/v1/audit/verify")
     _checked(spec, c.delete("/v1/policies/p"), one, "delete")
     _checked(spec, c.get("/v1/policies/p"), one)
+
+
+def test_an_image_and_its_text_are_judged_each_with_their_kinds_lines(s):
+    import base64
+
+    import mediagen
+
+    c = tenant_client(s, "img")
+    png = base64.b64encode(mediagen.image()).decode()  # red: the devstub scores sexual ~0.9
+    job = {"image_url": f"data:image/png;base64,{png}", "text": "a caption [[score:sexual=0.6]]"}
+    mod = moderation(c, job)
+    assert mod["verdict"] == "block" and set(mod["scores_by_kind"]) == {"image", "text"}
+    put(c, "art", {"by_kind": {"image": {"sexual": {"review": 0.95, "block": 0.99}}},
+                   "default": True})
+    mod = moderation(c, job)  # the image passes its own lines; the caption still reviews
+    assert mod["verdict"] == "review" and mod["policy"] == {"name": "art", "version": 1}
+    assert mod["scores_by_kind"]["image"]["sexual"] >= 0.9
+    assert mod["scores_by_kind"]["text"]["sexual"] == 0.6

@@ -127,6 +127,8 @@ def rotate_webhook_secret(name: str):
     svc.auth.settings.update(target, {"WEBHOOK_SECRETS": ",".join([secret, *current])})
     events.log.info("webhook secret rotated", extra={"auth_event": "webhook_secret_rotated",
                                                      "tenant": target, "actor": _actor()})
+    audit.append(svc.redis, svc.store.keys, target, {
+        "type": "tenant.webhook_secret_rotated", "actor": _actor(), "active": len(current) + 1})
     return {"secret": secret, "active": len(current) + 1}, 201
 
 
