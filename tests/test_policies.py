@@ -223,3 +223,17 @@ def test_an_image_and_its_text_are_judged_each_with_their_kinds_lines(s):
     assert mod["verdict"] == "review" and mod["policy"] == {"name": "art", "version": 1}
     assert mod["scores_by_kind"]["image"]["sexual"] >= 0.9
     assert mod["scores_by_kind"]["text"]["sexual"] == 0.6
+
+
+def test_an_idempotent_replay_is_answered_after_its_policy_is_deleted(s):
+    c = tenant_client(s, "idem")
+    put(c, "p", STRICT)
+    body = {**hate(0.7), "options": {"policy": "p"}}
+    first = c.submit(body, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 202
+    c.delete("/v1/policies/p")
+    replay = c.submit(body, headers={"Idempotency-Key": "k1"})
+    assert replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
+    assert c.poll(first.json()["id"])["results"]["moderation"]["policy"] == \
+        {"name": "p", "version": 1}
+    assert c.submit(body, headers={"Idempotency-Key": "k2"}).status_code == 422

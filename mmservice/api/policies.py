@@ -57,7 +57,7 @@ def _parse_body(*, optional: bool = False) -> dict | None:
     raw = request.get_data(cache=True)
     if optional and not raw.strip():
         return None
-    body = request.get_json(silent=True)
+    body = request.get_json(silent=True, force=True)
     if body is None and optional and raw.strip() == b"null":
         return None
     if not isinstance(body, dict):

@@ -141,7 +141,14 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     capability_check.check(fields.get("options") or {}, tasks, cfg)
     policy_ref = None  # the policy version that will judge it (see mmservice.policies)
     if "moderate" in tasks and deps.policies is not None:
-        policy_ref = deps.policies.resolve(tenant, (fields.get("options") or {}).get("policy"))
+        try:
+            policy_ref = deps.policies.resolve(tenant,
+                                               (fields.get("options") or {}).get("policy"))
+        except Invalid:
+            # A replay answers its earlier job even when the policy it named is gone since.
+            if not (idempotency_key and store.r.exists(
+                    store.keys.idempotency(tenant, idempotency_key))):
+                raise
     if "speak" in tasks and len(text or "") > cfg["MAX_TTS_CHARS"]:
         raise Invalid(f"text to speak is {len(text)} characters; the limit is "  # type: ignore[arg-type]
                       f"{cfg['MAX_TTS_CHARS']}", code="tts_text_too_long", field="text")
