@@ -133,15 +133,17 @@ class PolicyStore:
         """The latest live version, or version `version` (readable after DELETE too)."""
         if not NAME_RE.match(name):
             raise NotFound(f"no policy {name!r}", code="policy_not_found")
+        key = self.keys.policy(tenant, name)
         pipe = self.r.pipeline(transaction=False)
-        pipe.hmget(self.keys.policy(tenant, name), ["latest", "deleted_at"])
+        pipe.hmget(key, ["latest", "deleted_at"])
         pipe.get(self.keys.policy_default(tenant))
-        (latest, deleted_at), default = pipe.execute()
+        if version is not None:  # a job's step: one round trip
+            pipe.hget(key, f"v:{version}")
+        (latest, deleted_at), default, *known = pipe.execute()
         if latest is None or (version is None and deleted_at):
             raise NotFound(f"no policy {name!r}", code="policy_not_found")
         n = int(latest) if version is None else version
-        raw = self.r.hget(self.keys.policy(tenant, name), f"v:{n}") if 1 <= n <= int(latest) \
-            else None
+        raw = known[0] if known else self.r.hget(key, f"v:{n}")
         if raw is None:
             raise NotFound(f"policy {name!r} has no version {version}",
                            code="policy_version_not_found")
