@@ -31,12 +31,13 @@ def app_for(base_cfg, tmp_path):
     """An in-process API with `base_cfg` updated; `offline=True` drops every upstream setting
     so each capability is served by the local engines (nothing is loaded by the API)."""
     from mmservice import create_app
+    from mmservice.testing.procs import keyed_client
 
     def make(cfg: dict | None = None, *, offline: bool = False):
         merged = {k: v for k, v in base_cfg.items()
                   if not (offline and k.startswith("OPENAI_"))}
         merged.update({"BLOB_DIR": str(tmp_path), **(cfg or {})})
-        return create_app(merged).test_client()
+        return keyed_client(create_app(merged))
     return make
 
 
