@@ -105,6 +105,15 @@ class Keys:
         """Failed authentications in one 10-second window (the burst log)."""
         return f"{self.prefix}:auth:failures:{window}"
 
+    # -- result cache -----------------------------------------------------------------------
+    def result_cache(self, tenant: str | None, digest: str) -> str:
+        """One cached provider result (`mmservice.cache`), named by the digest of what was asked
+        (task, provider, model, options, content hash). Under the tenant's namespace; `None`:
+        the pool shared by the tenants that opt in (`MMS_CACHE_SHARED`)."""
+        if tenant is None:
+            return f"{self.prefix}:cache:shared:{digest}"
+        return f"{self.tenant(tenant)}:cache:{digest}"
+
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, name: str) -> str:
         return f"{self.prefix}:metrics:{name}"

@@ -50,6 +50,8 @@ _COUNTERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     (m.AUTH_EVENTS, "mms_auth_events", "API key events (key_created, key_rotated, "
      "key_revoked) and refusals (unauthorized, forbidden, rate_limited, quota_exceeded), by "
      "tenant (empty for an unknown key).", ("event", "tenant")),
+    (m.RESULT_CACHE, "mms_result_cache_lookups", "Result-cache lookups (one per text piece, "
+     "image, clip or vision question), by task and outcome (hit, miss).", ("task", "outcome")),
 )
 _HISTOGRAMS = (
     (m.STEP_SECONDS, "mms_step_seconds", "Time a job step's work took, by step and provider.",

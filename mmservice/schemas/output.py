@@ -57,6 +57,12 @@ _USAGE = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={
 _ELAPSED = fields.Float(metadata={"description": "time the step took, in milliseconds"})
 
 
+def _cached() -> fields.Boolean:
+    return fields.Boolean(metadata={"description": (
+        "true when every measurement came from the result cache (identical content seen "
+        "within MMS_CACHE_TTL_S): no upstream call was made, and no `usage` is reported")})
+
+
 class ModerationResultSchema(Schema):
     flagged = fields.Boolean(required=True, metadata={
         "description": "true exactly when the verdict is not `allow`"})
@@ -76,6 +82,7 @@ class ModerationResultSchema(Schema):
     usage = _USAGE
     pieces = fields.Integer(metadata={"description": "long text was judged in this many pieces"})
     note = fields.String()
+    cached = _cached()
     elapsed_ms = _ELAPSED
 
 
@@ -99,6 +106,7 @@ class DescriptionResultSchema(Schema):
     image = fields.Nested(SentImageSchema)
     image_tokens_estimate = fields.Integer()
     prompt = fields.String()
+    cached = _cached()
     elapsed_ms = _ELAPSED
 
 
@@ -125,6 +133,7 @@ class TranscriptionResultSchema(Schema):
     note = fields.String(metadata={"description": "\"no speech in the audio\" when the "
                                                   "transcript is empty"})
     usage = _USAGE
+    cached = _cached()
     elapsed_ms = _ELAPSED
 
 
