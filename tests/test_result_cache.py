@@ -290,3 +290,45 @@ def test_only_missing_pieces_go_to_the_provider_in_order(redis_databases):
     w, cache = wrapped()
     w.moderate_texts(["cccc", "a"])
     assert len(inner.sent) == 2 and cache.served
+
+
+def test_a_text_already_in_flight_is_waited_for_not_sent_again(redis_databases):
+    """Two jobs of one worker with the same text at once: one upstream call, both answered; a
+    job of another tenant sends its own (flights are named by the tenant's key)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import redis
+
+    from mmservice.cache.flights import FLIGHTS
+    from mmservice.cache.store import ResultCache
+    from mmservice.cache.wrappers import CachedModeration
+    from mmservice.keys import Keys
+    from mmservice.testing.stack import wait_until
+
+    r = redis.Redis.from_url(redis_databases.allocate())
+    gate = threading.Event()
+
+    class Gated(_CountingText):
+        def moderate_texts(self, texts):
+            out = super().moderate_texts(texts)
+            assert gate.wait(30), "never released"
+            return out
+
+    inner = Gated()
+    caches = [ResultCache(r, Keys("unit"), namespace=ns, ttl_s=60) for ns in ("t1", "t1", "t2")]
+    text = f"the same spam wave {_uid()}"
+    with ThreadPoolExecutor(3) as pool:
+        joined = FLIGHTS.joined
+        first = pool.submit(CachedModeration(inner, inner, caches[0]).moderate_texts, [text])
+        wait_until(lambda: len(inner.sent) == 1, 10, what="the first call upstream")
+        second = pool.submit(CachedModeration(inner, inner, caches[1]).moderate_texts, [text])
+        other = pool.submit(CachedModeration(inner, inner, caches[2]).moderate_texts, [text])
+        wait_until(lambda: len(inner.sent) == 2, 10, what="the other tenant's own call")
+        # The second job of t1 joined the first's flight while that call is held.
+        wait_until(lambda: FLIGHTS.joined == joined + 1, 10, what="the second job joining")
+        gate.set()
+        a, b, c = first.result(10), second.result(10), other.result(10)
+    assert len(inner.sent) == 2  # the second job of t1 waited for the first's call
+    assert a[0].category_scores == b[0].category_scores == c[0].category_scores
+    assert caches[1].served and not caches[0].served and not caches[2].served

@@ -129,6 +129,12 @@ class ResultCache:
         except redis.RedisError:
             log.warning("result cache write failed", exc_info=True)
 
+    def shared_flight(self) -> None:
+        """A looked-up item that missed was answered by another job's call in flight: no
+        upstream call was made for it, so it counts as a hit."""
+        self.hits += 1
+        self.misses -= 1
+
     @property
     def served(self) -> bool:
         """Every lookup was answered from the cache: this step made no upstream call."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from mmservice.cache.flights import FLIGHTS, WAIT_S
 from mmservice.cache.store import ResultCache, bytes_hash, digest, provider_identity, text_hash
 from mmservice.providers.base import RawModeration, Transcript
 
@@ -24,7 +25,8 @@ def _raw_from(value: dict[str, Any]) -> RawModeration:
 class CachedModeration:
     """Both moderation entry points of a step: images through `provider`, texts through
     `text_provider` (the micro-batcher). Text pieces are looked up one by one, before batching:
-    only the pieces not found are sent, so a hit never waits for a batch."""
+    only the pieces not found are sent, so a hit never waits for a batch. A piece another job
+    of this worker is sending right now is waited for (`flights.py`), not sent twice."""
 
     def __init__(self, provider: Any, text_provider: Any, cache: ResultCache):
         self.provider, self.text_provider, self.cache = provider, text_provider, cache
@@ -55,15 +57,40 @@ class CachedModeration:
     def moderate_texts(self, texts: list[str]) -> list[RawModeration]:
         names = [self._name("text", text_hash(t)) for t in texts]
         found = self.cache.get_many(names)
-        missing = [i for i, v in enumerate(found) if v is None]
         out: list[RawModeration | None] = [_raw_from(v) if v is not None else None
                                            for v in found]
+        missing = [i for i, v in enumerate(found) if v is None]
         if missing:
-            fresh = self.text_provider.moderate_texts([texts[i] for i in missing])
-            for i, raw in zip(missing, fresh):
-                out[i] = raw
-            self.cache.put_many({names[i]: asdict(raw) for i, raw in zip(missing, fresh)})
+            # Flights are named by the full key (tenant namespace included): a tenant never
+            # waits for, or receives, another tenant's answer.
+            keys = {i: self.cache.key(names[i]) for i in missing}
+            mine, theirs = FLIGHTS.claim(keys.values())
+            self._send(texts, [i for i in missing if keys[i] in mine], names, out, keys, mine)
+            retry = []
+            for i in (i for i in missing if keys[i] in theirs):
+                try:
+                    out[i] = _raw_from(theirs[keys[i]].result(timeout=WAIT_S))
+                    self.cache.shared_flight()
+                except Exception:  # noqa: BLE001 - the other job's call failed: send our own
+                    retry.append(i)
+            self._send(texts, retry, names, out, keys, set())
         return [r for r in out if r is not None]
+
+    def _send(self, texts: list[str], which: list[int], names: list[str],
+              out: list[RawModeration | None], keys: dict[int, str], claimed: set[str]) -> None:
+        """Moderate `texts[which]` upstream (through the batcher), store the answers, and hand
+        them to the jobs waiting on the `claimed` flights (or the error, which is re-raised)."""
+        values: dict[str, Any] = {}
+        try:
+            fresh = self.text_provider.moderate_texts([texts[i] for i in which]) if which else []
+            for i, raw in zip(which, fresh):
+                out[i] = raw
+                values[keys[i]] = asdict(raw)
+            self.cache.put_many({names[i]: values[keys[i]] for i in which})
+        except BaseException as e:
+            FLIGHTS.settle(claimed, values, e)
+            raise
+        FLIGHTS.settle(claimed, values)
 
 
 class CachedTranscription:
