@@ -63,9 +63,12 @@ class Keys:
         digest = hashlib.sha256(url.encode()).hexdigest()[:32]
         return f"{self.tenant(tenant)}:webhook:disabled:{digest}"
 
-    def webhook_secret(self) -> str:
-        """The signing secret generated at first start when none is configured."""
-        return f"{self.prefix}:webhook:secret"
+    def webhook_secret(self, tenant: str = "default") -> str:
+        """The signing secret generated at first use when none is configured: one per tenant
+        (the `default` tenant's kept its service-wide name), so no tenant signs with another's."""
+        if tenant == "default":
+            return f"{self.prefix}:webhook:secret"
+        return f"{self.tenant(tenant)}:webhook:secret"
 
     def webhook_due(self) -> str:
         """Sorted set of pending deliveries (`[tenant, id]`) scored by when each is next due."""

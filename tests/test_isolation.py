@@ -175,3 +175,16 @@ def test_per_tenant_thresholds_webhook_url_and_rotated_secret(world):
         assert len(sigs) == 2  # the new secret and the one before it both sign
     finally:
         rcv.stop()
+
+
+def test_generated_webhook_secrets_are_per_tenant(world):
+    """With no secret configured, each tenant signs with its own generated one."""
+    from mmservice.webhooks import signing
+
+    s = world["s"]
+    keys = s.services.store.keys
+    a = signing.active_secrets((), s.redis, keys.webhook_secret("tenant-a"))
+    b = signing.active_secrets((), s.redis, keys.webhook_secret("tenant-b"))
+    default = signing.active_secrets((), s.redis, keys.webhook_secret())
+    assert len({a[0], b[0], default[0]}) == 3
+    assert keys.webhook_secret() == keys.webhook_secret("default") == "mms:webhook:secret"

@@ -117,7 +117,7 @@ def rotate_webhook_secret(name: str):
     target = _managed(name)
     tcfg = svc.auth.settings.cfg_for(target)
     configured = tuple(s for s in tcfg["WEBHOOK_SECRETS"].split(",") if s)
-    current = active_secrets(configured, svc.redis, svc.store.keys.webhook_secret())
+    current = active_secrets(configured, svc.redis, svc.store.keys.webhook_secret(target))
     secret = new_secret()
     svc.auth.settings.update(target, {"WEBHOOK_SECRETS": ",".join([secret, *current])})
     events.log.info("webhook secret rotated", extra={"auth_event": "webhook_secret_rotated",

@@ -49,17 +49,24 @@ class TenantSettings:
             self._cache.pop(tenant, None)
         return stored
 
-    def cfg_for(self, tenant: str) -> dict:
-        """The settings for `tenant`'s requests and jobs: `cfg` with its overrides."""
+    def validated(self, tenant: str) -> dict[str, Any]:
+        """The tenant's overrides, validated, read at most every `cache_s` seconds."""
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(tenant)
         if hit is not None and now - hit[0] < self.cache_s:
             return hit[1]
         values = self.overrides(tenant)
-        merged = config.overlay(self.cfg, values) if values else self.cfg
         if values:
-            merged = {**self.cfg, **{k: merged[k] for k in values}}
+            checked = config.overlay(self.cfg, values)
+            values = {k: checked[k] for k in values}
         with self._lock:
-            self._cache[tenant] = (now, merged)
-        return merged
+            self._cache[tenant] = (now, values)
+        return values
+
+    def cfg_for(self, tenant: str, base: dict | None = None) -> dict:
+        """The settings for `tenant`'s requests and jobs: `base` (the process's settings, or a
+        caller's variant of them) with the tenant's overrides; `base` itself when it has none."""
+        base = self.cfg if base is None else base
+        values = self.validated(tenant)
+        return {**base, **values} if values else base

@@ -47,7 +47,8 @@ class Deps:
     limits: Any = None
     # A tenant's settings: `cfg` with the tenant's overrides (`mmservice.auth.tenant_settings`):
     # thresholds and webhook URL/secrets are read through it. None: `cfg` for every tenant.
-    tenant_cfg: Callable[[str], dict] | None = None
+    tenant_cfg: Callable[[str, dict], dict] | None = None
 
     def cfg_for(self, tenant: str) -> dict:
-        return self.tenant_cfg(tenant) if self.tenant_cfg is not None else self.cfg
+        """`cfg` with `tenant`'s overrides."""
+        return self.tenant_cfg(tenant, self.cfg) if self.tenant_cfg is not None else self.cfg

@@ -67,7 +67,7 @@ def attempt(h: Hooks, tenant: str, c: Claim) -> str:
 
     try:
         secrets = [generated] if generated else signing.active_secrets(
-            h.cfg.secrets, h.store.r, h.store.keys.webhook_secret())
+            h.cfg.secrets, h.store.r, h.store.keys.webhook_secret(tenant))
         headers = signing.headers(delivery_id, rec["_body"], secrets)
     except MMSError as e:
         res = transport.AttemptResult(error=e.to_dict())
