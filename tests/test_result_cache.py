@@ -203,6 +203,15 @@ def test_tenants_do_not_share_entries_unless_both_opt_in(s, stub):
     finally:
         shared("default", None)
         shared("cache-b", None)
+    # A tenant with the cache off (MMS_CACHE per tenant) neither reads nor stores.
+    r = s.client.s.patch(s.api_url + "/v1/admin/tenants/cache-c/settings", timeout=10,
+                         json={"CACHE": False})
+    assert r.status_code == 200, r.text
+    calls, before = moderations(stub), set(cache_keys(s.redis, "mms:t:cache-c:cache:*"))
+    assert as_tenant(c_key, text)["cached"] is False
+    assert as_tenant(c_key, text)["cached"] is False
+    assert moderations(stub) == calls + 2
+    assert set(cache_keys(s.redis, "mms:t:cache-c:cache:*")) == before
 
 
 def test_hits_and_misses_are_counted_per_task(s):
