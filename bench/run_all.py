@@ -31,6 +31,7 @@ SCRIPTS = [
     ("e2e_latency", 200),
     ("concurrency", 180),
     ("batching", 120),
+    ("cache", 150),
     ("image_prep", 60),
     ("long_audio", 180),
     ("memory", 240),

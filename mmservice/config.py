@@ -156,6 +156,14 @@ class _Base(BaseSettings):
                                         ge=0)
     MODERATION_BATCH_HOLD_AT: int = F(8, "With no broker backlog, a text is sent at once "
                                          "unless this many are in flight (`0`: never)", ge=0)
+    # Result cache (mmservice/cache/)
+    CACHE: bool = F(True, "Identical content (same task, provider, model and call options) "
+                          "reuses the provider's earlier result within `MMS_CACHE_TTL_S`; the "
+                          "current thresholds still decide. A job opts out with "
+                          "`options.cache: false`", tenant=True)
+    CACHE_TTL_S: float = F(86400.0, "How long a provider result stays reusable", gt=0)
+    CACHE_SHARED: bool = F(False, "The tenant's jobs use the result cache shared by the tenants "
+                                  "that opt in, instead of a cache of their own", tenant=True)
     USAGE_TTL_DAYS: float = F(400.0, "How long daily usage counters are kept", gt=0)
     # Audio
     TRANSCRIPTION_MAX_UPLOAD_BYTES: int = F(25 * 1024 * 1024, "Upstream upload limit; larger "

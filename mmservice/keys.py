@@ -155,6 +155,15 @@ class Keys:
         """The hash of the last entry of a tenant's audit stream (the chain's head)."""
         return f"{self.prefix}:audit:{tenant}:head"
 
+    # -- result cache -----------------------------------------------------------------------
+    def result_cache(self, tenant: str | None, digest: str) -> str:
+        """One cached provider result (`mmservice.cache`), named by the digest of what was asked
+        (task, provider, model, options, content hash). Under the tenant's namespace; `None`:
+        the pool shared by the tenants that opt in (`MMS_CACHE_SHARED`)."""
+        if tenant is None:
+            return f"{self.prefix}:cache:shared:{digest}"
+        return f"{self.tenant(tenant)}:cache:{digest}"
+
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, name: str) -> str:
         return f"{self.prefix}:metrics:{name}"

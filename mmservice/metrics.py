@@ -37,8 +37,10 @@ UPSTREAM_BREAKER = "upstream_breaker"  # gauge (HSET, not added): capability|ups
 UPSTREAM_BREAKER_OPENED = "upstream_breaker_opened"  # field: capability|upstream
 AUTH_EVENTS = "auth_events"  # field: event|tenant (key created/rotated/revoked, refusals)
 POLICY_SHADOW = "policy_shadow"  # field: tenant|policy|agree or disagree (with the live verdict)
+RESULT_CACHE = "result_cache"  # field: task|outcome (hit, miss), one per looked-up item
 KEYS = (AUTH_EVENTS, JOBS_CREATED, TASKS_CREATED, JOBS_FINISHED, UPSTREAM_ERRORS, WEBHOOK_ATTEMPTS,
-        STEP_SECONDS, BATCH_SIZE, UPSTREAM_BREAKER, UPSTREAM_BREAKER_OPENED, POLICY_SHADOW)
+        STEP_SECONDS, BATCH_SIZE, UPSTREAM_BREAKER, UPSTREAM_BREAKER_OPENED, POLICY_SHADOW,
+        RESULT_CACHE)
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                 120.0, 300.0)
@@ -131,6 +133,11 @@ class Recorder:
         """A shadow policy's verdict on a job, compared with the live one."""
         outcome = "agree" if agree else "disagree"
         self._write(lambda: [("i", POLICY_SHADOW, field(tenant, policy, outcome), 1)])
+
+    def cache_lookups(self, task: str, hits: int, misses: int) -> None:
+        """Result-cache lookups of one step (`mmservice.cache`): items found and not found."""
+        self._write(lambda: [("i", RESULT_CACHE, field(task, outcome), n)
+                             for outcome, n in (("hit", hits), ("miss", misses)) if n])
 
     def moderation_batch(self, size: int) -> None:
         self._write(lambda: self._observe(BATCH_SIZE, "", float(size), BATCH_BUCKETS))

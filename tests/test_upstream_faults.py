@@ -30,7 +30,7 @@ def test_429_honours_retry_after(client, stub):
                                    {"reset": True}])
 def test_transient_faults_are_retried(client, stub, fault):
     stub.script("/moderations", [fault, fault])
-    job = client.run({"text": "flaky upstream"})
+    job = client.run({"text": f"flaky upstream: {fault}"})  # a new text: not a cache hit
     assert job["status"] == "succeeded", job
     assert len(calls(stub)) == 3
 

@@ -53,6 +53,8 @@ _COUNTERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     (m.POLICY_SHADOW, "mms_policy_shadow_verdicts", "Shadow policies' verdicts on moderation "
      "jobs, by tenant, policy and whether they agree with the live verdict.",
      ("tenant", "policy", "outcome")),
+    (m.RESULT_CACHE, "mms_result_cache_lookups", "Result-cache lookups (one per text piece, "
+     "image, clip or vision question), by task and outcome (hit, miss).", ("task", "outcome")),
 )
 _HISTOGRAMS = (
     (m.STEP_SECONDS, "mms_step_seconds", "Time a job step's work took, by step and provider.",

@@ -48,11 +48,8 @@ def moderate(content: Content, *, provider: Any, policy: Policy, max_chars: int,
         texts += split_for_moderation(content.text, max_chars)
     text_kinds += ["text"] * (len(texts) - len(text_kinds))
     if content.image is not None:
-        from mmservice.media.images import prepare_for_moderation
-
-        image, mime = prepare_for_moderation(content.image, content.image_mime)
         inputs.append("image")
-        raws.append(provider.moderate_image(image, mime))
+        raws.append(_judge_image(content.image, content.image_mime, provider))
         kinds.append("image")
     if texts:
         raws.extend((text_provider or provider).moderate_texts(texts))
@@ -66,3 +63,16 @@ def moderate(content: Content, *, provider: Any, policy: Policy, max_chars: int,
         result["note"] = "no speech in the audio" if content.transcript is not None \
             else "nothing to judge"
     return result
+
+
+def _judge_image(image: bytes, mime: str | None, provider: Any) -> RawModeration:
+    """A provider that already knows these bytes (the result cache: `known_image`) answers
+    before the image is decoded and prepared again; otherwise it is prepared and sent."""
+    from mmservice.media.images import prepare_for_moderation
+
+    known = getattr(provider, "known_image", None)
+    raw = known(image) if known is not None else None
+    if raw is not None:
+        return raw
+    prepared, prepared_mime = prepare_for_moderation(image, mime)
+    return provider.moderate_image(prepared, prepared_mime)

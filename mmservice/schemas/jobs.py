@@ -36,12 +36,22 @@ OPTION_TASKS: dict[str, tuple[str, ...]] = {
     "detail": ("describe",), "json_schema": ("describe",),
     "language": ("transcribe",), "response_format": ("transcribe",),
     "voice": ("speak",), "format": ("speak",), "speed": ("speak",), "instructions": ("speak",),
+    "cache": ("moderate", "describe", "transcribe"),
 }
 
 
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
+
+
+class JsonBoolean(fields.Boolean):
+    """A JSON `true` or `false` only: "false" or 0 is refused, not read as a boolean."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 class ThresholdSchema(StrictSchema):
@@ -87,6 +97,10 @@ class OptionsSchema(StrictSchema):
     format = fields.String(validate=validate.OneOf(SPEECH_FORMATS))
     speed = fields.Float(validate=validate.Range(0.25, 4.0))
     instructions = fields.String(validate=validate.Length(max=4000))
+    cache = JsonBoolean(metadata={"description": (
+        "false: this job neither reuses nor stores provider results in the result cache "
+        "(default true: identical content with the same task, model and options, measured "
+        "within MMS_CACHE_TTL_S, is not sent upstream again; the current thresholds decide)")})
 
 
 class JobRequestSchema(StrictSchema):

@@ -71,6 +71,12 @@ class ShadowVerdictSchema(Schema):
 DECIDERS = ("policy", "list", "review")
 
 
+def _cached() -> fields.Boolean:
+    return fields.Boolean(metadata={"description": (
+        "true when every measurement came from the result cache (identical content seen "
+        "within MMS_CACHE_TTL_S): no upstream call was made, and no `usage` is reported")})
+
+
 class ModerationResultSchema(Schema):
     flagged = fields.Boolean(required=True, metadata={
         "description": "true exactly when the verdict is not `allow`"})
@@ -90,6 +96,7 @@ class ModerationResultSchema(Schema):
     usage = _USAGE
     pieces = fields.Integer(metadata={"description": "long text was judged in this many pieces"})
     note = fields.String()
+    cached = _cached()
     elapsed_ms = _ELAPSED
     policy = fields.Nested(PolicyRefSchema, metadata={
         "description": "the policy version that decided (`GET /v1/policies/<name>/versions/<n>`)"})
@@ -127,6 +134,7 @@ class DescriptionResultSchema(Schema):
     image = fields.Nested(SentImageSchema)
     image_tokens_estimate = fields.Integer()
     prompt = fields.String()
+    cached = _cached()
     elapsed_ms = _ELAPSED
 
 
@@ -153,6 +161,7 @@ class TranscriptionResultSchema(Schema):
     note = fields.String(metadata={"description": "\"no speech in the audio\" when the "
                                                   "transcript is empty"})
     usage = _USAGE
+    cached = _cached()
     elapsed_ms = _ELAPSED
 
 

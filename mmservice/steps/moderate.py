@@ -1,6 +1,8 @@
 """The `moderate` step: the job's text, image and/or transcript through `capabilities.moderate`
 under the job's policy (the version intake resolved, with `options.thresholds` on top), then
-every shadow policy of the tenant re-decides the same scores beside it.
+every shadow policy of the tenant re-decides the same scores beside it. Measurements come from
+the result cache when the same content was measured before (`mmservice.cache`); the policy
+decides anew either way.
 
 Where list matching plugs in (issue 15, lists step): before the model call, match the content
 against `live.lists`; when an allow/block list hits and `live.halt_on_match`, answer without
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from mmservice import metrics, policies
+from mmservice.cache.steps import for_step
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
 
@@ -26,9 +29,11 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
     cfg = deps.cfg_for(job["tenant"])  # the tenant's settings: the builtin policy's lines
     store = getattr(deps, "policies", None)
     live = policies.for_job(store, job, cfg)
-    result = moderate(content, provider=deps.providers.get("moderation"),
-                      text_provider=deps.providers.text_moderation(deps.moderation_backlog),
-                      policy=live, max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]))
+    cache = for_step(job, deps, "moderate")
+    provider, text_provider = cache.moderation(
+        deps.providers.get("moderation"), deps.providers.text_moderation(deps.moderation_backlog))
+    result = moderate(content, provider=provider, text_provider=text_provider, policy=live,
+                      max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]))
     shadow = policies.shadow_verdicts(store, job, cfg, result)
     if shadow:
         result["shadow"] = shadow
@@ -36,4 +41,4 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
         for s in shadow:
             rec.shadow_verdict(job["tenant"], s["policy"]["name"],
                                agree=s["verdict"] == result["verdict"])
-    return result
+    return cache.done(result)

@@ -1,10 +1,12 @@
 """The `transcribe` step: one upstream call for a clip that fits, chunks fanned out otherwise
 (`mmservice.jobs.fanout`): `split` plans and stores the chunks, `run_part` transcribes one,
-`stitch` joins them on the clip's timeline."""
+`stitch` joins them on the clip's timeline. A clip or chunk transcribed before with the same
+options comes from the result cache (`mmservice.cache`)."""
 from __future__ import annotations
 
 from typing import Any
 
+from mmservice.cache.steps import for_step, mark
 from mmservice.capabilities.transcribe import formatted, transcribe
 from mmservice.capabilities.transcribe import stitch as stitch_chunks
 from mmservice.jobs.fanout import Plan
@@ -26,10 +28,12 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
     from mmservice.media.sniff import extension_for
 
     opts = _options(job)
+    cache = for_step(job, deps, "transcribe")
     result = transcribe(job_media(job, deps), f"audio.{extension_for(job['input']['mime'])}",
-                        provider=deps.providers.get("transcription"),
+                        provider=cache.transcription(deps.providers.get("transcription")),
                         language=opts.get("language"), prompt=opts.get("prompt"))
-    return formatted(result, opts.get("response_format"), job["input"].get("duration_s"))
+    return cache.done(formatted(result, opts.get("response_format"),
+                                job["input"].get("duration_s")))
 
 
 def split(job: dict, deps: Any) -> Plan | None:
@@ -53,16 +57,19 @@ def split(job: dict, deps: Any) -> Plan | None:
 
 def run_part(job: dict, part: dict, deps: Any) -> dict[str, Any]:
     opts = _options(job)
-    return transcribe(deps.blobs.get(part["blob"]), part["filename"],
-                      provider=deps.providers.get("transcription"),
-                      language=opts.get("language"), prompt=opts.get("prompt"))
+    cache = for_step(job, deps, "transcribe")
+    return cache.done(transcribe(deps.blobs.get(part["blob"]), part["filename"],
+                                 provider=cache.transcription(deps.providers.get("transcription")),
+                                 language=opts.get("language"), prompt=opts.get("prompt")))
 
 
 def stitch(job: dict, plan: dict, results: list[dict], deps: Any) -> dict[str, Any]:
     from mmservice.media.audio import Chunk
 
     merged = stitch_chunks([(Chunk.from_dict(p), r) for p, r in zip(plan["parts"], results)])
-    return formatted(merged, _options(job).get("response_format"), plan["meta"].get("duration_s"))
+    return mark(formatted(merged, _options(job).get("response_format"),
+                          plan["meta"].get("duration_s")),
+                bool(results) and all(r.get("cached") for r in results))
 
 
 def cleanup(job: dict, plan: dict, deps: Any) -> None:

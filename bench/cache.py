@@ -1,0 +1,185 @@
+"""Result cache (issue 15): a text stream in which half the items repeat earlier ones, against a
+stub with a fixed 50 ms latency. Targets: upstream calls per job <= 0.55, and a cache hit done end
+to end within 1.2x of a bare Celery round trip measured in the same run.
+
+The stack is `make run`'s (API under gunicorn -w 2 --threads 4, one worker `--pool threads -c 8`
+on every queue, default settings: cache on, micro-batching on), with API keys off like the other
+pipeline benchmarks (`ScratchStack`).
+
+Phases:
+- **stream**: `BENCH_CACHE_JOBS` (300) text jobs at `BENCH_CACHE_RATE` (20) jobs/s, Poisson
+  arrivals, open loop. Exactly half the items repeat an earlier item (uniformly chosen among the
+  earlier ones), so a repeat may arrive while its original is still upstream: both then miss,
+  which is what the 0.55 allows for. Upstream calls are counted at the stub: the texts it was
+  sent (a batched request carries several) and its requests, per job.
+- **hits**: `BENCH_CACHE_HITS` (200) repeats of cached texts, one at a time (as the Celery
+  baseline is measured): `POST /v1/jobs`, then one `GET /v1/jobs/<id>?wait=5` (long-poll),
+  answered when the job settles. The figure is that time's p50 over the bare Celery no-op round
+  trip's p50 (`bench/_celery_noop.py`: publish, run nothing, result back by pub/sub), measured
+  sequentially on the same Redis in the same run (`e2e_latency.celery_baseline`).
+
+The record's own timestamps split a hit (ms resolution): created -> started (the Celery hop)
+and started -> finished (the step: cache lookup, policy, the record's save).
+
+Last line: cache-hit end-to-end p50 / bare Celery round trip p50.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench._http import KeepAlive  # noqa: E402
+from bench._machine import MachineLoad, cpu_seconds, profiled  # noqa: E402
+from bench._report import BenchError, main_guard, report, result, summary  # noqa: E402
+from bench.e2e_latency import WORDS, _server_ms, celery_baseline  # noqa: E402
+from mmservice.testing.stack import ScratchStack  # noqa: E402
+
+STUB_MS = 50.0
+RATE = float(os.environ.get("BENCH_CACHE_RATE", "20"))
+JOBS = int(os.environ.get("BENCH_CACHE_JOBS", "300"))
+HITS = int(os.environ.get("BENCH_CACHE_HITS", "200"))
+WARMUP_JOBS = 20
+CALLS_TARGET, HIT_RATIO_TARGET = 0.55, 1.2
+
+
+def stream(n: int, seed: int) -> list[tuple[str, bool]]:
+    """`n` texts, exactly half of them (rounded down) repeats of an earlier one: (text, repeat)."""
+    rng = random.Random(seed)
+    repeats = set(rng.sample(range(1, n), n // 2))
+    seen: list[str] = []
+    out = []
+    for i in range(n):
+        if i in repeats and seen:
+            out.append((rng.choice(seen), True))
+        else:
+            text = " ".join(rng.choice(WORDS) for _ in range(12)) + f" #{seed}-{i}"
+            seen.append(text)
+            out.append((text, False))
+    return out
+
+
+def main() -> int:
+    details: dict = {"stub_latency_ms": STUB_MS, "rate_jobs_per_s": RATE, "jobs": JOBS,
+                     "hits": HITS, "arrivals": "poisson"}
+    with ScratchStack("cache", stub_latency_ms=STUB_MS) as st:
+        cfg = st.cfg()
+        details["settings"] = {k: v for k, v in cfg.items() if "KEY" not in k}
+        details["celery_noop_rtt_ms"] = celery = celery_baseline(st, cfg)
+        print(f"bare Celery no-op round trip: {celery}", flush=True)
+        worker = st.worker(cfg, concurrency=8)
+        api = st.gunicorn("app:app", cfg, "api")
+        local = threading.local()
+
+        def conn() -> KeepAlive:
+            if not hasattr(local, "c"):
+                local.c = KeepAlive("127.0.0.1", api.port)
+            return local.c
+
+        def one(text: str, t0: float | None = None) -> dict:
+            """Submit, then long-poll until settled; times from the scheduled send (`t0`)."""
+            c = conn()
+            t_send = time.monotonic()
+            t0 = t0 if t0 is not None else t_send
+            status, job = c.json("POST", "/v1/jobs", {"text": text})
+            if status != 202:
+                return {"error": f"submit {status}: {job}"}
+            t_accepted = time.monotonic()
+            deadline = t0 + 30
+            while time.monotonic() < deadline:
+                status, job = c.json("GET", f"/v1/jobs/{job['id']}?wait=5")
+                if status == 200 and job["status"] in ("succeeded", "failed", "canceled"):
+                    break
+            t_done = time.monotonic()
+            if job.get("status") != "succeeded":
+                return {"error": f"job ended {job.get('status')}: {job.get('error')}"}
+            return {"e2e_ms": (t_done - t0) * 1000, "submit_ms": (t_accepted - t_send) * 1000,
+                    "cached": bool(job["results"]["moderation"].get("cached")),
+                    "server_ms": _server_ms(job)}
+
+        with ThreadPoolExecutor(8) as ex:  # warm-up (connections, imports), not measured
+            list(ex.map(lambda i: one(f"warm-up text number {i}"), range(WARMUP_JOBS)))
+        st.stub.reset()
+
+        # -- phase 1: the stream ---------------------------------------------------------------
+        items = stream(JOBS, seed=1)
+        sched = random.Random(7)
+        pool = ThreadPoolExecutor(64, thread_name_prefix="client")
+        groups = {"api": api.pids(), "worker": [worker.pid], "stub": [st.stub.pid],
+                  "redis": [st.redis.proc.pid]}
+        cpu0 = {k: cpu_seconds(v) for k, v in groups.items()}
+        load = MachineLoad([p for v in groups.values() for p in v])
+        futures = []
+        t_next = time.monotonic() + 0.1
+        for text, _ in items:
+            time.sleep(max(0.0, t_next - time.monotonic()))
+            futures.append(pool.submit(one, text, t_next))
+            t_next += sched.expovariate(RATE)
+        outs = [f.result(timeout=90) for f in futures]
+        pool.shutdown(wait=True)
+        errors = [o["error"] for o in outs if "error" in o]
+        if errors:
+            raise BenchError(f"stream: {len(errors)} jobs failed: {errors[:3]}")
+        calls = st.stub.requests("/v1/moderations")
+        texts_sent = sum(len(c["json"]["input"]) if isinstance(c["json"]["input"], list) else 1
+                         for c in calls)
+        hits = [o for o in outs if o["cached"]]
+        details["stream"] = s_out = {
+            "repeats": sum(r for _, r in items), "cached_jobs": len(hits),
+            "upstream_texts": texts_sent, "upstream_requests": len(calls),
+            "upstream_texts_per_job": round(texts_sent / JOBS, 3),
+            "upstream_requests_per_job": round(len(calls) / JOBS, 3),
+            "hit_e2e_ms": summary([o["e2e_ms"] for o in hits]),
+            "miss_e2e_minus_stub_ms": summary([o["e2e_ms"] - STUB_MS for o in outs
+                                               if not o["cached"]]),
+            "cpu_ms_per_job": {k: round((cpu_seconds(v) - cpu0[k]) * 1000 / JOBS, 2)
+                               for k, v in groups.items()},
+            "machine": load.done()}
+        print(f"phase stream: {json.dumps(s_out)}", flush=True)
+
+        # -- phase 2: hits, one at a time ------------------------------------------------------
+        cached_texts = sorted({t for t, _ in items})
+        rng = random.Random(11)
+        st.stub.reset()
+        for _ in range(10):  # the first hits after the stream: not measured
+            one(rng.choice(cached_texts))
+        with profiled("cache-hits", {"worker": worker.pid, **{
+                f"api-{n}": p for n, p in enumerate(api.pids()[1:])}}, HITS * 0.02):
+            seq = [one(rng.choice(cached_texts)) for _ in range(HITS)]
+        if any("error" in o for o in seq) or not all(o["cached"] for o in seq):
+            raise BenchError(f"hits phase: not every job was a hit: {seq[:3]}")
+        if st.stub.requests("/v1/moderations"):
+            raise BenchError("hits phase: a hit reached the upstream")
+        server = [o["server_ms"] for o in seq if o["server_ms"]]
+        details["hits"] = h_out = {
+            "e2e_ms": summary([o["e2e_ms"] for o in seq]),
+            "submit_ms": summary([o["submit_ms"] for o in seq]),
+            "server_created_to_finished_ms": summary([x[0] for x in server]),
+            "server_queue_ms": summary([x[1] for x in server]),
+            "server_step_ms": summary([x[2] for x in server])}
+        print(f"phase hits: {json.dumps(h_out)}", flush=True)
+
+    per_job = s_out["upstream_texts_per_job"]
+    hit_p50 = h_out["e2e_ms"]["p50"]
+    ratio = round(hit_p50 / celery["p50"], 2)
+    base = f"bare Celery no-op round trip p50 {celery['p50']} ms"
+    results = [
+        result("cache_upstream_calls_per_job", per_job, "texts/job",
+               f"{JOBS} jobs, {s_out['repeats']} repeats (no cache: 1.0)",
+               f"<= {CALLS_TARGET}", per_job <= CALLS_TARGET,
+               requests_per_job=s_out["upstream_requests_per_job"]),
+        result("cache_hit_e2e_vs_celery", ratio, "x", base, f"<= {HIT_RATIO_TARGET}",
+               ratio <= HIT_RATIO_TARGET, hit_e2e_p50_ms=hit_p50,
+               server_side_p50_ms=h_out["server_created_to_finished_ms"]["p50"]),
+    ]
+    return report("cache", results, details, ratio)
+
+
+if __name__ == "__main__":
+    main_guard(main)
