@@ -15,11 +15,13 @@ from mmservice import logs
 def create_app(test_config: dict | None = None) -> Flask:
     from flask_smorest import Api
 
-    from mmservice.api import deliveries, docs, errors, health, jobs, metrics, usage
+    from mmservice.api import admin, deliveries, docs, errors, health, jobs, metrics, usage
+    from mmservice.auth import guard, scopes
     from mmservice.schemas.output import ApiErrorSchema
     from mmservice.services import build
 
     cfg = mms_config.load(test_config)
+    guard.check_auth_setting(cfg)
     logs.setup(cfg["LOG_LEVEL"])
     app = Flask(__name__)
     logs.init_app(app)
@@ -38,8 +40,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         ERROR_SCHEMA = ApiErrorSchema  # errors are documented in the shape they are sent
 
     api = MmsApi(app)
-    for blp in (jobs.blp, health.bp, metrics.bp, deliveries.bp, usage.bp):
+    scopes.register_scheme(api)
+    for blp in (jobs.blp, health.bp, metrics.bp, deliveries.bp, usage.bp, admin.bp):
         api.register_blueprint(blp)
     app.register_blueprint(docs.bp)  # the viewer's files: not API operations, not in the spec
     errors.register(app)
+    guard.init_app(app)  # every route declares its scope (mmservice.auth.scopes)
     return app

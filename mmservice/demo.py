@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 import uuid
 
+_KEY = {"key": ""}  # the API key to send (MMS_KEY), set by run_demo
+
 
 class Unreachable(Exception):
     """Nothing answers at the service's address."""
@@ -22,8 +24,10 @@ class Unreachable(Exception):
 
 def _call(base: str, method: str, path: str, body: bytes | None = None,
           ctype: str | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(base + path, data=body, method=method,
-                                 headers={"Content-Type": ctype} if ctype else {})
+    headers = {"Content-Type": ctype} if ctype else {}
+    if _KEY["key"]:
+        headers["Authorization"] = "Bearer " + _KEY["key"]
+    req = urllib.request.Request(base + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.read()
@@ -91,7 +95,8 @@ def _show(title: str, job: dict, key: str, fields: tuple[str, ...]) -> None:
     print(json.dumps(shown, indent=2, ensure_ascii=False)[:1500])
 
 
-def run_demo(base: str) -> int:
+def run_demo(base: str, key: str = "") -> int:
+    _KEY["key"] = key
     try:
         return _demo(base)
     except Unreachable as exc:
@@ -102,6 +107,12 @@ def run_demo(base: str) -> int:
 
 def _demo(base: str) -> int:
     st, body = _call(base, "GET", "/v1/providers")
+    if st in (401, 403):
+        print(f"mmservice demo: {base} wants an API key with the read and submit scopes: set "
+              "MMS_KEY to the key `make run` printed at its first start (or create one: python "
+              "-m mmservice keys create --tenant default --scopes submit,read)",
+              file=sys.stderr, flush=True)
+        return 1
     if st != 200:
         print(f"mmservice demo: {base}/v1/providers answered {st}, not mmservice: is `make run` "
               "up?", file=sys.stderr, flush=True)

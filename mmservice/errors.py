@@ -12,7 +12,8 @@ class MMSError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
-                 status: int | None = None, retry_after: float | None = None):
+                 status: int | None = None, retry_after: float | None = None,
+                 headers: dict[str, str] | None = None, details: dict | None = None):
         super().__init__(message)
         self.message = message
         if code:
@@ -21,11 +22,14 @@ class MMSError(Exception):
             self.status = status
         self.field = field
         self.retry_after = retry_after
+        self.headers = headers or {}  # extra response headers (WWW-Authenticate, RateLimit-*)
+        self.details = details or {}  # extra error fields, declared in ErrorBodySchema
 
     def to_dict(self) -> dict:
         err = {"code": self.code, "message": self.message}
         if self.field:
             err["field"] = self.field
+        err.update(self.details)
         return err
 
 
@@ -51,6 +55,18 @@ class UnsupportedMedia(MMSError):
 
 class Invalid(MMSError):
     status, code = 422, "invalid"
+
+
+class Unauthorized(MMSError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(MMSError):
+    status, code = 403, "forbidden"
+
+
+class TooManyRequests(MMSError):
+    status, code = 429, "rate_limited"
 
 
 class Unavailable(MMSError):

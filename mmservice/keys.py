@@ -63,13 +63,50 @@ class Keys:
         digest = hashlib.sha256(url.encode()).hexdigest()[:32]
         return f"{self.tenant(tenant)}:webhook:disabled:{digest}"
 
-    def webhook_secret(self) -> str:
-        """The signing secret generated at first start when none is configured."""
-        return f"{self.prefix}:webhook:secret"
+    def webhook_secret(self, tenant: str = "default") -> str:
+        """The signing secret generated at first use when none is configured: one per tenant
+        (the `default` tenant's kept its service-wide name), so no tenant signs with another's."""
+        if tenant == "default":
+            return f"{self.prefix}:webhook:secret"
+        return f"{self.tenant(tenant)}:webhook:secret"
 
     def webhook_due(self) -> str:
         """Sorted set of pending deliveries (`[tenant, id]`) scored by when each is next due."""
         return f"{self.prefix}:webhooks:due"
+
+    # -- tenants, API keys, limits -----------------------------------------------------------
+    def tenants(self) -> str:
+        """Set of every tenant that has (or had) an API key or settings."""
+        return f"{self.prefix}:tenants"
+
+    def api_key(self, key_id: str) -> str:
+        """Hash of one API key (its SHA-256, tenant, scopes, dates). Service-wide: a request's
+        tenant is known only once its key is read."""
+        return f"{self.prefix}:auth:key:{key_id}"
+
+    def api_keys_of(self, tenant: str) -> str:
+        """Set of the ids of a tenant's API keys."""
+        return f"{self.tenant(tenant)}:apikeys"
+
+    def tenant_settings(self, tenant: str) -> str:
+        """Hash of a tenant's settings overrides (`config.overlay`), JSON values."""
+        return f"{self.tenant(tenant)}:settings"
+
+    def open_jobs(self, tenant: str) -> str:
+        """Set of the ids of a tenant's unfinished jobs (the concurrent-jobs quota)."""
+        return f"{self.tenant(tenant)}:open"
+
+    def upload_bytes(self, tenant: str, day: str) -> str:
+        """Bytes uploaded by a tenant on one UTC day (the daily upload quota)."""
+        return f"{self.tenant(tenant)}:quota:bytes:{day}"
+
+    def rate_limits(self) -> str:
+        """Prefix of the request-rate counters (`limits`' Redis storage)."""
+        return f"{self.prefix}:ratelimit"
+
+    def auth_failures(self, window: int) -> str:
+        """Failed authentications in one 10-second window (the burst log)."""
+        return f"{self.prefix}:auth:failures:{window}"
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, name: str) -> str:

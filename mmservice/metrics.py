@@ -35,7 +35,8 @@ STEP_SECONDS = "step_seconds"  # histogram; labels: step|provider
 BATCH_SIZE = "moderation_batch_size"  # histogram; no labels
 UPSTREAM_BREAKER = "upstream_breaker"  # gauge (HSET, not added): capability|upstream -> state
 UPSTREAM_BREAKER_OPENED = "upstream_breaker_opened"  # field: capability|upstream
-KEYS = (JOBS_CREATED, TASKS_CREATED, JOBS_FINISHED, UPSTREAM_ERRORS, WEBHOOK_ATTEMPTS,
+AUTH_EVENTS = "auth_events"  # field: event|tenant (key created/rotated/revoked, refusals)
+KEYS = (AUTH_EVENTS, JOBS_CREATED, TASKS_CREATED, JOBS_FINISHED, UPSTREAM_ERRORS, WEBHOOK_ATTEMPTS,
         STEP_SECONDS, BATCH_SIZE, UPSTREAM_BREAKER, UPSTREAM_BREAKER_OPENED)
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -121,6 +122,9 @@ class Recorder:
 
     def webhook_attempt(self, outcome: str) -> None:
         self._write(lambda: [("i", WEBHOOK_ATTEMPTS, field(outcome), 1)])
+
+    def auth_event(self, event: str, tenant: str | None) -> None:
+        self._write(lambda: [("i", AUTH_EVENTS, field(event, tenant or ""), 1)])
 
     def moderation_batch(self, size: int) -> None:
         self._write(lambda: self._observe(BATCH_SIZE, "", float(size), BATCH_BUCKETS))

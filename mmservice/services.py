@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from mmservice import auth as auth_pkg
 from mmservice.blobs import BlobStore, blob_store_from_config
 from mmservice.celery_init import make_celery
 from mmservice.jobs.deps import Deps
@@ -41,6 +42,7 @@ class Services:
     providers: Registry
     deps: Deps
     settle_watch: SettleWatch
+    auth: auth_pkg.Auth
 
 
 def build(cfg: dict, *, role: str = "api") -> Services:
@@ -65,6 +67,10 @@ def build(cfg: dict, *, role: str = "api") -> Services:
                                                publish=publisher, keys=store.keys),
                 send_task=send_task,
                 first_step_with_record=publisher.queue_first_step if publisher else None)
+    auth = auth_pkg.build(r, store.keys, cfg)
+    deps.tenant_cfg = auth.settings.cfg_for
+    if role == "api":
+        deps.limits = auth.limits
     if role == "worker":
         from mmservice.steps import registry
 
@@ -74,7 +80,8 @@ def build(cfg: dict, *, role: str = "api") -> Services:
     return Services(cfg=cfg, role=role, redis=r, store=store, blobs=blobs, celery=celery,
                     providers=providers, deps=deps,
                     settle_watch=SettleWatch(r, store.settled_channel(),
-                                             int(cfg["JOB_WAITERS_PER_PROCESS"])))
+                                             int(cfg["JOB_WAITERS_PER_PROCESS"])),
+                    auth=auth)
 
 
 def _delivery_hook(deps: Deps, *, local_ok: bool) -> Any:

@@ -44,6 +44,25 @@ def choice(value: Any, allowed: tuple[str, ...], aliases: Mapping[str, str] | No
     return text
 
 
+def auth_mode(value: Any) -> str:
+    on = dict.fromkeys(("1", "true", "yes", "required", "enabled"), "on")
+    return choice(value, ("on", "disabled"), {**on, "off": "disabled", "none": "disabled"})
+
+
+def rate(value: Any) -> str:
+    """A `limits` rate (`600/minute`), checked; `none` for no limit."""
+    from limits import parse
+
+    text = str(value if value is not None else "").strip()
+    if text.lower() in ("", "0", "none", "off"):
+        return "none"
+    try:
+        parse(text)
+    except ValueError:
+        raise ValueError("must be a rate like 600/minute or none") from None
+    return text
+
+
 def none_words(value: Any) -> Any:
     return None if value is None or str(value).strip().lower() in ("", "none", "auto") else value
 

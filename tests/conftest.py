@@ -74,6 +74,8 @@ def base_cfg(redis_server, stub, tmp_root) -> dict:
         "ALLOW_PRIVATE_URLS": "127.0.0.1",
         "TRANSCRIPTION_MAX_CHUNK_S": 30,  # clips over 30 s are chunked, so tests stay short
         "LOG_LEVEL": "INFO",
+        # Suites share one key per stack and poll fast: the rate limit is tested on its own.
+        "RATE_LIMIT": "1000000/minute",
     }
 
 
@@ -133,4 +135,4 @@ def api(base_cfg):
 @pytest.fixture()
 def client(api, worker, stub) -> Client:
     stub.reset()
-    return Client(api.base)
+    return Client(api.base, api.key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -115,6 +116,8 @@ def test_make_run_says_up_once_warm_and_demo_follows_MMS_PORT(stub, tmp_path):
             assert proc.poll() is None, "".join(seen[-40:])
         out = "".join(seen)
         assert "mmservice is up" in out
+        keys = re.findall(r"export MMS_KEY=(mms_\S+)", out)
+        assert len(keys) == 1, out  # the first start's admin key, shown once
         assert f"embedded Redis on redis://127.0.0.1:{redis_port}/0" in out
         assert f"MMS_PORT={port} make demo" in out
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as r:
@@ -122,7 +125,8 @@ def test_make_run_says_up_once_warm_and_demo_follows_MMS_PORT(stub, tmp_path):
         assert r.status == 200 and body["checks"]["workers"]["ok"]
         assert all(c["warm"] for c in body["capabilities"].values()), body["capabilities"]
 
-        demo = _run(["demo"], {"PORT": port})  # no MMS_BASE: follows MMS_PORT
+        assert _run(["demo"], {"PORT": port}).returncode == 1  # no key: refused, says MMS_KEY
+        demo = _run(["demo"], {"PORT": port, "KEY": keys[0]})  # no MMS_BASE: follows MMS_PORT
         assert demo.returncode == 0, demo.stderr[-2000:]
         assert demo.stdout.count("submitted job job_") >= 4, demo.stdout
         assert "== text 'thanks for sharing this lovely recipe': job job_" in demo.stdout

@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 import yaml
 
 from mmservice import config
@@ -149,7 +150,8 @@ def test_every_service_has_a_memory_limit():
 
 
 def test_published_ports_are_loopback_only():
-    """The API has no authentication yet (nor has Flower): nothing listens beyond the host."""
+    """Flower has no authentication and the API speaks plain HTTP (TLS belongs to a proxy in
+    front): nothing listens beyond the host."""
     published = [p for s in SERVICES.values() for p in s.get("ports", [])]
     assert published and all(p.startswith("127.0.0.1:") for p in published)
 
@@ -220,9 +222,26 @@ def test_dockerignore_keeps_data_secrets_and_the_venv_out_and_the_code_in():
     assert [p for p in needed if _ignored(p, patterns)] == []
 
 
-def test_readme_warns_that_the_api_has_no_authentication():
+def test_readme_warns_that_flower_has_no_authentication():
     readme = _read("README.md")
-    assert "no authentication" in readme and "must not be exposed" in readme
+    assert "Flower has no\nauthentication" in readme and "must not be exposed" in readme
+
+
+def test_compose_requires_api_keys():
+    """Auth is on in every service, and the API binds beyond loopback, where the API itself
+    refuses MMS_AUTH=disabled."""
+    from mmservice import config
+    from mmservice.auth.guard import check_auth_setting
+    from mmservice.errors import Invalid
+
+    for name, svc in SERVICES.items():
+        if name != "redis":
+            assert svc["environment"]["MMS_AUTH"] == "on", name
+    api_env = SERVICES["api"]["environment"]
+    assert "0.0.0.0:8000" in " ".join(SERVICES["api"]["command"])
+    cfg = config.load({"HOST": api_env["MMS_HOST"], "AUTH": "disabled"}, environ={})
+    with pytest.raises(Invalid, match="MMS_AUTH=disabled is refused"):
+        check_auth_setting(cfg)
 
 
 # --- the worker's warm-up, and the healthcheck commands, on real processes -----------------

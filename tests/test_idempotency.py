@@ -84,7 +84,7 @@ def test_post_during_redis_hang_can_be_retried(base_cfg, tmp_path):
     api = ApiServer({**base_cfg, "REDIS_URL": server.url})
     assert server.proc is not None
     try:
-        c = Client(api.base)
+        c = Client(api.base, api.key)
         server.proc.send_signal(signal.SIGSTOP)
         try:
             resp = c.submit({"text": "hello"}, headers=KEY)

@@ -234,7 +234,9 @@ def test_readyz_503_when_redis_is_down(base_cfg, tmp_path):
     c = app.test_client()
     r = c.get("/readyz")
     assert r.status_code == 503 and r.json["checks"]["redis"]["ok"] is False
-    r = c.post("/v1/jobs", json={"text": "hello"})
+    # A well-formed key must be looked up: with the store down that is a 503, never a 401.
+    r = c.post("/v1/jobs", json={"text": "hello"},
+               headers={"Authorization": "Bearer mms_abcd1234_" + "x" * 43})
     assert r.status_code == 503 and r.json["error"]["code"] == "store_unavailable"
     assert r.headers["Retry-After"]
     assert c.get("/healthz").status_code == 200

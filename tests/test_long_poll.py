@@ -12,7 +12,6 @@ import time
 import uuid
 
 import pytest
-import requests
 
 from mmservice.jobs import settle_watch
 from mmservice.testing.stack import wait_until
@@ -90,7 +89,7 @@ def test_bad_wait_is_a_422_naming_the_field(client, wait):
 
 def test_wait_on_an_unknown_job_is_404(client):
     # A client timeout of a third of the wait: a 404 that waited first would time out instead.
-    r = requests.get(client.url("/v1/jobs/job_doesnotexist?wait=30"), timeout=10)
+    r = client.get("/v1/jobs/job_doesnotexist?wait=30", timeout=10)
     assert r.status_code == 404 and r.json()["error"]["code"] == "job_not_found"
 
 

@@ -169,10 +169,11 @@ def test_bad_audio_is_refused_at_submission(client):
 
 def test_audio_limits_and_tts_limits(base_cfg, tmp_path):
     from mmservice import create_app
+    from mmservice.testing.procs import keyed_client
 
     app = create_app({**base_cfg, "BLOB_DIR": str(tmp_path), "MAX_AUDIO_DURATION_S": 2,
                       "MAX_TTS_CHARS": 50})
-    c = app.test_client()
+    c = keyed_client(app)
     r = c.post("/v1/jobs", data={"file": (io.BytesIO(wav(3.0)), "a.wav")})
     assert r.status_code == 422 and r.json["error"]["code"] == "audio_too_long"
     r = c.post("/v1/jobs", json={"text": "x" * 51, "tasks": ["speak"]})

@@ -90,7 +90,7 @@ def test_worker_survives_redis_kill_and_restart(base_cfg, stub, tmp_path):
     try:
         worker.start()
         api = ApiServer(cfg)
-        c = Client(api.base)
+        c = Client(api.base, api.key)
         r = redis.Redis.from_url(server.url)
         stub.reset()
         # Slow upstream calls: Redis dies while the worker holds 8 unacked messages (concurrency
@@ -152,6 +152,7 @@ def test_make_run_restarts_a_worker_that_died(stub, tmp_path):
                 return line
 
     try:
+        key = read_until("export MMS_KEY=").split("=", 1)[1].strip()  # the first start's key
         first = int(read_until("worker started (pid").split("pid ")[1].rstrip(")\n"))
         read_until("Ctrl-C stops everything.")
         os.killpg(first, signal.SIGKILL)
@@ -159,7 +160,7 @@ def test_make_run_restarts_a_worker_that_died(stub, tmp_path):
         heir = int(read_until("worker started (pid").split("pid ")[1].rstrip(")\n"))
         assert heir != first
         read_until(" ready.")  # the heir's Celery banner
-        c = Client(f"http://127.0.0.1:{port}")
+        c = Client(f"http://127.0.0.1:{port}", key)
         jid = c.submit({"text": "served by the heir"}).json()["id"]
         job = c.poll(jid, timeout=60, until=("succeeded", "failed"))
         assert job["status"] == "succeeded", job

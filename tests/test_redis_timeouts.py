@@ -25,7 +25,7 @@ def private_api(base_cfg, tmp_path):
     api = None
     try:
         api = ApiServer({**base_cfg, "REDIS_URL": r.url, "REDIS_TIMEOUT_S": TIMEOUT_S})
-        yield r, Client(api.base)
+        yield r, Client(api.base, api.key)
     finally:
         if r.proc is not None and r.proc.poll() is None:
             os.kill(r.proc.pid, signal.SIGCONT)  # never leave it stopped, even on failure

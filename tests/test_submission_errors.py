@@ -31,12 +31,13 @@ def app_for(base_cfg, tmp_path):
     """An in-process API with `base_cfg` updated; `offline=True` drops every upstream setting
     so each capability is served by the local engines (nothing is loaded by the API)."""
     from mmservice import create_app
+    from mmservice.testing.procs import keyed_client
 
     def make(cfg: dict | None = None, *, offline: bool = False):
         merged = {k: v for k, v in base_cfg.items()
                   if not (offline and k.startswith("OPENAI_"))}
         merged.update({"BLOB_DIR": str(tmp_path), **(cfg or {})})
-        return create_app(merged).test_client()
+        return keyed_client(create_app(merged))
     return make
 
 
@@ -242,12 +243,13 @@ def _files(name: str) -> bytes:
                          ids=lambda v: v[:30] if isinstance(v, str) else "curl")
 def test_quick_start_examples_work_offline_or_say_they_need_a_key(app_for, comment, argv):
     c = app_for(offline=True)
+    mms_key = c.environ_base["HTTP_AUTHORIZATION"].removeprefix("Bearer ")  # `export MMS_KEY=`
     headers, form, body = {}, {}, None
     it = iter(argv[1:])
     for arg in it:
         if arg == "-H":
             k, v = next(it).split(":", 1)
-            headers[k.strip()] = v.strip()
+            headers[k.strip()] = v.strip().replace("$MMS_KEY", mms_key)
         elif arg == "-d":
             body = next(it)
         elif arg == "-F":
@@ -264,3 +266,4 @@ def test_quick_start_examples_work_offline_or_say_they_need_a_key(app_for, comme
     else:
         assert r.status_code == 202, (comment, r.json)
     assert len(_quick_start_posts()) >= 5  # the parser found the examples
+    assert headers.get("Authorization") == f"Bearer {mms_key}"  # every example sends the key

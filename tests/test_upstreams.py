@@ -194,9 +194,10 @@ def test_providers_show_upstream_model_and_discovered_models(envs):
 def test_unreachable_upstream_is_a_readiness_failure_not_a_crash(base_cfg):
     from mmservice import create_app
     from mmservice.embedded import free_port
+    from mmservice.testing.procs import keyed_client
 
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    c = create_app({**base_cfg, "MODERATION_BASE_URL": dead}).test_client()
+    c = keyed_client(create_app({**base_cfg, "MODERATION_BASE_URL": dead}))
     r = c.get("/readyz")
     assert r.status_code == 503, r.json
     assert "unreachable" in r.json["reason"] and dead in r.json["reason"]

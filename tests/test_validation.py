@@ -124,10 +124,11 @@ def test_absurd_aspect_ratio(client):
 def test_oversized_upload(base_cfg, tmp_path):
     """Per-kind limits answer 413 with the kind's code; the overall body limit answers 413 too."""
     from mmservice import create_app
+    from mmservice.testing.procs import keyed_client
 
     app = create_app({**base_cfg, "BLOB_DIR": str(tmp_path), "MAX_IMAGE_BYTES": 2000,
                       "MAX_AUDIO_BYTES": 4000, "MAX_TEXT_CHARS": 10})
-    c = app.test_client()
+    c = keyed_client(app)
     big = image("PNG", (300, 300), (1, 2, 3), compress_level=0)
     import io
     r = c.post("/v1/jobs", data={"file": (io.BytesIO(big), "a.png")})
@@ -150,9 +151,10 @@ def test_oversized_upload(base_cfg, tmp_path):
 def test_ssrf_prone_image_urls_refused(base_cfg, tmp_path, url):
     """Without an allow-list, private, loopback, link-local and metadata targets are refused."""
     from mmservice import create_app
+    from mmservice.testing.procs import keyed_client
 
     app = create_app({**base_cfg, "BLOB_DIR": str(tmp_path), "ALLOW_PRIVATE_URLS": ""})
-    r = app.test_client().post("/v1/jobs", json={"image_url": url})
+    r = keyed_client(app).post("/v1/jobs", json={"image_url": url})
     assert r.status_code == 422, (url, r.json)
     assert r.json["error"]["code"] in ("url_not_allowed", "invalid_url", "url_unresolvable")
     assert r.json["error"]["field"] == "image_url"

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from mmservice import logs
 from mmservice.api import examples
 from mmservice.api.context import services, tenant
+from mmservice.auth.scopes import requires
 from mmservice.schemas.output import ApiErrorSchema, DeliveryListSchema, DeliverySchema
 from mmservice.webhooks.redeliver import redeliver
 from mmservice.webhooks.store import public_view
@@ -18,6 +19,7 @@ bp = Blueprint("deliveries", __name__, description="Webhook deliveries", url_pre
 
 
 @bp.route("/jobs/<job_id>/deliveries", methods=["GET"])
+@requires(bp, "read")
 @bp.doc(summary="A job's webhook deliveries, with every attempt")
 @bp.response(200, DeliveryListSchema, example={"data": [examples.DELIVERY]})
 @bp.alt_response(404, schema=ApiErrorSchema, example=examples.error("job_not_found"))
@@ -29,6 +31,7 @@ def list_deliveries(job_id: str):
 
 
 @bp.route("/jobs/<job_id>/deliveries/<delivery_id>/retry", methods=["POST"])
+@requires(bp, "submit")
 @bp.doc(summary="Deliver again (also re-enables an endpoint disabled by a 410)")
 @bp.response(202, DeliverySchema, example=examples.DELIVERY)
 @bp.alt_response(404, schema=ApiErrorSchema, example=examples.error("delivery_not_found"))

@@ -17,6 +17,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
+from mmservice.auth.scopes import public
+
 ASSETS_URL = "/docs/assets/"
 ASSETS = frozenset({
     "swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
@@ -36,6 +38,7 @@ def settings() -> dict:
 
 
 @bp.get(ASSETS_URL + "<name>")
+@public
 def asset(name: str):
     if name not in ASSETS:
         abort(404)

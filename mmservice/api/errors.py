@@ -25,11 +25,14 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
-                   retry_after: float | None = None):
+                   retry_after: float | None = None, headers: dict | None = None,
+                   details: dict | None = None):
     err = {"code": code, "message": message}
     if field:
         err["field"] = field
+    err.update(details or {})
     resp = jsonify({"error": err})
+    resp.headers.update(headers or {})
     resp.status_code = status
     if retry_after is not None:
         resp.headers["Retry-After"] = str(max(1, int(round(retry_after))))
@@ -53,7 +56,8 @@ def first_validation_error(messages, prefix: str = "") -> tuple[str, str]:
 def register(app: Flask) -> None:
     @app.errorhandler(MMSError)
     def _mms(e: MMSError):
-        return error_response(e.status, e.code, e.message, e.field, e.retry_after)
+        return error_response(e.status, e.code, e.message, e.field, e.retry_after, e.headers,
+                              e.details)
 
     @app.errorhandler(ValidationError)
     def _validation(e: ValidationError):

@@ -45,11 +45,22 @@ _MESSAGES = {
     "speech_not_found": "this job has no synthesized speech (yet)",
     "delivery_not_found": "no delivery 'msg_019ad2c4a1f2b3c4d5e6f7a8b9c0d1'",
     "invalid_day": "day must be a date as YYYY-MM-DD, got '2026-13-01'",
+    "unauthorized": "send an API key: Authorization: Bearer mms_...",
+    "forbidden": "this API key lacks the 'submit' scope",
+    "rate_limited": "over this key's request rate (600 per 1 minute); retry after Retry-After "
+                    "seconds",
+    "quota_exceeded": "this tenant has 1000 unfinished jobs, its limit (MMS_MAX_OPEN_JOBS)",
+    "key_not_found": "no API key 'ab12cd34'",
+    "invalid_scopes": "scopes must be a non-empty subset of submit, read, review, admin",
+    "invalid_setting": "MAX_TEXT_CHARS: Input should be greater than or equal to 1",
 }
 
 
 def error(code: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": _MESSAGES[code]}}
+    body = {"code": code, "message": _MESSAGES[code]}
+    if code == "forbidden":
+        body["scope"] = "submit"
+    return {"error": body}
 
 READY: dict[str, Any] = {
     "status": "ready",
@@ -76,3 +87,11 @@ DELIVERY: dict[str, Any] = {
                   "latency_ms": 57.9, "error": None, "response_body": "",
                   "outcome": "succeeded"}],
 }
+API_KEY: dict[str, Any] = {
+    "id": "ab12cd34", "prefix": "mms_ab12cd34", "tenant": "acme", "scopes": ["submit", "read"],
+    "name": "uploader", "created_at": "2026-12-02T15:00:00Z", "expires_at": None,
+    "revoked_at": None, "active": True,
+}
+NEW_API_KEY: dict[str, Any] = {**API_KEY, "key": "mms_ab12cd34_" + "x" * 43}
+TENANT: dict[str, Any] = {"tenant": "acme", "keys": 2, "active_keys": 1,
+                          "settings": {"MAX_OPEN_JOBS": 100}}

@@ -19,6 +19,7 @@ from flask_smorest import Blueprint
 
 from mmservice import heartbeat, metrics
 from mmservice.api import examples
+from mmservice.auth.scopes import public, requires
 from mmservice.keys import DEFAULT as DEFAULT_KEYS
 from mmservice.providers import discovery, registry
 from mmservice.schemas.output import HealthSchema, ProvidersSchema, ReadySchema
@@ -27,6 +28,7 @@ bp = Blueprint("health", __name__, description="Health, readiness, providers")
 
 
 @bp.get("/healthz")
+@public
 @bp.doc(summary="Liveness: the process answers")
 @bp.response(200, HealthSchema, example={"status": "ok"})
 def healthz():
@@ -34,6 +36,7 @@ def healthz():
 
 
 @bp.get("/readyz")
+@public
 @bp.doc(summary="Readiness: Redis, the broker, every configured upstream answer and each "
                 "queue has a live worker; per capability, whether its engine is warm")
 @bp.response(200, ReadySchema, example=examples.READY)
@@ -103,6 +106,7 @@ def _add_breakers(r: Any, by_url: dict) -> None:
 
 
 @bp.get("/v1/providers")
+@requires(bp, "read")
 @bp.doc(summary="What serves each capability (provider, model, upstream)")
 @bp.response(200, ProvidersSchema, example={"data": examples.READY["providers"]})
 def providers():

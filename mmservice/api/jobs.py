@@ -1,6 +1,7 @@
 """`/v1/jobs`: submit, poll, list, cancel. Thin views: parse -> validate -> submit -> answer."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from flask import Response, request, url_for
@@ -9,7 +10,8 @@ from marshmallow import RAISE
 
 from mmservice import logs
 from mmservice.api import examples
-from mmservice.api.context import services, tenant
+from mmservice.api.context import services, tenant, tenant_cfg
+from mmservice.auth.scopes import requires
 from mmservice.errors import BadRequest, Invalid, NotFound, UnsupportedMedia
 from mmservice.jobs.intake import Upload, submit
 from mmservice.jobs.lifecycle import cancel
@@ -83,6 +85,7 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
 
 
 @blp.route("/jobs", methods=["POST"])
+@requires(blp, "submit")
 @blp.doc(summary="Submit content", description=(
     "JSON (`text`, `image_url`, `tasks`, `options`, `webhook_url`, `metadata`) or multipart "
     "(`file` plus the same fields; `options`/`metadata` as JSON strings, `tasks` "
@@ -103,6 +106,12 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
 @blp.alt_response(422, schema=ApiErrorSchema, example=examples.error("task_not_applicable"))
 @blp.alt_response(503, schema=ApiErrorSchema, example=examples.error("store_unavailable"))
 def create_job():
+    svc, who, cfg = services(), tenant(), tenant_cfg()
+    # The daily upload quota is charged before the body is parsed (a refused job stores nothing).
+    size = request.content_length
+    if size is None:
+        size = len(request.get_data(cache=True))
+    svc.auth.limits.charge_upload(who, size, int(cfg["MAX_UPLOAD_BYTES_PER_DAY"]))
     ctype = (request.mimetype or "").lower()
     if ctype == "application/json":
         fields, upload = _parse_json_body(), None
@@ -115,11 +124,13 @@ def create_job():
     if key is not None and not (0 < len(key) <= 255):
         raise BadRequest("Idempotency-Key must be 1-255 characters", code="invalid_header",
                          field="Idempotency-Key")
-    job, created = submit(fields, upload, services().deps, tenant=tenant(), idempotency_key=key)
+    deps = svc.deps if cfg is svc.cfg else dataclasses.replace(svc.deps, cfg=cfg)
+    job, created = submit(fields, upload, deps, tenant=who, idempotency_key=key)
     return job, 202 if created else 200, {"Location": url_for("jobs.get_job", job_id=job["id"])}
 
 
 @blp.route("/jobs", methods=["GET"])
+@requires(blp, "read")
 @blp.doc(summary="List jobs, newest first",
          description="Filter by `status`; page with `cursor` (the `next_cursor` of the last page).")
 @blp.arguments(JobListQuerySchema, location="query", unknown=RAISE)
@@ -133,6 +144,7 @@ def list_jobs(query):
 
 
 @blp.route("/jobs/<job_id>", methods=["GET"])
+@requires(blp, "read")
 @blp.doc(summary="Get a job (poll, or long-poll with `wait`)")
 @blp.arguments(JobGetQuerySchema, location="query", unknown=RAISE)
 @blp.response(200, JobSchema, example=examples.JOB_SUCCEEDED)
@@ -149,6 +161,7 @@ def get_job(query, job_id: str):
 
 
 @blp.route("/jobs/<job_id>", methods=["DELETE"])
+@requires(blp, "submit")
 @blp.doc(summary="Cancel a job and delete its media and results",
          description="A queued or running job is canceled; any job's media, text and results "
                      "are deleted (`media_deleted`).")
@@ -160,6 +173,7 @@ def delete_job(job_id: str):
 
 
 @blp.route("/jobs/<job_id>/speech", methods=["GET"])
+@requires(blp, "read")
 @blp.doc(summary="The synthesized audio of a `speak` task",
          responses={"200": {"description": "audio bytes", "content": {"audio/*": {}}}})
 @blp.alt_response(404, schema=ApiErrorSchema, example=examples.error("speech_not_found"))

@@ -28,6 +28,7 @@ from prometheus_client.core import (
 )
 
 from mmservice import metrics as m
+from mmservice.auth.scopes import LOOPBACK_OR_ADMIN, requires
 from mmservice.providers.breaker import STATE_VALUE
 
 bp = Blueprint("metrics", __name__, description="Prometheus metrics")
@@ -46,6 +47,9 @@ _COUNTERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
      ("outcome",)),
     (m.UPSTREAM_BREAKER_OPENED, "mms_upstream_breaker_opened", "Times an upstream's circuit "
      "breaker opened, by capability and upstream base URL.", ("capability", "upstream")),
+    (m.AUTH_EVENTS, "mms_auth_events", "API key events (key_created, key_rotated, "
+     "key_revoked) and refusals (unauthorized, forbidden, rate_limited, quota_exceeded), by "
+     "tenant (empty for an unknown key).", ("event", "tenant")),
 )
 _HISTOGRAMS = (
     (m.STEP_SECONDS, "mms_step_seconds", "Time a job step's work took, by step and provider.",
@@ -127,7 +131,10 @@ def _registry() -> CollectorRegistry:
 
 
 @bp.get("/metrics")
+@requires(bp, LOOPBACK_OR_ADMIN)
 @bp.doc(summary="Prometheus metrics: jobs, step latency, upstream errors, queues, webhooks",
+        description="Public to loopback clients (a Prometheus beside the service); from "
+                    "anywhere else it needs an `admin` key.",
         responses={"200": {"description": "Prometheus text exposition format",
                            "content": {"text/plain": {}}}})
 def metrics():

@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 from mmservice.accounting import read_usage, today
 from mmservice.api import examples
 from mmservice.api.context import services, tenant
+from mmservice.auth.scopes import requires
 from mmservice.errors import Invalid
 from mmservice.schemas.output import ApiErrorSchema, UsageSchema
 
@@ -20,6 +21,7 @@ bp = Blueprint("usage", __name__, description="Usage accounting")
 
 
 @bp.get("/v1/usage")
+@requires(bp, "read")
 @bp.doc(summary="This tenant's upstream usage for one UTC day",
         parameters=[{"in": "query", "name": "day", "schema": {"type": "string", "format": "date"},
                      "description": "YYYY-MM-DD (default: today, UTC)"}])

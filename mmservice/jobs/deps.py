@@ -42,3 +42,13 @@ class Deps:
     # The API's first task message, queued into the transaction that creates the job record
     # (`RedisTaskPublisher.queue_first_step`); None: published right after with enqueue_step.
     first_step_with_record: Callable[[Any, dict], None] | None = None
+    # The tenants' quotas (`mmservice.auth.limits.Limits`): intake reserves a place among the
+    # tenant's unfinished jobs before it stores anything. None: no quota (workers, tests).
+    limits: Any = None
+    # A tenant's settings: `cfg` with the tenant's overrides (`mmservice.auth.tenant_settings`):
+    # thresholds and webhook URL/secrets are read through it. None: `cfg` for every tenant.
+    tenant_cfg: Callable[[str, dict], dict] | None = None
+
+    def cfg_for(self, tenant: str) -> dict:
+        """`cfg` with `tenant`'s overrides."""
+        return self.tenant_cfg(tenant, self.cfg) if self.tenant_cfg is not None else self.cfg

@@ -162,6 +162,12 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
         job["_text"] = text
     if image_url and media is None:
         job["_image_url"] = image_url
+    limits = deps.limits
+    if limits is not None and idempotency_key and store.r.exists(
+            store.keys.idempotency(tenant, idempotency_key)):
+        limits = None  # a replay answers its job: a full quota does not refuse a retry
+    if limits is not None:  # before anything is stored: a refused job leaves nothing behind
+        limits.reserve_open(tenant, job_id, int(cfg["MAX_OPEN_JOBS"]), store)
     try:
         if media is not None:
             job["_blob"] = f"{tenant}/{job_id}/input"
@@ -175,13 +181,15 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
                              idempotency_ttl_s=int(cfg["IDEMPOTENCY_TTL_S"]))
         if prior is not None:  # an earlier request with this Idempotency-Key made the job
             blobs.delete_prefix(f"{tenant}/{job_id}")
+            if limits is not None:
+                limits.release_open(tenant, job_id)
             return prior, False
         if with_record is None:
             deps.enqueue_step(job, tasks[0], marked=True)
     except Exception:
         # Nothing half-made survives: no record without a task, no orphan blob.
         try:
-            store.delete(tenant, job_id)
+            store.delete(tenant, job_id)  # also releases its place among the open jobs
             blobs.delete_prefix(f"{tenant}/{job_id}")
         except Exception:  # noqa: BLE001 - the original error is the one to report
             pass

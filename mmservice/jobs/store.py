@@ -69,6 +69,7 @@ class JobStore:
             if in_same_transaction is not None:
                 in_same_transaction(pipe)
             pipe.zadd(self.keys.jobs_index(tenant), {job["id"]: int(job["_created_ts"] * 1000)})
+            pipe.sadd(self.keys.open_jobs(tenant), job["id"])  # until it settles
             metrics.Recorder(pipe, self.keys.prefix).job_created(job)
 
         key = self.keys.job(tenant, job["id"])
@@ -140,6 +141,7 @@ class JobStore:
         """Inside the transaction that settles `job`: count it, and announce it to long-polling
         readers (`GET /v1/jobs/<id>?wait=`), committing exactly when the settle does."""
         metrics.Recorder(pipe, self.keys.prefix).job_finished(job["status"])
+        pipe.srem(self.keys.open_jobs(job["tenant"]), job["id"])  # the open-jobs quota
         pipe.publish(self.settled_channel(), f"{job['tenant']}/{job['id']}")
 
     def list(self, tenant: str, *, status: str | None, cursor: str | None,
@@ -190,6 +192,7 @@ class JobStore:
         pipe = self.r.pipeline(transaction=True)
         pipe.delete(self.keys.job(tenant, job_id))
         pipe.zrem(self.keys.jobs_index(tenant), job_id)
+        pipe.srem(self.keys.open_jobs(tenant), job_id)
         pipe.execute()
 
 

@@ -26,6 +26,7 @@ class ErrorBodySchema(Schema):
         "description": "on a failed job: the tasks that failed or were skipped"})
     failed_chunks = fields.Integer(metadata={
         "description": "on a failed chunked transcription: how many chunks failed"})
+    scope = _str("on a 403 `forbidden`: the scope the API key lacks")
 
 
 class ApiErrorSchema(Schema):

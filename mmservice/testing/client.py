@@ -12,21 +12,26 @@ import requests
 
 
 class Client:
-    def __init__(self, base: str):
+    """`key`: the API key every request sends (`Authorization: Bearer`); None sends none."""
+
+    def __init__(self, base: str, key: str | None = None):
         self.base = base
+        self.key = key
         self.s = requests.Session()
+        if key:
+            self.s.headers["Authorization"] = f"Bearer {key}"
 
     def url(self, path: str) -> str:
         return self.base + path
 
     def get(self, path: str, **kw):
-        return self.s.get(self.url(path), timeout=30, **kw)
+        return self.s.get(self.url(path), **{"timeout": 30, **kw})
 
     def post(self, path: str, **kw):
-        return self.s.post(self.url(path), timeout=60, **kw)
+        return self.s.post(self.url(path), **{"timeout": 60, **kw})
 
     def delete(self, path: str, **kw):
-        return self.s.delete(self.url(path), timeout=30, **kw)
+        return self.s.delete(self.url(path), **{"timeout": 30, **kw})
 
     def submit(self, payload: dict, headers: dict | None = None):
         return self.post("/v1/jobs", json=payload, headers=headers or {})

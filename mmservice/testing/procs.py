@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
+
 from mmservice.cli import worker_argv
 from mmservice.embedded import free_port
 
@@ -161,9 +163,31 @@ class WorkerProcess(Proc):
             super().stop(timeout)
 
 
+def make_key(redis_url: str, tenant: str = "default", scopes: Any = None,
+             name: str = "test harness") -> str:
+    """A new API key in the service's Redis (all scopes unless `scopes` says)."""
+    from mmservice.auth.keystore import SCOPES, KeyStore
+    from mmservice.keys import DEFAULT as DEFAULT_KEYS
+
+    r = redis.Redis.from_url(redis_url)
+    try:
+        return KeyStore(r, DEFAULT_KEYS).create(tenant, scopes or SCOPES, name=name)[0]
+    finally:
+        r.close()
+
+
+def keyed_client(app: Any, scopes: Any = None) -> Any:
+    """Flask's test client for `app`, sending a new key of the `default` tenant."""
+    key = make_key(app.extensions["mms"].cfg["REDIS_URL"], scopes=scopes)
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return c
+
+
 class ApiServer:
     """The Flask app behind a real threaded WSGI server on a loopback port, in this process
-    (tests reach the app's services through `.app`)."""
+    (tests reach the app's services through `.app`). `key`: an admin key of the `default`
+    tenant, made for it, which the harness's clients send."""
 
     def __init__(self, cfg: dict):
         from werkzeug.serving import make_server
@@ -171,6 +195,7 @@ class ApiServer:
         from mmservice import create_app
 
         self.app = create_app(cfg)
+        self.key = make_key(self.app.extensions["mms"].cfg["REDIS_URL"])
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.base = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -29,13 +29,14 @@ from mmservice.testing.procs import (
     Proc,
     StubProc,
     WorkerProcess,
+    make_key,
     service_env,
     wait_until,
 )
 
 __all__ = ["ALL_QUEUES", "ApiServer", "Client", "GunicornApp", "LaunchError", "Proc",
            "RedisDatabases", "ScratchStack", "Stack", "StubProc", "WorkerProcess",
-           "broker_idle", "service_env", "wait_until"]
+           "broker_idle", "make_key", "service_env", "wait_until"]
 
 GUNICORN_WORKERS = int(process_variable("BENCH_API_WORKERS", "2"))  # = make run's MMS_API_WORKERS
 GUNICORN_THREADS = 4  # = make run, Dockerfile and docker-compose
@@ -107,7 +108,7 @@ class Stack:
             self.close()
             raise
         self.api_url = self.api.base
-        self.client = Client(self.api_url)
+        self.client = Client(self.api_url, self.api.key)
 
     @property
     def worker(self) -> WorkerProcess:
@@ -163,8 +164,10 @@ class ScratchStack:
         return os.path.join(self.dir, f"{name}.log")
 
     def cfg(self, **overrides: Any) -> dict:
-        """Settings shared by the API and workers (MMS_* without the prefix)."""
-        cfg: dict[str, Any] = {"REDIS_URL": self.redis.url,
+        """Settings shared by the API and workers (MMS_* without the prefix). API keys are off
+        (`AUTH=disabled`, loopback): the pipeline benchmarks measure the pipeline; the ones
+        that measure auth (intake, auth_bruteforce) turn it on and send keys (`make_key`)."""
+        cfg: dict[str, Any] = {"REDIS_URL": self.redis.url, "AUTH": "disabled",
                                "BLOB_DIR": os.path.join(self.dir, "blobs"), "LOG_LEVEL": "WARNING"}
         if self.stub:
             cfg.update({"OPENAI_BASE_URL": self.stub.base_url,

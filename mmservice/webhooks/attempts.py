@@ -27,7 +27,7 @@ log = logging.getLogger("mmservice.webhooks")
 def run_attempt(tenant: str, delivery_id: str, deps, *, now: float | None = None) -> str:
     """Handle one task message for a delivery. Returns what happened (for logs and tests):
     an attempt's outcome, or "done", "not_due" or "gone" when there was nothing to attempt."""
-    h = hooks(deps)
+    h = hooks(deps, tenant)
     try:
         c = h.store.claim(tenant, delivery_id, lease_s=h.cfg.lease_s,
                           now=time.time() if now is None else now,
@@ -67,7 +67,7 @@ def attempt(h: Hooks, tenant: str, c: Claim) -> str:
 
     try:
         secrets = [generated] if generated else signing.active_secrets(
-            h.cfg.secrets, h.store.r, h.store.keys.webhook_secret())
+            h.cfg.secrets, h.store.r, h.store.keys.webhook_secret(tenant))
         headers = signing.headers(delivery_id, rec["_body"], secrets)
     except MMSError as e:
         res = transport.AttemptResult(error=e.to_dict())

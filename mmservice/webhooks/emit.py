@@ -50,7 +50,7 @@ def emit(deps, event: Event, *, local_ok: bool = False) -> str | None:
     `local_ok` (a worker, not an API request): the first attempt may be made by this process's
     sender threads instead (`local_senders`)."""
     try:
-        h = hooks(deps)
+        h = hooks(deps, event.tenant)
         url = h.endpoints.url_for(event.tenant, event.url)
         if not url:
             return None

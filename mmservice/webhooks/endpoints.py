@@ -1,10 +1,10 @@
 """Where a tenant's webhooks go and in what state that endpoint is: its URL, its disabled flag,
 the secret that signs for it.
 
-Why a module of its own: today the URL comes from the event (a job's `webhook_url`) or the
-global default, the secrets are global, and only the 410 disable state is per (tenant, URL); per
-tenant endpoints with their own URL and secrets belong here next, so attempts and redelivery ask
-this module rather than reading keys themselves.
+Why a module of its own: the URL comes from the event (a job's `webhook_url`) or the tenant's
+default (`WEBHOOK_DEFAULT_URL`, per tenant), the secrets are the tenant's (`WEBHOOK_SECRETS`
+per tenant, else one generated per tenant), and the 410 disable state is per (tenant, URL);
+attempts and redelivery ask this module rather than reading keys themselves.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Endpoints:
         the endpoint is disabled and, with no configured secrets, the generated one."""
         pipe.get(self.keys.endpoint_disabled(tenant, url))
         if not self.cfg.secrets:
-            pipe.get(self.keys.webhook_secret())
+            pipe.get(self.keys.webhook_secret(tenant))
 
     def parse_reads(self, values: list) -> tuple[dict | None, str | None]:
         """(disable record or None, generated secret or None) from `queue_reads`' results."""

@@ -25,10 +25,11 @@ class Hooks:
     send: Send
 
 
-def hooks(deps: Deps) -> Hooks:
-    """From `deps`: the settings, the job store's Redis client and key names, and `send_task`
-    (which a test may replace to capture messages)."""
-    cfg = settings(deps.cfg)
+def hooks(deps: Deps, tenant: str | None = None) -> Hooks:
+    """From `deps`: the settings (with `tenant`'s overrides: its default URL and secrets), the
+    job store's Redis client and key names, and `send_task` (which a test may replace to
+    capture messages)."""
+    cfg = settings(deps.cfg_for(tenant) if tenant else deps.cfg)
     r, keys = deps.store.r, deps.store.keys
     return Hooks(cfg, DeliveryStore(r, cfg.ttl_s, keys), Endpoints(r, keys, cfg), _sender(deps))
 

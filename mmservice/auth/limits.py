@@ -1,0 +1,162 @@
+"""Rate limits and quotas, counted in the service's Redis so every API process shares them.
+
+- Requests per key: a fixed-window counter in `limits`' Redis storage (the one flask-limiter
+  uses) on the service's own connection pool, so two API processes count one window. The
+  window is aligned to the clock (its index is part of the counter's name), so one atomic
+  INCR-with-expiry is the whole cost: the reset time needs no second call.
+- Bytes uploaded per tenant per UTC day: one counter per day, charged before the body is
+  parsed; a request that would pass the limit is refused and not counted.
+- Unfinished jobs per tenant: a set of open job ids. An id is reserved before anything is stored
+  (a refused job stores nothing), written again with the record, and removed in the transaction
+  that settles the job (`JobStore.queue_settled`) or deletes it. Why a set and not a counter: a
+  counter leaks when a process dies between increment and decrement; a set is checked against
+  the records when it refuses (`_prune`), so a stale id costs one refusal at most.
+
+Over a limit: 429 with `Retry-After` and `RateLimit-Limit`, `RateLimit-Remaining`,
+`RateLimit-Reset` (seconds until the window resets).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from limits import RateLimitItem, parse
+from limits.storage import RedisStorage
+
+from mmservice.errors import Invalid, TooManyRequests
+from mmservice.keys import Keys
+
+# A just-reserved id has no record yet: pruning leaves ids younger than this alone.
+_PRUNE_AFTER_S = 30.0
+# One round trip each, atomic: count the upload unless it passes the limit; reserve a place
+# among the open jobs unless they are full.
+_CHARGE_LUA = """
+local used = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if used > tonumber(ARGV[2]) then redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return used
+"""
+_RESERVE_LUA = """
+redis.call('SADD', KEYS[1], ARGV[1])
+local n = redis.call('SCARD', KEYS[1])
+if n > tonumber(ARGV[2]) then redis.call('SREM', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+@dataclass(frozen=True)
+class Window:
+    limit: int
+    remaining: int
+    reset_s: int
+
+    def headers(self) -> dict[str, str]:
+        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
+                "RateLimit-Reset": str(self.reset_s)}
+
+
+def parse_rate(text: str) -> RateLimitItem | None:
+    """`600/minute` (any `limits` notation); empty, `0` or `none`: no limit."""
+    if str(text or "").strip().lower() in ("", "0", "none", "off"):
+        return None
+    try:
+        return parse(str(text))
+    except ValueError:
+        raise Invalid(f"not a rate like 600/minute: {text!r}", code="invalid_setting",
+                      field="MMS_RATE_LIMIT") from None
+
+
+def _seconds_to_midnight(now: float) -> int:
+    return 86400 - int(now) % 86400
+
+
+class Limits:
+    def __init__(self, r: redis.Redis, keys: Keys, redis_url: str):
+        self.r, self.keys = r, keys
+        self.storage = RedisStorage(redis_url, connection_pool=r.connection_pool,
+                                    key_prefix=keys.rate_limits())
+        self._charge = r.register_script(_CHARGE_LUA)
+        self._reserve = r.register_script(_RESERVE_LUA)
+        self._items: dict[str, RateLimitItem | None] = {}
+
+    def _item(self, rate: str) -> RateLimitItem | None:
+        if rate not in self._items:
+            self._items[rate] = parse_rate(rate)
+        return self._items[rate]
+
+    def hit(self, key_id: str, rate: str) -> Window | None:
+        """Count one request of `key_id`; raises 429 `rate_limited` past `rate`."""
+        item = self._item(rate)
+        if item is None:
+            return None
+        now, span = time.time(), item.get_expiry()
+        index = int(now // span)
+        count = self.storage.incr(item.key_for("key", key_id, str(index)), span)
+        window = Window(item.amount, max(0, item.amount - count),
+                        max(1, int((index + 1) * span - now + 0.999)))
+        if count > item.amount:
+            raise TooManyRequests(f"over this key's request rate ({item}); retry after "
+                                  "Retry-After seconds", code="rate_limited",
+                                  retry_after=window.reset_s, headers=window.headers())
+        return window
+
+    def charge_upload(self, tenant: str, nbytes: int, limit: int) -> None:
+        """Count `nbytes` uploaded by `tenant` today; 429 `quota_exceeded` past `limit`."""
+        if limit <= 0 or nbytes <= 0:
+            return
+        now = time.time()
+        key = self.keys.upload_bytes(tenant, dt.datetime.fromtimestamp(now, dt.UTC)
+                                     .strftime("%Y-%m-%d"))
+        used = int(self._charge(keys=[key], args=[nbytes, limit, 2 * 86400]))
+        if used > limit:
+            reset = _seconds_to_midnight(now)
+            window = Window(limit, max(0, limit - (used - nbytes)), reset)
+            raise TooManyRequests(f"this upload ({nbytes} bytes) would pass the tenant's daily "
+                                  f"upload quota of {limit} bytes (MMS_MAX_UPLOAD_BYTES_PER_DAY)",
+                                  code="quota_exceeded", retry_after=reset,
+                                  headers=window.headers())
+
+    def reserve_open(self, tenant: str, job_id: str, limit: int, store: Any) -> None:
+        """Reserve a place for `job_id` among the tenant's unfinished jobs; 429
+        `quota_exceeded` when `limit` are open (after dropping ids whose job settled)."""
+        if limit <= 0:
+            return
+        key = self.keys.open_jobs(tenant)
+        for attempt in (1, 2):
+            if int(self._reserve(keys=[key], args=[job_id, limit])) <= limit:
+                return
+            if attempt == 1 and not self._prune(tenant, store):
+                break
+        raise TooManyRequests(f"this tenant has {limit} unfinished jobs, its limit "
+                              "(MMS_MAX_OPEN_JOBS): retry when some have finished",
+                              code="quota_exceeded", retry_after=5,
+                              headers=Window(limit, 0, 5).headers())
+
+    def release_open(self, tenant: str, job_id: str) -> None:
+        self.r.srem(self.keys.open_jobs(tenant), job_id)
+
+    def open_count(self, tenant: str) -> int:
+        return int(self.r.scard(self.keys.open_jobs(tenant)))
+
+    def _prune(self, tenant: str, store: Any) -> int:
+        """Drop ids whose record is gone or settled (older than a reservation in flight)."""
+        key = self.keys.open_jobs(tenant)
+        ids = [i.decode() for i in self.r.smembers(key)]  # type: ignore[union-attr]
+        now_ms = time.time() * 1000
+        old = [i for i in ids if _age_ms(i, now_ms) > _PRUNE_AFTER_S * 1000]
+        stale = [i for i, job in zip(old, store.get_many(tenant, old))
+                 if job is None or job.get("status") in ("succeeded", "failed", "canceled")]
+        if stale:
+            self.r.srem(key, *stale)
+        return len(stale)
+
+
+def _age_ms(job_id: str, now_ms: float) -> float:
+    """Job ids start with their creation time in ms (`new_job_id`)."""
+    try:
+        return now_ms - int(job_id[4:16], 16)
+    except ValueError:
+        return now_ms

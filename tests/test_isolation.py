@@ -1,0 +1,190 @@
+"""Tenant isolation: tenant B's key, with every scope, on every route of `/openapi.json`, with
+tenant A's ids, gets 404 (or 403), never A's data.
+
+A has a job with media, a webhook delivery, a speech artifact, usage and an API key; the walk
+fills each path parameter with A's value and sends a small valid body. Routes without A's ids
+(lists, usage, B's own submissions) must not mention any of A's ids or A's text.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import requests
+
+from mmservice.auth.keystore import SCOPES
+from webhook_receiver import Receiver
+
+SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="
+
+
+@pytest.fixture(scope="module")
+def world(module_stack):
+    s = module_stack(cfg={"WEBHOOK_SECRETS": SECRET, "WEBHOOK_ALLOWLIST": "127.0.0.1"},
+                     name="iso")
+    auth = s.services.auth.keys
+    a_key, a_rec = auth.create("tenant-a", SCOPES)
+    b_key, _ = auth.create("tenant-b", SCOPES)
+    rcv = Receiver([SECRET]).start()
+    a = requests.Session()
+    a.headers["Authorization"] = f"Bearer {a_key}"
+    secret_text = "tenant A private words"
+    r = a.post(s.api_url + "/v1/jobs", json={
+        "text": secret_text, "tasks": ["moderate", "speak"], "webhook_url": rcv.url(),
+        "metadata": {"owner": "tenant-a"}}, timeout=30)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    done = _poll(a, s.api_url, job_id)
+    assert done["status"] == "succeeded", done
+    deliveries = []
+    for _ in range(200):
+        deliveries = a.get(s.api_url + f"/v1/jobs/{job_id}/deliveries", timeout=10).json()["data"]
+        if deliveries:
+            break
+        rcv.arrived.wait(0.05)
+    assert deliveries
+    yield {"s": s, "a": a, "b_key": b_key, "job_id": job_id, "delivery_id": deliveries[0]["id"],
+           "key_id": a_rec.id, "text": secret_text}
+    rcv.stop()
+
+
+def _poll(session, base, job_id, timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    job: dict = {}
+    while time.monotonic() < deadline:
+        job = session.get(base + f"/v1/jobs/{job_id}", timeout=10).json()
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            return job
+        time.sleep(0.05)
+    return job
+
+
+BODIES = {
+    ("post", "/v1/jobs"): {"text": "tenant B's own text"},
+    ("post", "/v1/admin/keys"): {"scopes": ["read"], "tenant": "tenant-a"},
+    ("patch", "/v1/admin/tenants/{name}/settings"): {"MAX_TEXT_CHARS": 5},
+}
+
+
+def test_tenant_b_never_sees_tenant_a(world):
+    s = world["s"]
+    doc = requests.get(s.api_url + "/openapi.json", timeout=10).json()
+    values = {"job_id": world["job_id"], "delivery_id": world["delivery_id"],
+              "key_id": world["key_id"], "name": "tenant-a"}
+    secrets_of_a = [world["job_id"], world["delivery_id"], world["key_id"], world["text"],
+                    "tenant-a"]
+    b = {"Authorization": f"Bearer {world['b_key']}"}
+    walked = 0
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            if method == "parameters":
+                continue
+            url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+            body = BODIES.get((method, path))
+            r = requests.request(method, s.api_url + url, json=body, headers=b, timeout=30)
+            walked += 1
+            text = r.text
+            if "{" in path:  # names one of A's things
+                assert r.status_code in (403, 404), (method, path, r.status_code, text[:300])
+            elif path == "/v1/admin/keys" and method == "post":
+                assert r.status_code == 404, text  # B may not make keys for A
+            else:
+                assert r.status_code < 500, (method, path, text[:300])
+            if path in ("/metrics", "/openapi.json"):
+                continue  # service-wide counters (no ids), the document
+            for secret in secrets_of_a:
+                if secret in url or (body and secret in str(body)):
+                    continue  # B sent it (a 404 may echo it back): not A's data
+                assert secret not in text, (method, path, secret, text[:300])
+    assert walked >= 20
+    # And A still has everything: B's walk changed nothing of A's.
+    a = world["a"]
+    job = a.get(s.api_url + f"/v1/jobs/{world['job_id']}", timeout=10).json()
+    assert job["status"] == "succeeded" and not job.get("media_deleted")
+    assert a.get(s.api_url + "/v1/admin/tenants/tenant-a", timeout=10).json()["settings"] == {}
+    assert a.get(s.api_url + f"/v1/admin/keys/{world['key_id']}",
+                 timeout=10).json()["active"] is True
+
+
+def test_an_operator_admin_key_manages_other_tenants(world):
+    s = world["s"]
+    op = s.client  # the harness's key: an admin key of the operator tenant (`default`)
+    made = op.post("/v1/admin/keys", json={"tenant": "tenant-c", "scopes": ["submit", "read"],
+                                           "name": "made by the operator"})
+    assert made.status_code == 201, made.text
+    c_key = made.json()["key"]
+    assert made.json()["tenant"] == "tenant-c"
+    tenants = [t["tenant"] for t in op.get("/v1/admin/tenants").json()["data"]]
+    assert {"default", "tenant-a", "tenant-b", "tenant-c"} <= set(tenants)
+    # Per-tenant settings: C's text limit, not A's or the operator's.
+    r = op.s.patch(s.api_url + "/v1/admin/tenants/tenant-c/settings",
+                   json={"MAX_TEXT_CHARS": 5}, timeout=10)
+    assert r.status_code == 200 and r.json()["settings"] == {"MAX_TEXT_CHARS": 5}
+    bad = op.s.patch(s.api_url + "/v1/admin/tenants/tenant-c/settings",
+                     json={"JOB_TTL_S": 5}, timeout=10)
+    assert bad.status_code == 422 and "per tenant" in bad.json()["error"]["message"]
+    s.services.auth.settings._cache.clear()  # this process's 2 s cache, for the test's pace
+    hdr = {"Authorization": f"Bearer {c_key}"}
+    long = requests.post(s.api_url + "/v1/jobs", json={"text": "too long"}, headers=hdr,
+                         timeout=10)
+    assert long.status_code == 413 and long.json()["error"]["code"] == "text_too_long"
+    assert op.submit({"text": "too long"}).status_code == 202
+    # Rotation through the admin API: the new key works, the old one is refused.
+    key_id = made.json()["id"]
+    rot = op.post(f"/v1/admin/keys/{key_id}/rotate", json={})
+    assert rot.status_code == 201 and rot.json()["replaces"]["active"] is False
+    assert requests.get(s.api_url + "/v1/jobs", headers=hdr, timeout=10).status_code == 401
+    new = {"Authorization": f"Bearer {rot.json()['key']}"}
+    assert requests.get(s.api_url + "/v1/jobs", headers=new, timeout=10).status_code == 200
+    assert op.delete(f"/v1/admin/keys/{rot.json()['id']}").json()["active"] is False
+    assert requests.get(s.api_url + "/v1/jobs", headers=new, timeout=10).status_code == 401
+
+
+def test_per_tenant_thresholds_webhook_url_and_rotated_secret(world):
+    """Settings changed through the admin API reach the workers: the tenant's thresholds judge
+    its jobs, its default webhook URL receives them, signed with its rotated secret too."""
+    s = world["s"]
+    op = s.client
+    d_key = op.post("/v1/admin/keys", json={"tenant": "tenant-d", "scopes": ["submit", "read"]}
+                    ).json()["key"]
+    d = requests.Session()
+    d.headers["Authorization"] = f"Bearer {d_key}"
+    rcv = Receiver([]).start()
+    try:
+        r = op.s.patch(s.api_url + "/v1/admin/tenants/tenant-d/settings", timeout=10, json={
+            "THRESHOLDS_REVIEW": 0.0, "THRESHOLDS_BLOCK": 0.0, "WEBHOOK_DEFAULT_URL": rcv.url()})
+        assert r.status_code == 200, r.text
+        assert r.json()["settings"]["THRESHOLDS_BLOCK"] == 0.0
+        rotated = op.post("/v1/admin/tenants/tenant-d/webhook-secrets")
+        assert rotated.status_code == 201 and rotated.json()["active"] == 2
+        rcv.secrets = [rotated.json()["secret"]]  # the receiver knows only the new secret
+        settings = op.get("/v1/admin/tenants/tenant-d").json()["settings"]
+        assert settings["WEBHOOK_SECRETS"] == "***"  # never shown again
+        s.services.auth.settings._cache.clear()
+        job = d.post(s.api_url + "/v1/jobs", json={"text": "have a nice day"}, timeout=10).json()
+        done = _poll(d, s.api_url, job["id"])
+        assert done["results"]["moderation"]["verdict"] == "block", done  # every line at 0
+        assert op.run({"text": "have a nice day"})["results"]["moderation"]["verdict"] == "allow"
+        got = rcv.wait_for(1)
+        assert got[0]["verified"] == [True] and got[0]["status"] == 200
+        assert json.loads(got[0]["body"])["data"]["id"] == job["id"]
+        sigs = got[0]["headers"]["webhook-signature"].split()
+        assert len(sigs) == 2  # the new secret and the one before it both sign
+    finally:
+        rcv.stop()
+
+
+def test_generated_webhook_secrets_are_per_tenant(world):
+    """With no secret configured, each tenant signs with its own generated one."""
+    from mmservice.webhooks import signing
+
+    s = world["s"]
+    keys = s.services.store.keys
+    a = signing.active_secrets((), s.redis, keys.webhook_secret("tenant-a"))
+    b = signing.active_secrets((), s.redis, keys.webhook_secret("tenant-b"))
+    default = signing.active_secrets((), s.redis, keys.webhook_secret())
+    assert len({a[0], b[0], default[0]}) == 3
+    assert keys.webhook_secret() == keys.webhook_secret("default") == "mms:webhook:secret"
