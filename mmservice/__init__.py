@@ -15,7 +15,18 @@ from mmservice import logs
 def create_app(test_config: dict | None = None) -> Flask:
     from flask_smorest import Api
 
-    from mmservice.api import admin, deliveries, docs, errors, health, jobs, metrics, usage
+    from mmservice.api import (
+        admin,
+        audit,
+        deliveries,
+        docs,
+        errors,
+        health,
+        jobs,
+        metrics,
+        policies,
+        usage,
+    )
     from mmservice.auth import guard, scopes
     from mmservice.schemas.output import ApiErrorSchema
     from mmservice.services import build
@@ -41,7 +52,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     api = MmsApi(app)
     scopes.register_scheme(api)
-    for blp in (jobs.blp, health.bp, metrics.bp, deliveries.bp, usage.bp, admin.bp):
+    for blp in (jobs.blp, health.bp, metrics.bp, deliveries.bp, usage.bp, admin.bp,
+                policies.bp, audit.bp):
         api.register_blueprint(blp)
     app.register_blueprint(docs.bp)  # the viewer's files: not API operations, not in the spec
     errors.register(app)

@@ -108,6 +108,37 @@ class Keys:
         """Failed authentications in one 10-second window (the burst log)."""
         return f"{self.prefix}:auth:failures:{window}"
 
+    # -- policies, lists, audit -------------------------------------------------------------
+    def policy(self, tenant: str, name: str) -> str:
+        """Hash of one policy: `latest` (version number), `deleted_at`, and `v:<n>` -> the
+        JSON of version n (immutable once written)."""
+        return f"{self.tenant(tenant)}:policy:{name}"
+
+    def policies(self, tenant: str) -> str:
+        """Set of a tenant's policy names (deleted ones stay: their versions stay readable)."""
+        return f"{self.tenant(tenant)}:policies"
+
+    def policy_default(self, tenant: str) -> str:
+        """The name of the tenant's default policy (absent: the builtin one)."""
+        return f"{self.tenant(tenant)}:policies:default"
+
+    def policy_shadows(self, tenant: str) -> str:
+        """Set of the names of a tenant's live (not deleted) policies in `shadow` mode."""
+        return f"{self.tenant(tenant)}:policies:shadow"
+
+    def list_names(self, tenant: str) -> str:
+        """Set of the names of a tenant's lists: the contract the lists package fills and
+        `policies.store.lists_exist` reads (named as issue 15's plan gives it)."""
+        return f"{self.prefix}:lists:{tenant}:names"
+
+    def audit(self, tenant: str) -> str:
+        """Stream of a tenant's audit events, hash-chained (`mmservice.audit`)."""
+        return f"{self.prefix}:audit:{tenant}"
+
+    def audit_head(self, tenant: str) -> str:
+        """The hash of the last entry of a tenant's audit stream (the chain's head)."""
+        return f"{self.prefix}:audit:{tenant}:head"
+
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, name: str) -> str:
         return f"{self.prefix}:metrics:{name}"

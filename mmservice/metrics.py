@@ -36,8 +36,9 @@ BATCH_SIZE = "moderation_batch_size"  # histogram; no labels
 UPSTREAM_BREAKER = "upstream_breaker"  # gauge (HSET, not added): capability|upstream -> state
 UPSTREAM_BREAKER_OPENED = "upstream_breaker_opened"  # field: capability|upstream
 AUTH_EVENTS = "auth_events"  # field: event|tenant (key created/rotated/revoked, refusals)
+POLICY_SHADOW = "policy_shadow"  # field: tenant|policy|agree or disagree (with the live verdict)
 KEYS = (AUTH_EVENTS, JOBS_CREATED, TASKS_CREATED, JOBS_FINISHED, UPSTREAM_ERRORS, WEBHOOK_ATTEMPTS,
-        STEP_SECONDS, BATCH_SIZE, UPSTREAM_BREAKER, UPSTREAM_BREAKER_OPENED)
+        STEP_SECONDS, BATCH_SIZE, UPSTREAM_BREAKER, UPSTREAM_BREAKER_OPENED, POLICY_SHADOW)
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                 120.0, 300.0)
@@ -125,6 +126,11 @@ class Recorder:
 
     def auth_event(self, event: str, tenant: str | None) -> None:
         self._write(lambda: [("i", AUTH_EVENTS, field(event, tenant or ""), 1)])
+
+    def shadow_verdict(self, tenant: str, policy: str, *, agree: bool) -> None:
+        """A shadow policy's verdict on a job, compared with the live one."""
+        outcome = "agree" if agree else "disagree"
+        self._write(lambda: [("i", POLICY_SHADOW, field(tenant, policy, outcome), 1)])
 
     def moderation_batch(self, size: int) -> None:
         self._write(lambda: self._observe(BATCH_SIZE, "", float(size), BATCH_BUCKETS))

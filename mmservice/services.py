@@ -25,6 +25,7 @@ from mmservice.jobs.deps import Deps
 from mmservice.jobs.dispatch import RedisTaskPublisher, make_enqueue_step
 from mmservice.jobs.settle_watch import SettleWatch
 from mmservice.jobs.store import JobStore
+from mmservice.policies.store import PolicyStore
 from mmservice.providers.registry import Registry
 from mmservice.redis_conn import get_redis
 
@@ -69,6 +70,7 @@ def build(cfg: dict, *, role: str = "api") -> Services:
                 first_step_with_record=publisher.queue_first_step if publisher else None)
     auth = auth_pkg.build(r, store.keys, cfg)
     deps.tenant_cfg = auth.settings.cfg_for
+    deps.policies = PolicyStore(r, store.keys)
     if role == "api":
         deps.limits = auth.limits
     if role == "worker":

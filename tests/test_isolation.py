@@ -44,6 +44,10 @@ def world(module_stack):
             break
         rcv.arrived.wait(0.05)
     assert deliveries
+    # A's policy: its default, and so strict that it blocks anything it judges.
+    r = a.put(s.api_url + f"/v1/policies/{POLICY_OF_A}", timeout=10, json={
+        "thresholds": {"hate": {"review": 0.0, "block": 0.0}}, "default": True})
+    assert r.status_code == 200, r.text
     yield {"s": s, "a": a, "b_key": b_key, "job_id": job_id, "delivery_id": deliveries[0]["id"],
            "key_id": a_rec.id, "text": secret_text}
     rcv.stop()
@@ -62,25 +66,30 @@ def _poll(session, base, job_id, timeout=60.0):
     return job
 
 
+POLICY_OF_A = "tenant-a-policy"
 BODIES = {
     ("post", "/v1/jobs"): {"text": "tenant B's own text"},
     ("post", "/v1/admin/keys"): {"scopes": ["read"], "tenant": "tenant-a"},
     ("patch", "/v1/admin/tenants/{name}/settings"): {"MAX_TEXT_CHARS": 5},
 }
+# Names live in each tenant's own namespace: B's PUT of A's policy name makes B's own policy
+# (checked after the walk, so B's copy cannot answer the walk's GETs).
+AFTER_THE_WALK = {("put", "/v1/policies/{policy_name}")}
 
 
 def test_tenant_b_never_sees_tenant_a(world):
     s = world["s"]
     doc = requests.get(s.api_url + "/openapi.json", timeout=10).json()
     values = {"job_id": world["job_id"], "delivery_id": world["delivery_id"],
-              "key_id": world["key_id"], "name": "tenant-a"}
+              "key_id": world["key_id"], "name": "tenant-a", "policy_name": POLICY_OF_A,
+              "version": "1"}
     secrets_of_a = [world["job_id"], world["delivery_id"], world["key_id"], world["text"],
-                    "tenant-a"]
+                    "tenant-a"]  # (POLICY_OF_A starts with "tenant-a" too)
     b = {"Authorization": f"Bearer {world['b_key']}"}
     walked = 0
     for path, ops in doc["paths"].items():
         for method in ops:
-            if method == "parameters":
+            if method == "parameters" or (method, path) in AFTER_THE_WALK:
                 continue
             url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
             body = BODIES.get((method, path))
@@ -100,6 +109,20 @@ def test_tenant_b_never_sees_tenant_a(world):
                     continue  # B sent it (a 404 may echo it back): not A's data
                 assert secret not in text, (method, path, secret, text[:300])
     assert walked >= 20
+    # B's PUT of A's policy name is B's own version 1; A's policy is untouched, and A's
+    # default policy (which blocks anything) never judges B's jobs.
+    r = requests.put(s.api_url + f"/v1/policies/{POLICY_OF_A}", headers=b, timeout=10,
+                     json={"thresholds": {"hate": {"review": 0.9, "block": 0.95}}})
+    assert r.status_code == 200 and r.json()["version"] == 1 and not r.json()["default"]
+    b_job = requests.post(s.api_url + "/v1/jobs", json={"text": "hello from B"}, headers=b,
+                          timeout=10).json()
+    b_sess = requests.Session()
+    b_sess.headers.update(b)
+    b_mod = _poll(b_sess, s.api_url, b_job["id"])["results"]["moderation"]
+    assert b_mod["verdict"] == "allow" and b_mod["policy"] == {"name": "builtin", "version": 0}
+    a_policy = world["a"].get(s.api_url + f"/v1/policies/{POLICY_OF_A}", timeout=10).json()
+    assert a_policy["version"] == 1 and a_policy["default"] is True
+    assert a_policy["thresholds"]["hate"] == {"review": 0.0, "block": 0.0}
     # And A still has everything: B's walk changed nothing of A's.
     a = world["a"]
     job = a.get(s.api_url + f"/v1/jobs/{world['job_id']}", timeout=10).json()

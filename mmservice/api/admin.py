@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import g, request
 from flask_smorest import Blueprint
 
-from mmservice import config
+from mmservice import audit, config
 from mmservice.api import examples
 from mmservice.api.context import services, tenant
 from mmservice.auth import events
@@ -97,8 +97,13 @@ def patch_settings(name: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object of settings", code="malformed_json")
-    services().auth.settings.update(target, {k.removeprefix(config.PREFIX): v
-                                             for k, v in body.items()})
+    svc = services()
+    before = config.redacted(svc.auth.settings.overrides(target))
+    after = svc.auth.settings.update(target, {k.removeprefix(config.PREFIX): v
+                                              for k, v in body.items()})
+    audit.append(svc.redis, svc.store.keys, target, {
+        "type": "tenant.settings", "actor": _actor(), "before": before,
+        "after": config.redacted(after)})
     return _tenant_view(target)
 
 
@@ -122,6 +127,8 @@ def rotate_webhook_secret(name: str):
     svc.auth.settings.update(target, {"WEBHOOK_SECRETS": ",".join([secret, *current])})
     events.log.info("webhook secret rotated", extra={"auth_event": "webhook_secret_rotated",
                                                      "tenant": target, "actor": _actor()})
+    audit.append(svc.redis, svc.store.keys, target, {
+        "type": "tenant.webhook_secret_rotated", "actor": _actor(), "active": len(current) + 1})
     return {"secret": secret, "active": len(current) + 1}, 201
 
 

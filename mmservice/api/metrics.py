@@ -50,6 +50,9 @@ _COUNTERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     (m.AUTH_EVENTS, "mms_auth_events", "API key events (key_created, key_rotated, "
      "key_revoked) and refusals (unauthorized, forbidden, rate_limited, quota_exceeded), by "
      "tenant (empty for an unknown key).", ("event", "tenant")),
+    (m.POLICY_SHADOW, "mms_policy_shadow_verdicts", "Shadow policies' verdicts on moderation "
+     "jobs, by tenant, policy and whether they agree with the live verdict.",
+     ("tenant", "policy", "outcome")),
 )
 _HISTOGRAMS = (
     (m.STEP_SECONDS, "mms_step_seconds", "Time a job step's work took, by step and provider.",

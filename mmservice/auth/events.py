@@ -1,5 +1,6 @@
 """Key events and refusals: logged (key prefix id, tenant, source address; never the key) and
-counted in `/metrics` (`mms_auth_events_total{event, tenant}`).
+counted in `/metrics` (`mms_auth_events_total{event, tenant}`); key events also go to the
+tenant's audit chain (`mmservice.audit`).
 
 Log fields: `auth_event`, `credential_id` (`mms_<id>`: a field named like "key" would be masked
 by the log redaction), `tenant`, `source`.
@@ -29,6 +30,11 @@ def key_event(r: Any, keys: Keys, event: str, key: Any, *, source: str = "cli",
              extra={"auth_event": event, "credential_id": key.prefix, "tenant": key.tenant,
                     "scopes": ",".join(key.scopes), "source": source, "actor": actor or ""})
     metrics.Recorder(r, keys.prefix).auth_event(event, key.tenant)
+    from mmservice import audit  # the tenant's audit chain (issue 14 point 7)
+
+    audit.append(r, keys, key.tenant, {"type": "key." + event.removeprefix("key_"),
+                                       "actor": actor or source, "key": key.prefix,
+                                       "source": source, "after": key.public()})
 
 
 def window() -> int:

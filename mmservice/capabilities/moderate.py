@@ -12,8 +12,10 @@ from mmservice.providers.base import RawModeration
 
 
 class Policy(Protocol):
-    def decide(self, raws: list[RawModeration], inputs: list[str]) -> dict[str, Any]:
-        """The moderation result (verdict, flags, scores) for the measured pieces."""
+    def decide(self, raws: list[RawModeration], inputs: list[str],
+               kinds: list[str] | None = None) -> dict[str, Any]:
+        """The moderation result (verdict, flags, scores) for the measured pieces; `kinds[i]`
+        is the input kind (text, image, transcript) of `raws[i]`, for per-kind lines."""
 
 
 @dataclass
@@ -35,22 +37,27 @@ def moderate(content: Content, *, provider: Any, policy: Policy, max_chars: int,
     raws: list[RawModeration] = []
     inputs: list[str] = []
     texts: list[str] = []
+    kinds: list[str] = []  # the input kind of each raw, in order
     if content.transcript is not None:
         inputs.append("transcript")
         if content.transcript.strip():
             texts += split_for_moderation(content.transcript, max_chars)
+    text_kinds = ["transcript"] * len(texts)
     if content.text:
         inputs.append("text")
         texts += split_for_moderation(content.text, max_chars)
+    text_kinds += ["text"] * (len(texts) - len(text_kinds))
     if content.image is not None:
         from mmservice.media.images import prepare_for_moderation
 
         image, mime = prepare_for_moderation(content.image, content.image_mime)
         inputs.append("image")
         raws.append(provider.moderate_image(image, mime))
+        kinds.append("image")
     if texts:
         raws.extend((text_provider or provider).moderate_texts(texts))
-    result = policy.decide(raws, inputs)
+        kinds += text_kinds
+    result = policy.decide(raws, inputs, kinds)
     if len(texts) > 1:
         result["pieces"] = len(texts)
     if not raws:

@@ -48,6 +48,9 @@ class Deps:
     # A tenant's settings: `cfg` with the tenant's overrides (`mmservice.auth.tenant_settings`):
     # thresholds and webhook URL/secrets are read through it. None: `cfg` for every tenant.
     tenant_cfg: Callable[[str, dict], dict] | None = None
+    # The tenants' moderation policies (`mmservice.policies.PolicyStore`): intake resolves a
+    # job's policy version, the moderate step loads it. None: the builtin policy for every job.
+    policies: Any = None
 
     def cfg_for(self, tenant: str) -> dict:
         """`cfg` with `tenant`'s overrides."""

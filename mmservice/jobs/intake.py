@@ -139,6 +139,16 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
 
     tasks = plan_tasks(fields.get("tasks"), info["kind"], has_text=text is not None)
     capability_check.check(fields.get("options") or {}, tasks, cfg)
+    policy_ref = None  # the policy version that will judge it (see mmservice.policies)
+    if "moderate" in tasks and deps.policies is not None:
+        try:
+            policy_ref = deps.policies.resolve(tenant,
+                                               (fields.get("options") or {}).get("policy"))
+        except Invalid:
+            # A replay answers its earlier job even when the policy it named is gone since.
+            if not (idempotency_key and store.r.exists(
+                    store.keys.idempotency(tenant, idempotency_key))):
+                raise
     if "speak" in tasks and len(text or "") > cfg["MAX_TTS_CHARS"]:
         raise Invalid(f"text to speak is {len(text)} characters; the limit is "  # type: ignore[arg-type]
                       f"{cfg['MAX_TTS_CHARS']}", code="tts_text_too_long", field="text")
@@ -156,6 +166,8 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
         "metadata": meta or {},
         "_created_ts": ts, "_deadline_ts": ts + cfg["JOB_DEADLINE_S"],
     }
+    if policy_ref is not None:
+        job["_policy"] = policy_ref
     if fields.get("webhook_url"):
         job["webhook_url"] = fields["webhook_url"]
     if text is not None:

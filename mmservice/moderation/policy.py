@@ -141,5 +141,6 @@ class ThresholdPolicy:
     def __init__(self, cfg: dict, overrides: dict | None):
         self.cfg, self.overrides = cfg, overrides
 
-    def decide(self, raws: list[RawModeration], inputs: list[str]) -> dict[str, Any]:
+    def decide(self, raws: list[RawModeration], inputs: list[str],
+               kinds: list[str] | None = None) -> dict[str, Any]:
         return verdict(raws, cfg=self.cfg, overrides=self.overrides, inputs=inputs)

@@ -32,7 +32,7 @@ TRANSCRIPT_FORMATS = ("json", "verbose_json", "text", "srt", "vtt")
 # Which tasks read each option: an option none of a job's tasks reads is refused at submission
 # (`option_not_applicable`) instead of being silently ignored.
 OPTION_TASKS: dict[str, tuple[str, ...]] = {
-    "thresholds": ("moderate",), "prompt": ("describe", "transcribe"),
+    "thresholds": ("moderate",), "policy": ("moderate",), "prompt": ("describe", "transcribe"),
     "detail": ("describe",), "json_schema": ("describe",),
     "language": ("transcribe",), "response_format": ("transcribe",),
     "voice": ("speak",), "format": ("speak",), "speed": ("speak",), "instructions": ("speak",),
@@ -75,6 +75,9 @@ class OptionsSchema(StrictSchema):
                                  "per category (OpenAI's names): {review?, block?} within 0..1, "
                                  "review not above block; or a bare number, which sets review "
                                  "and raises block to at least that number")})
+    policy = fields.String(validate=validate.Length(min=1, max=64), metadata={
+        "description": "the name of the tenant's policy that judges this job (default: the "
+                       "tenant's default policy, else `builtin`); `thresholds` apply on top"})
     prompt = fields.String(validate=validate.Length(min=1, max=4000))
     detail = fields.String(validate=validate.OneOf(("low", "high", "auto")))
     json_schema = fields.Dict()

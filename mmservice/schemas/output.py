@@ -57,6 +57,20 @@ _USAGE = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={
 _ELAPSED = fields.Float(metadata={"description": "time the step took, in milliseconds"})
 
 
+class PolicyRefSchema(Schema):
+    name = fields.String(required=True)
+    version = fields.Integer(required=True, metadata={"description": "0: the builtin policy"})
+
+
+class ShadowVerdictSchema(Schema):
+    policy = fields.Nested(PolicyRefSchema, required=True)
+    verdict = fields.String(required=True, validate=validate.OneOf(VERDICTS))
+    flagged_categories = fields.List(fields.String(), required=True)
+
+
+DECIDERS = ("policy", "list", "review")
+
+
 class ModerationResultSchema(Schema):
     flagged = fields.Boolean(required=True, metadata={
         "description": "true exactly when the verdict is not `allow`"})
@@ -77,6 +91,20 @@ class ModerationResultSchema(Schema):
     pieces = fields.Integer(metadata={"description": "long text was judged in this many pieces"})
     note = fields.String()
     elapsed_ms = _ELAPSED
+    policy = fields.Nested(PolicyRefSchema, metadata={
+        "description": "the policy version that decided (`GET /v1/policies/<name>/versions/<n>`)"})
+    decided_by = fields.String(validate=validate.OneOf(DECIDERS), metadata={
+        "description": "`policy` (thresholds on the scores), `list` (a list hit, no model "
+                       "call) or `review` (a moderator)"})
+    scores_by_kind = fields.Dict(keys=fields.String(), values=fields.Dict(
+        keys=fields.String(), values=fields.Float()), metadata={
+        "description": "per input kind (text, image, transcript): the max score per category, "
+                       "what the policy judged (and what a backtest re-decides)"})
+    unassessed = fields.List(fields.String(), metadata={
+        "description": "categories the policy names that no piece was assessed for (sent to "
+                       "review when the policy says `unassessed: review`)"})
+    shadow = fields.List(fields.Nested(ShadowVerdictSchema), metadata={
+        "description": "the tenant's shadow policies' would-be verdicts on the same scores"})
 
 
 class SentImageSchema(Schema):
