@@ -138,6 +138,22 @@ class Keys:
     def audit_head(self, tenant: str) -> str:
         """The hash of the last entry of a tenant's audit stream (the chain's head)."""
         return f"{self.prefix}:audit:{tenant}:head"
+    # -- hash lists (mmservice/lists/sync.py documents the layout) ---------------------------
+    def hash_lists(self, tenant: str) -> str:
+        """Set of the tenant's hash list ids (the ones a worker loads at a cold start)."""
+        return f"{self.tenant(tenant)}:hashlists"
+
+    def hash_list_items(self, tenant: str, list_id: str) -> str:
+        """Hash: item id -> JSON record (kind, hash, disabled_until, metadata) of one list."""
+        return f"{self.tenant(tenant)}:hashlist:{list_id}:items"
+
+    def hash_list_changes(self, tenant: str) -> str:
+        """Stream: the change feed of all the tenant's hash lists (trimmed; see sync.py)."""
+        return f"{self.tenant(tenant)}:hashlists:changes"
+
+    def hash_list_seq(self, tenant: str) -> str:
+        """Counter: the sequence number of the tenant's last hash list change."""
+        return f"{self.tenant(tenant)}:hashlists:seq"
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, name: str) -> str:

@@ -1,0 +1,15 @@
+"""The matching engines behind tenant block/allow/review lists (issue 15): plain functions and
+small classes that the lists API, the policy and the moderation step call.
+
+- `pdq`: PDQ perceptual hashes (ThreatExchange hex format) and SHA-256 of media bytes.
+- `pdq_index`: an exact in-memory index answering "which hashes lie within N bits of this one".
+- `store`: hash list items in Redis (an items hash per list, a per-tenant change stream); the
+  writer functions the lists API calls.
+- `sync`: the per-worker `HashIndexes` that follows the stream, so a new item matches on every
+  worker at its next lookup, without a rebuild.
+- `terms`: compiled term lists (words, phrases, bounded regexes) matched on the moderation
+  normalizer's text, with hits reported at their offsets in the original text.
+
+Why a package apart from `moderation/`: these engines hold tenant data and Redis state;
+`moderation/` holds the fixed domain (categories, policy arithmetic, built-in terms).
+"""
