@@ -155,6 +155,23 @@ class Keys:
         """Counter: the sequence number of the tenant's last hash list change."""
         return f"{self.tenant(tenant)}:hashlists:seq"
 
+    # -- list records and term items (mmservice/lists/records.py) -----------------------------
+    def list_record(self, tenant: str, name: str) -> str:
+        """JSON of one list's settings (kind, action, thresholds, dates)."""
+        return f"{self.tenant(tenant)}:list:{name}"
+
+    def term_items(self, tenant: str, name: str) -> str:
+        """Hash: item id -> JSON (kind, value, note, disabled_until) of one term list."""
+        return f"{self.tenant(tenant)}:termlist:{name}:items"
+
+    def term_version(self, tenant: str, name: str) -> str:
+        """Counter bumped by every change of a term list: workers rebuild on a new value."""
+        return f"{self.tenant(tenant)}:termlist:{name}:version"
+
+    def list_flood(self, tenant: str, name: str, item_id: str, minute: int) -> str:
+        """Hits of one list item in one clock minute (the flood guard's window)."""
+        return f"{self.tenant(tenant)}:listflood:{name}:{item_id}:{minute}"
+
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, name: str) -> str:
         return f"{self.prefix}:metrics:{name}"

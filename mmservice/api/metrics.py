@@ -53,6 +53,9 @@ _COUNTERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     (m.POLICY_SHADOW, "mms_policy_shadow_verdicts", "Shadow policies' verdicts on moderation "
      "jobs, by tenant, policy and whether they agree with the live verdict.",
      ("tenant", "policy", "outcome")),
+    (m.LIST_FLOOD, "mms_list_floods", "Flood guard trips: a list item's hits went over its "
+     "list's flood_per_minute (its block hits go to review), by tenant and list.",
+     ("tenant", "list")),
 )
 _HISTOGRAMS = (
     (m.STEP_SECONDS, "mms_step_seconds", "Time a job step's work took, by step and provider.",

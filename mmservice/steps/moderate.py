@@ -2,10 +2,10 @@
 under the job's policy (the version intake resolved, with `options.thresholds` on top), then
 every shadow policy of the tenant re-decides the same scores beside it.
 
-Where list matching plugs in (issue 15, lists step): before the model call, match the content
-against `live.lists`; when an allow/block list hits and `live.halt_on_match`, answer without
-calling the model, with `decided_by: "list"` and `matched_lists`; otherwise run the model and
-let a `review` list hit (or a non-halting hit) raise the policy's verdict.
+List matching (`steps.list_match`): before the model call the content is matched against the
+policy's lists; an allow/block hit under `halt_on_match` answers without calling the model
+(`decided_by: "list"`, `matched_lists`); otherwise the model runs and the list precedence is
+applied on its result.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from mmservice import metrics, policies
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
+from mmservice.steps import list_match
 
 
 def run(job: dict, deps: Any) -> dict[str, Any]:
@@ -26,9 +27,10 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
     cfg = deps.cfg_for(job["tenant"])  # the tenant's settings: the builtin policy's lines
     store = getattr(deps, "policies", None)
     live = policies.for_job(store, job, cfg)
-    result = moderate(content, provider=deps.providers.get("moderation"),
-                      text_provider=deps.providers.text_moderation(deps.moderation_backlog),
-                      policy=live, max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]))
+    result = list_match.moderate(job, deps, live, content, lambda: moderate(
+        content, provider=deps.providers.get("moderation"),
+        text_provider=deps.providers.text_moderation(deps.moderation_backlog),
+        policy=live, max_chars=int(deps.cfg["MODERATION_MAX_CHARS"])))
     shadow = policies.shadow_verdicts(store, job, cfg, result)
     if shadow:
         result["shadow"] = shadow
