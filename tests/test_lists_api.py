@@ -177,3 +177,23 @@ def test_lists_need_the_admin_scope(s):
     c = Client(s.api_url, key)
     assert c.get("/v1/lists").status_code == 403
     assert put(c, "x", {"kind": "terms"}).status_code == 403
+
+
+def test_a_worker_compiles_a_term_list_once_per_version(s):
+    """The worker side in-process: a term list is built once and reused until it changes."""
+    from mmservice.lists.apply import ListMatcher
+
+    c = tenant_client(s, "cache")
+    put(c, "t", {"kind": "terms", "action": "block", "items": ["quokka"]})
+    m = ListMatcher(s.redis, s.services.store.keys)
+    recs = m.lists("cache", None)
+    for _ in range(3):
+        hits = m.match("cache", recs, texts={"text": "a QU0KKA here"})
+        assert [h["value"] for h in hits] == ["quokka"] and hits[0]["offsets"] == [2, 8]
+    assert m.builds == 1
+    c.post("/v1/lists/t/items", json={"items": ["wombat"]})
+    hits = m.match("cache", recs, texts={"text": "quokka and wombat", "transcript": "wombat"})
+    assert sorted((h["value"], h["input"]) for h in hits) == [
+        ("quokka", "text"), ("wombat", "text"), ("wombat", "transcript")]
+    assert m.builds == 2
+    assert m.lists("cache", ()) == [] and m.lists("cache", ("t", "gone")) == recs
