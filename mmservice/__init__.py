@@ -23,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         errors,
         health,
         jobs,
+        lists,
         metrics,
         policies,
         usage,
@@ -53,7 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = MmsApi(app)
     scopes.register_scheme(api)
     for blp in (jobs.blp, health.bp, metrics.bp, deliveries.bp, usage.bp, admin.bp,
-                policies.bp, audit.bp):
+                policies.bp, lists.bp, audit.bp):
         api.register_blueprint(blp)
     app.register_blueprint(docs.bp)  # the viewer's files: not API operations, not in the spec
     errors.register(app)

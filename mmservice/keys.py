@@ -107,6 +107,7 @@ class Keys:
     def auth_failures(self, window: int) -> str:
         """Failed authentications in one 10-second window (the burst log)."""
         return f"{self.prefix}:auth:failures:{window}"
+
     # -- hash lists (mmservice/lists/sync.py documents the layout) ---------------------------
     def hash_lists(self, tenant: str) -> str:
         """Set of the tenant's hash list ids (the ones a worker loads at a cold start)."""
@@ -163,6 +164,23 @@ class Keys:
         if tenant is None:
             return f"{self.prefix}:cache:shared:{digest}"
         return f"{self.tenant(tenant)}:cache:{digest}"
+
+    # -- list records and term items (mmservice/lists/records.py) -----------------------------
+    def list_record(self, tenant: str, name: str) -> str:
+        """JSON of one list's settings (kind, action, thresholds, dates)."""
+        return f"{self.tenant(tenant)}:list:{name}"
+
+    def term_items(self, tenant: str, name: str) -> str:
+        """Hash: item id -> JSON (kind, value, note, disabled_until) of one term list."""
+        return f"{self.tenant(tenant)}:termlist:{name}:items"
+
+    def term_version(self, tenant: str, name: str) -> str:
+        """Counter bumped by every change of a term list: workers rebuild on a new value."""
+        return f"{self.tenant(tenant)}:termlist:{name}:version"
+
+    def list_flood(self, tenant: str, name: str, item_id: str, minute: int) -> str:
+        """Hits of one list item in one clock minute (the flood guard's window)."""
+        return f"{self.tenant(tenant)}:listflood:{name}:{item_id}:{minute}"
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, name: str) -> str:

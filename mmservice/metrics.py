@@ -38,9 +38,10 @@ UPSTREAM_BREAKER_OPENED = "upstream_breaker_opened"  # field: capability|upstrea
 AUTH_EVENTS = "auth_events"  # field: event|tenant (key created/rotated/revoked, refusals)
 POLICY_SHADOW = "policy_shadow"  # field: tenant|policy|agree or disagree (with the live verdict)
 RESULT_CACHE = "result_cache"  # field: task|outcome (hit, miss), one per looked-up item
+LIST_FLOOD = "list_flood"  # field: tenant|list (an item went over its flood_per_minute)
 KEYS = (AUTH_EVENTS, JOBS_CREATED, TASKS_CREATED, JOBS_FINISHED, UPSTREAM_ERRORS, WEBHOOK_ATTEMPTS,
         STEP_SECONDS, BATCH_SIZE, UPSTREAM_BREAKER, UPSTREAM_BREAKER_OPENED, POLICY_SHADOW,
-        RESULT_CACHE)
+        RESULT_CACHE, LIST_FLOOD)
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                 120.0, 300.0)
@@ -138,6 +139,10 @@ class Recorder:
         """Result-cache lookups of one step (`mmservice.cache`): items found and not found."""
         self._write(lambda: [("i", RESULT_CACHE, field(task, outcome), n)
                              for outcome, n in (("hit", hits), ("miss", misses)) if n])
+
+    def list_flood(self, tenant: str, list_name: str) -> None:
+        """A list item went over its list's flood_per_minute (once per item per minute)."""
+        self._write(lambda: [("i", LIST_FLOOD, field(tenant, list_name), 1)])
 
     def moderation_batch(self, size: int) -> None:
         self._write(lambda: self._observe(BATCH_SIZE, "", float(size), BATCH_BUCKETS))

@@ -74,7 +74,10 @@ def build(cfg: dict, *, role: str = "api") -> Services:
     if role == "api":
         deps.limits = auth.limits
     if role == "worker":
+        from mmservice.lists.apply import ListMatcher
         from mmservice.steps import registry
+
+        deps.lists = ListMatcher(r, store.keys)
 
         moderation_queue = registry.get("moderate").queue
         deps.moderation_backlog = lambda: int(r.llen(moderation_queue))

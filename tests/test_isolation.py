@@ -48,8 +48,13 @@ def world(module_stack):
     r = a.put(s.api_url + f"/v1/policies/{POLICY_OF_A}", timeout=10, json={
         "thresholds": {"hate": {"review": 0.0, "block": 0.0}}, "default": True})
     assert r.status_code == 200, r.text
+    # A's list, with an item B must never see or change.
+    r = a.put(s.api_url + f"/v1/lists/{LIST_OF_A}", timeout=10, json={
+        "kind": "terms", "action": "block", "items": [LIST_ITEM_OF_A]})
+    assert r.status_code == 200, r.text
+    item_id = a.get(s.api_url + f"/v1/lists/{LIST_OF_A}/items", timeout=10).json()["data"][0]["id"]
     yield {"s": s, "a": a, "b_key": b_key, "job_id": job_id, "delivery_id": deliveries[0]["id"],
-           "key_id": a_rec.id, "text": secret_text}
+           "key_id": a_rec.id, "text": secret_text, "item_id": item_id}
     rcv.stop()
 
 
@@ -67,14 +72,18 @@ def _poll(session, base, job_id, timeout=60.0):
 
 
 POLICY_OF_A = "tenant-a-policy"
+LIST_OF_A = "tenant-a-list"
+LIST_ITEM_OF_A = "zorblaxian"
 BODIES = {
     ("post", "/v1/jobs"): {"text": "tenant B's own text"},
     ("post", "/v1/admin/keys"): {"scopes": ["read"], "tenant": "tenant-a"},
     ("patch", "/v1/admin/tenants/{name}/settings"): {"MAX_TEXT_CHARS": 5},
+    ("post", "/v1/lists/{list_name}/items"): {"items": ["tenant B's word"]},
+    ("patch", "/v1/lists/{list_name}/items/{item_id}"): {"note": "B was here"},
 }
 # Names live in each tenant's own namespace: B's PUT of A's policy name makes B's own policy
 # (checked after the walk, so B's copy cannot answer the walk's GETs).
-AFTER_THE_WALK = {("put", "/v1/policies/{policy_name}")}
+AFTER_THE_WALK = {("put", "/v1/policies/{policy_name}"), ("put", "/v1/lists/{list_name}")}
 
 
 def test_tenant_b_never_sees_tenant_a(world):
@@ -82,9 +91,10 @@ def test_tenant_b_never_sees_tenant_a(world):
     doc = requests.get(s.api_url + "/openapi.json", timeout=10).json()
     values = {"job_id": world["job_id"], "delivery_id": world["delivery_id"],
               "key_id": world["key_id"], "name": "tenant-a", "policy_name": POLICY_OF_A,
-              "version": "1"}
+              "version": "1", "list_name": LIST_OF_A, "item_id": world["item_id"]}
     secrets_of_a = [world["job_id"], world["delivery_id"], world["key_id"], world["text"],
-                    "tenant-a"]  # (POLICY_OF_A starts with "tenant-a" too)
+                    "tenant-a", LIST_ITEM_OF_A, world["item_id"]]
+    # (POLICY_OF_A and LIST_OF_A start with "tenant-a" too)
     b = {"Authorization": f"Bearer {world['b_key']}"}
     walked = 0
     for path, ops in doc["paths"].items():
@@ -123,8 +133,21 @@ def test_tenant_b_never_sees_tenant_a(world):
     a_policy = world["a"].get(s.api_url + f"/v1/policies/{POLICY_OF_A}", timeout=10).json()
     assert a_policy["version"] == 1 and a_policy["default"] is True
     assert a_policy["thresholds"]["hate"] == {"review": 0.0, "block": 0.0}
+    # B's PUT of A's list name makes B's own list; A's list and item are untouched, and A's
+    # block list never judges B's jobs.
+    r = requests.put(s.api_url + f"/v1/lists/{LIST_OF_A}", headers=b, timeout=10,
+                     json={"kind": "sha256"})
+    assert r.status_code == 200 and r.json()["items"] == 0
+    b_job = requests.post(s.api_url + "/v1/jobs", json={"text": LIST_ITEM_OF_A}, headers=b,
+                          timeout=10).json()
+    assert _poll(b_sess, s.api_url, b_job["id"])["results"]["moderation"]["verdict"] == "allow"
     # And A still has everything: B's walk changed nothing of A's.
     a = world["a"]
+    a_list = a.get(s.api_url + f"/v1/lists/{LIST_OF_A}", timeout=10).json()
+    assert a_list["kind"] == "terms" and a_list["items"] == 1
+    a_item = a.get(s.api_url + f"/v1/lists/{LIST_OF_A}/items/{world['item_id']}",
+                   timeout=10).json()
+    assert a_item["value"] == LIST_ITEM_OF_A and a_item["note"] is None
     job = a.get(s.api_url + f"/v1/jobs/{world['job_id']}", timeout=10).json()
     assert job["status"] == "succeeded" and not job.get("media_deleted")
     assert a.get(s.api_url + "/v1/admin/tenants/tenant-a", timeout=10).json()["settings"] == {}

@@ -55,6 +55,9 @@ _COUNTERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
      ("tenant", "policy", "outcome")),
     (m.RESULT_CACHE, "mms_result_cache_lookups", "Result-cache lookups (one per text piece, "
      "image, clip or vision question), by task and outcome (hit, miss).", ("task", "outcome")),
+    (m.LIST_FLOOD, "mms_list_floods", "Flood guard trips: a list item's hits went over its "
+     "list's flood_per_minute (its block hits go to review), by tenant and list.",
+     ("tenant", "list")),
 )
 _HISTOGRAMS = (
     (m.STEP_SECONDS, "mms_step_seconds", "Time a job step's work took, by step and provider.",

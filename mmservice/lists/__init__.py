@@ -7,6 +7,10 @@ small classes that the lists API, the policy and the moderation step call.
   writer functions the lists API calls.
 - `sync`: the per-worker `HashIndexes` that follows the stream, so a new item matches on every
   worker at its next lookup, without a rebuild.
+- `records`: the lists API's storage: list records (kind, action, thresholds), term items with
+  a version counter, hash items through `store`; keeps `Keys.list_names` in step for policies.
+- `apply`: the worker side: `ListMatcher` (one per worker process) matches a job's text,
+  transcript, media bytes and image against the lists that apply, and runs the flood guard.
 - `terms`: compiled term lists (words, phrases, bounded regexes) matched on the moderation
   normalizer's text, with hits reported at their offsets in the original text;
   `regex_safety` decides which regexes a list accepts.

@@ -41,7 +41,7 @@ class Policy:
     base: Thresholds
     thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     by_kind: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
-    lists: tuple[str, ...] = ()
+    lists: tuple[str, ...] | None = None  # None: the policy names none, so all the tenant's
     halt_on_match: bool = True
     unassessed: str = "allow"
     mode: str = "live"
@@ -53,7 +53,7 @@ class Policy:
         """A stored version (`policies.store`) -> a Policy."""
         return cls(name=rec["name"], version=int(rec["version"]), base=base,
                    thresholds=rec.get("thresholds") or {}, by_kind=rec.get("by_kind") or {},
-                   lists=tuple(rec.get("lists") or ()),
+                   lists=None if rec.get("lists") is None else tuple(rec["lists"]),
                    halt_on_match=bool(rec.get("halt_on_match", True)),
                    unassessed=rec.get("unassessed", "allow"), mode=rec.get("mode", "live"),
                    overrides=overrides)

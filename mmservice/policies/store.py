@@ -75,7 +75,7 @@ def lists_exist(r: redis.Redis, keys: Keys, tenant: str, names: list[str]) -> li
 
 def builtin_record(base: Thresholds, default: bool) -> dict[str, Any]:
     return {"name": BUILTIN, "version": 0, "thresholds": {c: dict(base[c]) for c in CATEGORIES},
-            "by_kind": {}, "lists": [], "halt_on_match": True, "unassessed": "allow",
+            "by_kind": {}, "halt_on_match": True, "unassessed": "allow",
             "mode": "live", "default": default, "builtin": True}
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from mmservice.schemas.list_hits import MatchedListSchema
+
 STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
 TASK_STATES = ("pending", "running", "succeeded", "failed", "skipped", "canceled")
 VERDICTS = ("allow", "review", "block")
@@ -110,6 +112,12 @@ class ModerationResultSchema(Schema):
     unassessed = fields.List(fields.String(), metadata={
         "description": "categories the policy names that no piece was assessed for (sent to "
                        "review when the policy says `unassessed: review`)"})
+    matched_lists = fields.List(fields.Nested(MatchedListSchema), metadata={
+        "description": "list hits (at most 50), in the order found"})
+    policy_verdict = fields.String(validate=validate.OneOf(VERDICTS), metadata={
+        "description": "when a list decided after the model ran: the policy's own verdict"})
+    flood = fields.Boolean(metadata={"description": "a hit was turned to review by the flood "
+                                                    "guard"})
     shadow = fields.List(fields.Nested(ShadowVerdictSchema), metadata={
         "description": "the tenant's shadow policies' would-be verdicts on the same scores"})
 

@@ -54,7 +54,8 @@ class PolicyInSchema(_Strict):
                                  "replace `thresholds` for that kind's pieces"})
     lists = fields.List(fields.String(validate=validate.Length(1, 64)),
                         validate=validate.Length(max=50),
-                        metadata={"description": "names of the tenant's lists that apply"})
+                        metadata={"description": "names of the tenant's lists that apply "
+                                                 "(absent: all of them; `[]`: none)"})
     halt_on_match = fields.Boolean(metadata={
         "description": "an allow/block list hit decides without a model call (default true)"})
     unassessed = fields.String(validate=validate.OneOf(UNASSESSED), metadata={

@@ -4,10 +4,10 @@ every shadow policy of the tenant re-decides the same scores beside it. Measurem
 the result cache when the same content was measured before (`mmservice.cache`); the policy
 decides anew either way.
 
-Where list matching plugs in (issue 15, lists step): before the model call, match the content
-against `live.lists`; when an allow/block list hits and `live.halt_on_match`, answer without
-calling the model, with `decided_by: "list"` and `matched_lists`; otherwise run the model and
-let a `review` list hit (or a non-halting hit) raise the policy's verdict.
+List matching (`steps.list_match`): before the model call the content is matched against the
+policy's lists; an allow/block hit under `halt_on_match` answers without calling the model
+(`decided_by: "list"`, `matched_lists`); otherwise the model runs and the list precedence is
+applied on its result.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from mmservice import metrics, policies
 from mmservice.cache.steps import for_step
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
+from mmservice.steps import list_match
 
 
 def run(job: dict, deps: Any) -> dict[str, Any]:
@@ -30,10 +31,17 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
     store = getattr(deps, "policies", None)
     live = policies.for_job(store, job, cfg)
     cache = for_step(job, deps, "moderate")
-    provider, text_provider = cache.moderation(
-        deps.providers.get("moderation"), deps.providers.text_moderation(deps.moderation_backlog))
-    result = moderate(content, provider=provider, text_provider=text_provider, policy=live,
-                      max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]))
+
+    def call_model() -> dict[str, Any]:
+        """The measurements (from the cache when known), decided by the policy; the current
+        lists are applied around it by `list_match`, on a cache hit too."""
+        provider, text_provider = cache.moderation(
+            deps.providers.get("moderation"),
+            deps.providers.text_moderation(deps.moderation_backlog))
+        return moderate(content, provider=provider, text_provider=text_provider, policy=live,
+                        max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]))
+
+    result = list_match.moderate(job, deps, live, content, call_model)
     shadow = policies.shadow_verdicts(store, job, cfg, result)
     if shadow:
         result["shadow"] = shadow
