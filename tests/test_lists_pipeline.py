@@ -220,3 +220,30 @@ def test_a_new_item_matches_on_a_second_worker(s):
         assert w2.alive()
     finally:
         s.workers.remove(s.worker)
+
+
+def test_a_term_list_reads_the_text_written_in_an_image(s, stub):
+    """A caption in the picture is content too: term lists match the OCR text of an image job
+    (read by the offline OCR engine in the worker), with offsets in that text."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    c = tenant_client(s, "ocr")
+    put(c, "/v1/lists/caption-words", {"kind": "terms", "action": "block", "items": ["zorblax"]})
+    img = Image.new("RGB", (640, 200), "white")
+    ImageDraw.Draw(img).text((20, 60), "ZORBLAX NOW", fill="black",
+                             font=ImageFont.load_default(size=64))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    stub.reset()
+    mod = moderation_of(c, c.submit_file("caption.png", buf.getvalue(), "image/png"))
+    assert mod["verdict"] == "block" and mod["decided_by"] == "list", mod
+    hit = mod["matched_lists"][0]
+    assert hit["input"] == "ocr" and hit["value"] == "zorblax", hit
+    assert hit["matched"].lower() == "zorblax" and hit["offsets"][1] - hit["offsets"][0] == 7
+    assert model_calls(stub) == 0
+    # the same words typed in no picture: a plain image is not matched
+    plain = Image.new("RGB", (640, 200), (30, 80, 200))
+    buf = io.BytesIO()
+    plain.save(buf, "PNG")
+    other = moderation_of(c, c.submit_file("plain.png", buf.getvalue(), "image/png"))
+    assert "matched_lists" not in other

@@ -16,11 +16,12 @@ class MatchedListSchema(Schema):
         "description": "what this hit did (a flood-guarded block hit says review)"})
     item_id = fields.String(required=True)
     input = fields.String(required=True, metadata={
-        "description": "what matched: text, transcript, image, or media (the bytes)"})
+        "description": "what matched: text, transcript, ocr (text read in the image), image, "
+                       "or media (the bytes)"})
     value = fields.String(metadata={"description": "terms: the item as written"})
     matched = fields.String(metadata={"description": "terms: the original text that matched"})
     offsets = fields.List(fields.Integer(), metadata={
-        "description": "terms: [start, end) in the original text or transcript"})
+        "description": "terms: [start, end) in the original text, transcript or OCR text"})
     hash = fields.String(metadata={"description": "hash lists: the content's hash"})
     distance = fields.Integer(metadata={"description": "pdq: Hamming distance to the item"})
     flood = fields.Boolean(metadata={

@@ -31,6 +31,18 @@ def _texts(content: Any) -> dict[str, str]:
     return out
 
 
+def _ocr_text(image: bytes) -> str | None:
+    """The text written in an image, for the tenant's term lists (a meme's caption is content
+    too). Read with the offline OCR engine in the worker, only when a term list applies to an
+    image job; None where the offline engines are not installed (`requirements-local.txt`)."""
+    try:
+        from mmservice.providers.local import image_moderation, ocr
+    except ImportError:
+        return None
+    rgb = image_moderation.to_rgb(image_moderation.open_image(image))
+    return "\n".join(line["text"] for line in ocr.read_text(rgb, "auto")) or None
+
+
 def _inputs(content: Any) -> list[str]:
     return ([k for k, v in (("transcript", content.transcript is not None),
                             ("text", bool(content.text)),
@@ -48,10 +60,16 @@ def find(job: dict, deps: Any, live: Any, content: Any) -> tuple[list[dict], lis
         return [], []
     image = content.image
     wants_media = any(r["kind"] in ("sha256", "pdq") for r in recs)
-    if image is None and wants_media and job["input"]["kind"] == "image":
+    wants_ocr = any(r["kind"] == "terms" for r in recs) and job["input"]["kind"] == "image"
+    if image is None and (wants_media or wants_ocr) and job["input"]["kind"] == "image":
         image = job_media(job, deps)
+    texts = _texts(content)
+    if wants_ocr and image is not None:
+        seen = _ocr_text(image)
+        if seen:
+            texts["ocr"] = seen
     sha = (job.get("input") or {}).get("sha256")
-    hits = matcher.match(tenant, recs, texts=_texts(content), image=image, sha256=sha,
+    hits = matcher.match(tenant, recs, texts=texts, image=image, sha256=sha,
                          max_pixels=int(deps.cfg_for(tenant).get("MAX_IMAGE_PIXELS",
                                                                  50_000_000)))
     matcher.flood_guard(tenant, hits, recs)
