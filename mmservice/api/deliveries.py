@@ -10,7 +10,8 @@ from mmservice import logs
 from mmservice.api import examples
 from mmservice.api.context import services, tenant
 from mmservice.auth.scopes import requires
-from mmservice.schemas.output import ApiErrorSchema, DeliveryListSchema, DeliverySchema
+from mmservice.schemas.ops_output import DeliveryListSchema, DeliverySchema
+from mmservice.schemas.output import ApiErrorSchema
 from mmservice.webhooks.redeliver import redeliver
 from mmservice.webhooks.store import public_view
 from mmservice.webhooks.wiring import hooks

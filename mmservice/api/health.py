@@ -22,7 +22,7 @@ from mmservice.api import examples
 from mmservice.auth.scopes import public, requires
 from mmservice.keys import DEFAULT as DEFAULT_KEYS
 from mmservice.providers import discovery, registry
-from mmservice.schemas.output import HealthSchema, ProvidersSchema, ReadySchema
+from mmservice.schemas.ops_output import HealthSchema, ProvidersSchema, ReadySchema
 
 bp = Blueprint("health", __name__, description="Health, readiness, providers")
 

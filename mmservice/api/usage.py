@@ -15,7 +15,8 @@ from mmservice.api import examples
 from mmservice.api.context import services, tenant
 from mmservice.auth.scopes import requires
 from mmservice.errors import Invalid
-from mmservice.schemas.output import ApiErrorSchema, UsageSchema
+from mmservice.schemas.ops_output import UsageSchema
+from mmservice.schemas.output import ApiErrorSchema
 
 bp = Blueprint("usage", __name__, description="Usage accounting")
 
