@@ -120,8 +120,16 @@ def verdict(raws: list[RawModeration], *, cfg: Mapping[str, Any], overrides: dic
         "model": models[0] if len(models) == 1 else ",".join(models),
         "provider": providers[0] if len(providers) == 1 else ",".join(providers),
     }
-    if merged["upstream_flagged"] is not None:
-        result["upstream_flagged"] = merged["upstream_flagged"]
+    add_provider_extras(result, raws, merged["upstream_flagged"])
+    return result
+
+
+def add_provider_extras(result: dict[str, Any], raws: list[RawModeration],
+                        upstream_flagged: bool | None) -> None:
+    """What the providers said beside the scores, the same under any policy: the upstream's
+    own `flagged`, their details, and their usage summed over the pieces."""
+    if upstream_flagged is not None:
+        result["upstream_flagged"] = upstream_flagged
     details = [r.details for r in raws if r.details]
     if details:
         result["details"] = details
@@ -132,7 +140,6 @@ def verdict(raws: list[RawModeration], *, cfg: Mapping[str, Any], overrides: dic
                 usage[k] = usage.get(k, 0) + v
     if usage:
         result["usage"] = usage
-    return result
 
 
 class ThresholdPolicy:

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mmservice.moderation.categories import CATEGORIES
-from mmservice.moderation.policy import Thresholds, decide, merge, with_overrides
+from mmservice.moderation.policy import (
+    Thresholds,
+    add_provider_extras,
+    decide,
+    merge,
+    with_overrides,
+)
 
 if TYPE_CHECKING:
     from mmservice.providers.base import RawModeration
@@ -129,18 +135,7 @@ class Policy:
         }
         if "unassessed" in d:
             result["unassessed"] = d["unassessed"]
-        if merged["upstream_flagged"] is not None:
-            result["upstream_flagged"] = merged["upstream_flagged"]
-        details = [r.details for r in raws if r.details]
-        if details:
-            result["details"] = details
-        usage: dict[str, float] = {}
-        for r in raws:
-            for k, v in (r.usage or {}).items():
-                if isinstance(v, (int, float)):
-                    usage[k] = usage.get(k, 0) + v
-        if usage:
-            result["usage"] = usage
+        add_provider_extras(result, raws, merged["upstream_flagged"])
         return result
 
 
