@@ -93,9 +93,9 @@ class CachedModeration:
         FLIGHTS.settle(claimed, values)
 
 
-class CachedTranscription:
-    """One clip (or one chunk of a long one) per entry: its bytes, its file extension (the
-    upstream decodes by it), `language` and `prompt`."""
+class _OneProvider:
+    """A cache in front of one provider: named like it, keyed by its identity, and passing the
+    rest of its interface through."""
 
     def __init__(self, provider: Any, cache: ResultCache):
         self.provider, self.cache = provider, cache
@@ -104,6 +104,11 @@ class CachedTranscription:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.provider, name)
+
+
+class CachedTranscription(_OneProvider):
+    """One clip (or one chunk of a long one) per entry: its bytes, its file extension (the
+    upstream decodes by it), `language` and `prompt`."""
 
     def transcribe(self, audio: bytes, filename: str, *, language: str | None,
                    prompt: str | None) -> Transcript:
@@ -118,17 +123,9 @@ class CachedTranscription:
         return t
 
 
-class CachedVision:
+class CachedVision(_OneProvider):
     """One question about one prepared image: the bytes sent (they already reflect `detail` and
     the pixel limit), the question (`prompt`), `detail` and `json_schema`."""
-
-    def __init__(self, provider: Any, cache: ResultCache):
-        self.provider, self.cache = provider, cache
-        self.name, self.model = provider.name, provider.model
-        self.identity = provider_identity(provider)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.provider, name)
 
     def describe(self, image: bytes, mime: str, *, prompt: str | None, detail: str,
                  json_schema: dict | None) -> dict[str, Any]:
