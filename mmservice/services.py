@@ -21,6 +21,7 @@ from celery import Celery
 from mmservice import auth as auth_pkg
 from mmservice.blobs import BlobStore, blob_store_from_config
 from mmservice.celery_init import make_celery
+from mmservice.jobs.admission import Admission
 from mmservice.jobs.deps import Deps
 from mmservice.jobs.dispatch import RedisTaskPublisher, make_enqueue_step
 from mmservice.jobs.settle_watch import SettleWatch
@@ -73,6 +74,7 @@ def build(cfg: dict, *, role: str = "api") -> Services:
     deps.policies = PolicyStore(r, store.keys)
     if role == "api":
         deps.limits = auth.limits
+        deps.admission = Admission(r, store.keys)
     if role == "worker":
         from mmservice.lists.apply import ListMatcher
         from mmservice.steps import registry

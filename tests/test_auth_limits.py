@@ -146,6 +146,38 @@ def test_the_daily_upload_quota_refuses_before_storing(stack):
     assert small.status_code == 202  # the refused request was not counted
 
 
+def _bytes_today(s, tenant: str) -> int:
+    keys = s.redis.keys(f"mms:t:{tenant}:quota:bytes:*")
+    return sum(int(s.redis.get(k) or 0) for k in keys)
+
+
+def test_admission_refusals_charge_and_reserve_nothing(stack):
+    """Policy, upload bytes and the open-jobs place are admitted in one step
+    (`mmservice.jobs.admission`): whatever refuses a job leaves every counter as it was."""
+    s = stack(cfg={"MAX_UPLOAD_BYTES_PER_DAY": 10_000, "MAX_OPEN_JOBS": 1}, workers=0)
+    key = make_key(s.cfg["REDIS_URL"], tenant="adm", scopes=["submit", "read"])
+    hdr = {"Authorization": f"Bearer {key}"}
+    url = s.api_url + "/v1/jobs"
+    # An unknown policy: 422, nothing charged, no place taken.
+    bad = requests.post(url, json={"text": "a" * 500, "options": {"policy": "nope"}},
+                        headers=hdr, timeout=10)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "policy_not_found"
+    assert _bytes_today(s, "adm") == 0 and s.services.auth.limits.open_count("adm") == 0
+    # A request refused by validation is not charged either.
+    invalid = requests.post(url, json={"text": "a" * 500, "tasks": ["nope"]}, headers=hdr,
+                            timeout=10)
+    assert invalid.status_code in (400, 422) and _bytes_today(s, "adm") == 0
+    ok = requests.post(url, json={"text": "b" * 500}, headers=hdr, timeout=10)
+    assert ok.status_code == 202, ok.text
+    charged = _bytes_today(s, "adm")
+    assert 500 < charged < 1000 and s.services.auth.limits.open_count("adm") == 1
+    # The open-jobs quota refuses the next one: the bytes it charged are given back.
+    full = requests.post(url, json={"text": "c" * 500}, headers=hdr, timeout=10)
+    assert full.status_code == 429 and full.json()["error"]["code"] == "quota_exceeded"
+    assert full.headers["RateLimit-Remaining"] == "0"
+    assert _bytes_today(s, "adm") == charged
+
+
 def test_a_tenant_rate_overrides_the_service_rate(stack):
     """The gate counts at the service's rate in its own round trip; a tenant with another
     rate (admin settings) is counted by the guard, at its rate."""

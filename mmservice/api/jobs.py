@@ -107,11 +107,9 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
 @blp.alt_response(503, schema=ApiErrorSchema, example=examples.error("store_unavailable"))
 def create_job():
     svc, who, cfg = services(), tenant(), tenant_cfg()
-    # The daily upload quota is charged before the body is parsed (a refused job stores nothing).
-    size = request.content_length
+    size = request.content_length  # what the daily upload quota counts, once admitted
     if size is None:
         size = len(request.get_data(cache=True))
-    svc.auth.limits.charge_upload(who, size, int(cfg["MAX_UPLOAD_BYTES_PER_DAY"]))
     ctype = (request.mimetype or "").lower()
     if ctype == "application/json":
         fields, upload = _parse_json_body(), None
@@ -125,7 +123,8 @@ def create_job():
         raise BadRequest("Idempotency-Key must be 1-255 characters", code="invalid_header",
                          field="Idempotency-Key")
     deps = svc.deps if cfg is svc.cfg else dataclasses.replace(svc.deps, cfg=cfg)
-    job, created = submit(fields, upload, deps, tenant=who, idempotency_key=key)
+    job, created = submit(fields, upload, deps, tenant=who, idempotency_key=key,
+                          charge_bytes=size)
     return job, 202 if created else 200, {"Location": url_for("jobs.get_job", job_id=job["id"])}
 
 

@@ -4,20 +4,23 @@
   uses) on the service's own connection pool, so two API processes count one window. The
   window is aligned to the clock (its index is part of the counter's name), so one atomic
   INCR-with-expiry is the whole cost: the reset time needs no second call.
-- Bytes uploaded per tenant per UTC day: one counter per day, charged before the body is
-  parsed; a request that would pass the limit is refused and not counted.
+- Bytes uploaded per tenant per UTC day: one counter per day, charged (whole request body) when
+  a job is admitted, after it passed validation (`mmservice.jobs.admission`, one Lua call with
+  the open-jobs reservation and the policy lookup); a request refused for any reason is not
+  counted. A body's size is already bounded (the larger of `MMS_MAX_AUDIO_BYTES` and
+  `MMS_MAX_IMAGE_BYTES`, plus 1 MiB) and so is the request rate, so what a refused body costs
+  to read is bounded too.
 - Unfinished jobs per tenant: a set of open job ids. An id is reserved before anything is stored
   (a refused job stores nothing), written again with the record, and removed in the transaction
   that settles the job (`JobStore.queue_settled`) or deletes it. Why a set and not a counter: a
   counter leaks when a process dies between increment and decrement; a set is checked against
-  the records when it refuses (`_prune`), so a stale id costs one refusal at most.
+  the records when it refuses (`prune`), so a stale id costs one refusal at most.
 
 Over a limit: 429 with `Retry-After` and `RateLimit-Limit`, `RateLimit-Remaining`,
 `RateLimit-Reset` (seconds until the window resets).
 """
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,22 +34,6 @@ from mmservice.keys import Keys
 
 # A just-reserved id has no record yet: pruning leaves ids younger than this alone.
 _PRUNE_AFTER_S = 30.0
-# One round trip each, atomic: count the upload unless it passes the limit; reserve a place
-# among the open jobs unless they are full.
-_CHARGE_LUA = """
-local used = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-if used > tonumber(ARGV[2]) then redis.call('DECRBY', KEYS[1], ARGV[1]) end
-return used
-"""
-_RESERVE_LUA = """
-redis.call('SADD', KEYS[1], ARGV[1])
-local n = redis.call('SCARD', KEYS[1])
-if n > tonumber(ARGV[2]) then redis.call('SREM', KEYS[1], ARGV[1]) end
-return n
-"""
-
-
 @dataclass(frozen=True)
 class Window:
     limit: int
@@ -69,17 +56,11 @@ def parse_rate(text: str) -> RateLimitItem | None:
                       field="MMS_RATE_LIMIT") from None
 
 
-def _seconds_to_midnight(now: float) -> int:
-    return 86400 - int(now) % 86400
-
-
 class Limits:
     def __init__(self, r: redis.Redis, keys: Keys, redis_url: str):
         self.r, self.keys = r, keys
         self.storage = RedisStorage(redis_url, connection_pool=r.connection_pool,
                                     key_prefix=keys.rate_limits())
-        self._charge = r.register_script(_CHARGE_LUA)
-        self._reserve = r.register_script(_RESERVE_LUA)
         self._items: dict[str, RateLimitItem | None] = {}
 
     def _item(self, rate: str) -> RateLimitItem | None:
@@ -115,37 +96,21 @@ class Limits:
                                   retry_after=window.reset_s, headers=window.headers())
         return window
 
-    def charge_upload(self, tenant: str, nbytes: int, limit: int) -> None:
-        """Count `nbytes` uploaded by `tenant` today; 429 `quota_exceeded` past `limit`."""
-        if limit <= 0 or nbytes <= 0:
-            return
-        now = time.time()
-        key = self.keys.upload_bytes(tenant, dt.datetime.fromtimestamp(now, dt.UTC)
-                                     .strftime("%Y-%m-%d"))
-        used = int(self._charge(keys=[key], args=[nbytes, limit, 2 * 86400]))
-        if used > limit:
-            reset = _seconds_to_midnight(now)
-            window = Window(limit, max(0, limit - (used - nbytes)), reset)
-            raise TooManyRequests(f"this upload ({nbytes} bytes) would pass the tenant's daily "
-                                  f"upload quota of {limit} bytes (MMS_MAX_UPLOAD_BYTES_PER_DAY)",
-                                  code="quota_exceeded", retry_after=reset,
-                                  headers=window.headers())
+    def bytes_refusal(self, nbytes: int, limit: int, used: int, reset_s: int) -> TooManyRequests:
+        """429 for an upload that would pass the tenant's daily byte quota (counted by
+        `mmservice.jobs.admission`, which gave the bytes back)."""
+        window = Window(limit, max(0, limit - (used - nbytes)), reset_s)
+        return TooManyRequests(f"this upload ({nbytes} bytes) would pass the tenant's daily "
+                               f"upload quota of {limit} bytes (MMS_MAX_UPLOAD_BYTES_PER_DAY)",
+                               code="quota_exceeded", retry_after=reset_s,
+                               headers=window.headers())
 
-    def reserve_open(self, tenant: str, job_id: str, limit: int, store: Any) -> None:
-        """Reserve a place for `job_id` among the tenant's unfinished jobs; 429
-        `quota_exceeded` when `limit` are open (after dropping ids whose job settled)."""
-        if limit <= 0:
-            return
-        key = self.keys.open_jobs(tenant)
-        for attempt in (1, 2):
-            if int(self._reserve(keys=[key], args=[job_id, limit])) <= limit:
-                return
-            if attempt == 1 and not self._prune(tenant, store):
-                break
-        raise TooManyRequests(f"this tenant has {limit} unfinished jobs, its limit "
-                              "(MMS_MAX_OPEN_JOBS): retry when some have finished",
-                              code="quota_exceeded", retry_after=5,
-                              headers=Window(limit, 0, 5).headers())
+    @staticmethod
+    def open_refusal(limit: int) -> TooManyRequests:
+        return TooManyRequests(f"this tenant has {limit} unfinished jobs, its limit "
+                               "(MMS_MAX_OPEN_JOBS): retry when some have finished",
+                               code="quota_exceeded", retry_after=5,
+                               headers=Window(limit, 0, 5).headers())
 
     def release_open(self, tenant: str, job_id: str) -> None:
         self.r.srem(self.keys.open_jobs(tenant), job_id)
@@ -153,7 +118,7 @@ class Limits:
     def open_count(self, tenant: str) -> int:
         return int(self.r.scard(self.keys.open_jobs(tenant)))
 
-    def _prune(self, tenant: str, store: Any) -> int:
+    def prune(self, tenant: str, store: Any) -> int:
         """Drop ids whose record is gone or settled (older than a reservation in flight)."""
         key = self.keys.open_jobs(tenant)
         ids = [i.decode() for i in self.r.smembers(key)]  # type: ignore[union-attr]

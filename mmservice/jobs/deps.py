@@ -51,6 +51,9 @@ class Deps:
     # The tenants' moderation policies (`mmservice.policies.PolicyStore`): intake resolves a
     # job's policy version, the moderate step loads it. None: the builtin policy for every job.
     policies: Any = None
+    # Admits a job in one round trip (`mmservice.jobs.admission.Admission`): its policy and
+    # quotas. None: intake makes one.
+    admission: Any = None
     # The tenants' block/allow lists on a worker (`mmservice.lists.apply.ListMatcher`, one per
     # process: its indexes and compiled term lists are reused by every job). None: no lists.
     lists: Any = None

@@ -16,10 +16,13 @@ from urllib.parse import urlsplit
 
 from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
 from mmservice.jobs import capability_check
+from mmservice.jobs.admission import NO_POLICY, OPEN_FULL, OVER_BYTES, Admission
 from mmservice.jobs.deps import Deps
 from mmservice.jobs.store import new_job_id, now_iso
 from mmservice.media.inspect import inspect_media
 from mmservice.netguard import check_url
+from mmservice.policies.model import BUILTIN
+from mmservice.policies.store import not_usable
 from mmservice.steps.registry import plan_tasks
 
 
@@ -83,9 +86,46 @@ def request_hash(fields: dict, media_sha: str | None) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
+def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
+           limits: Any, charge_bytes: int, replay: bool) -> dict | None:
+    """The policy that will judge the job, and its quotas, in one round trip (`admission`);
+    before anything is stored, so a refused job leaves nothing behind."""
+    cfg = deps.cfg
+    want_policy = "moderate" in tasks and deps.policies is not None
+    if limits is None and not want_policy:
+        return None
+    named = (fields.get("options") or {}).get("policy")
+    adm = deps.admission or Admission(deps.store.r, deps.store.keys)
+    byte_limit = int(cfg["MAX_UPLOAD_BYTES_PER_DAY"]) if limits is not None else 0
+    open_limit = int(cfg["MAX_OPEN_JOBS"]) if limits is not None else 0
+    for attempt in (1, 2):
+        v = adm.admit(tenant, job_id, nbytes=charge_bytes, byte_limit=byte_limit,
+                      open_limit=open_limit, policy=named, want_policy=want_policy)
+        if v.status == NO_POLICY:
+            if replay:
+                return None
+            raise not_usable(v.policy, shadow=v.shadow)
+        if v.status == OVER_BYTES:
+            raise limits.bytes_refusal(charge_bytes, byte_limit, v.number, v.day_ends_in_s)
+        if v.status == OPEN_FULL:
+            # Ids whose job settled without the set hearing of it: drop them, try once more.
+            if attempt == 1 and limits.prune(tenant, deps.store):
+                continue
+            raise limits.open_refusal(open_limit)
+        break
+    if not want_policy:
+        return None
+    if v.policy in ("", "-", BUILTIN):
+        return {"name": BUILTIN, "version": 0}
+    return {"name": v.policy, "version": v.latest}
+
+
 def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
-           idempotency_key: str | None) -> tuple[dict, bool]:
+           idempotency_key: str | None, charge_bytes: int = 0) -> tuple[dict, bool]:
     """Validate media, store it, write the job, enqueue it. Returns (job, created).
+
+    `charge_bytes`: what the request counts against the tenant's daily upload quota (the API
+    passes its body's size); charged only when the job is admitted.
 
     The first step is enqueued inside the record's own transaction when the composition root
     gave a way to (`deps.first_step_with_record`), else right after it (`deps.enqueue_step`)."""
@@ -139,16 +179,6 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
 
     tasks = plan_tasks(fields.get("tasks"), info["kind"], has_text=text is not None)
     capability_check.check(fields.get("options") or {}, tasks, cfg)
-    policy_ref = None  # the policy version that will judge it (see mmservice.policies)
-    if "moderate" in tasks and deps.policies is not None:
-        try:
-            policy_ref = deps.policies.resolve(tenant,
-                                               (fields.get("options") or {}).get("policy"))
-        except Invalid:
-            # A replay answers its earlier job even when the policy it named is gone since.
-            if not (idempotency_key and store.r.exists(
-                    store.keys.idempotency(tenant, idempotency_key))):
-                raise
     if "speak" in tasks and len(text or "") > cfg["MAX_TTS_CHARS"]:
         raise Invalid(f"text to speak is {len(text)} characters; the limit is "  # type: ignore[arg-type]
                       f"{cfg['MAX_TTS_CHARS']}", code="tts_text_too_long", field="text")
@@ -166,20 +196,19 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
         "metadata": meta or {},
         "_created_ts": ts, "_deadline_ts": ts + cfg["JOB_DEADLINE_S"],
     }
-    if policy_ref is not None:
-        job["_policy"] = policy_ref
     if fields.get("webhook_url"):
         job["webhook_url"] = fields["webhook_url"]
     if text is not None:
         job["_text"] = text
     if image_url and media is None:
         job["_image_url"] = image_url
-    limits = deps.limits
-    if limits is not None and idempotency_key and store.r.exists(
-            store.keys.idempotency(tenant, idempotency_key)):
-        limits = None  # a replay answers its job: a full quota does not refuse a retry
-    if limits is not None:  # before anything is stored: a refused job leaves nothing behind
-        limits.reserve_open(tenant, job_id, int(cfg["MAX_OPEN_JOBS"]), store)
+    # A replay answers its earlier job: a full quota or a policy deleted since refuses nothing.
+    replay = bool(idempotency_key) and bool(store.r.exists(
+        store.keys.idempotency(tenant, idempotency_key)))  # type: ignore[arg-type]
+    limits = None if replay else deps.limits
+    policy_ref = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes, replay)
+    if policy_ref is not None:  # the policy version that will judge it (mmservice.policies)
+        job["_policy"] = policy_ref
     try:
         if media is not None:
             job["_blob"] = f"{tenant}/{job_id}/input"

@@ -186,8 +186,15 @@ class PolicyStore:
         try:
             rec = self.get(tenant, name)
         except NotFound:
-            raise Invalid(f"no policy {name!r}", code="policy_not_found", field=field) from None
+            raise not_usable(name, shadow=False, field=field) from None
         if rec.get("mode") == "shadow":
-            raise Invalid(f"policy {name!r} is in shadow mode: it only observes; PUT it with "
-                          "mode live to judge jobs", code="policy_in_shadow", field=field)
+            raise not_usable(name, shadow=True, field=field)
         return {"name": name, "version": rec["version"]}
+
+
+def not_usable(name: str, *, shadow: bool, field: str = "options.policy") -> Invalid:
+    """Why a job cannot name `name` (also for `mmservice.jobs.admission`'s refusals)."""
+    if shadow:
+        return Invalid(f"policy {name!r} is in shadow mode: it only observes; PUT it with "
+                       "mode live to judge jobs", code="policy_in_shadow", field=field)
+    return Invalid(f"no policy {name!r}", code="policy_not_found", field=field)
