@@ -125,7 +125,8 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
         raise Invalid("nothing to process: send text, image_url or a file", code="no_input")
 
     if media is not None:
-        info = inspect_media(media, cfg, media_field)
+        info = inspect_media(media, cfg, media_field, gif_as_video=bool(
+            (fields.get("options") or {}).get("as_video")))
         if image_url and info["kind"] != "image":
             raise UnsupportedMedia("image_url does not hold an image",
                                    code="unsupported_media_type", field="image_url")

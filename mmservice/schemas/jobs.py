@@ -36,7 +36,7 @@ OPTION_TASKS: dict[str, tuple[str, ...]] = {
     "detail": ("describe",), "json_schema": ("describe",),
     "language": ("transcribe",), "response_format": ("transcribe",),
     "voice": ("speak",), "format": ("speak",), "speed": ("speak",), "instructions": ("speak",),
-    "cache": ("moderate", "describe", "transcribe"),
+    "cache": ("moderate", "describe", "transcribe"), "as_video": ("moderate",),
 }
 
 
@@ -97,6 +97,9 @@ class OptionsSchema(StrictSchema):
     format = fields.String(validate=validate.OneOf(SPEECH_FORMATS))
     speed = fields.Float(validate=validate.Range(0.25, 4.0))
     instructions = fields.String(validate=validate.Length(max=4000))
+    as_video = JsonBoolean(metadata={"description": (
+        "true: an animated GIF upload is moderated as a video (keyframes, segments) instead "
+        "of as one image")})
     cache = JsonBoolean(metadata={"description": (
         "false: this job neither reuses nor stores provider results in the result cache "
         "(default true: identical content with the same task, model and options, measured "
