@@ -87,6 +87,20 @@ def test_the_threat_frame_is_flagged_at_its_time_and_nowhere_else(threat_job, sp
     _checked(spec, c.get(f"/v1/jobs/{job['id']}"), "/v1/jobs/{job_id}")
 
 
+def test_a_policy_share_rule_decides_the_whole_video(threat_job, s):
+    c, job = threat_job
+    rule = {"rule": "share", "review_share": 0.9, "block_share": 0.95}
+    r = c.s.put(c.url("/v1/policies/lenient-video"), json={"video": rule}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    assert r.json()["video"] == rule
+    data = videogen.make([(6, "testsrc"), (6, THREAT), (6, "color=blue")])
+    again = c.poll(submitted(c, data, options='{"policy": "lenient-video"}'), timeout=240)
+    mod = again["results"]["moderation"]
+    assert flagged_frames(mod), mod["segments"]  # the frames are still flagged ...
+    assert mod["verdict"] == "allow" and mod["verdict_rule"] == rule  # ... the video is not
+    assert mod["policy"]["name"] == "lenient-video"
+
+
 def test_flagged_frames_and_the_contact_sheet_are_artifacts(threat_job, s):
     c, job = threat_job
     mod = job["results"]["moderation"]
