@@ -185,6 +185,39 @@ def test_webm_and_an_animated_gif_when_asked_are_videos(s):
     assert r.status_code == 202 and r.json()["input"]["kind"] == "image"
 
 
+@pytest.fixture(scope="module")
+def file_server(tmp_path_factory):
+    """A static HTTP server on loopback (the test stack allow-lists 127.0.0.1)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path_factory.mktemp("served")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_video_url_is_fetched_and_checked_by_the_worker(s, file_server):
+    root, base = file_server
+    (root / "clip.mp4").write_bytes(videogen.make([(3, "testsrc")], size=(320, 180)))
+    (root / "tone.wav").write_bytes(wav(1.0))
+    c = tenant_client(s, "vid-url")
+    r = c.submit({"video_url": f"{base}/clip.mp4"})
+    assert r.status_code == 202 and r.json()["input"] == {
+        "kind": "video", "mime": None, "bytes": None, "sha256": None, "remote": True}, r.text
+    job = c.poll(r.json()["id"], timeout=120)
+    assert job["status"] == "succeeded", job
+    assert job["input"]["mime"] == "video/mp4" and "remote" not in job["input"]
+    assert job["results"]["moderation"]["segments"]
+    job = c.run({"video_url": f"{base}/tone.wav"}, timeout=60)
+    assert job["status"] == "failed" and job["error"]["code"] == "unsupported_media_type"
+    r = c.submit({"video_url": "ftp://example.com/v.mp4"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "video_url"
+
+
 # ------------------------------------------------------------------- hostile containers ---
 
 def _refused(c: Client, data: bytes, name: str, mime: str, fields: dict | None = None) -> dict:

@@ -110,6 +110,9 @@ class JobRequestSchema(StrictSchema):
     text = fields.String(metadata={"description": "text to moderate, or to speak"})
     image_url = fields.String(metadata={"description": (
         "a data: URL, or an https URL (http only to hosts in MMS_ALLOW_PRIVATE_URLS)")})
+    video_url = fields.String(validate=validate.Length(min=1, max=2048), metadata={
+        "description": "an https URL of a video (http only to hosts in MMS_ALLOW_PRIVATE_URLS), "
+                       "fetched and checked by the worker like an upload"})
     tasks = fields.List(fields.String(validate=validate.OneOf(TASKS)),
                         validate=validate.Length(min=1, max=len(TASKS)))
     options = fields.Nested(OptionsSchema)
