@@ -12,7 +12,9 @@ path.
 3. The whole job (`POST /v1/jobs` -> result by polling) against the upstream stub, one worker
    (8 threads) on every queue: its wall time / the slowest single step measured in the same
    run, in-process and one after another: (a) decode + keyframes, (b) the soundtrack (extract,
-   transcribe, moderate), (c) one keyframe judged (image + OCR + text moderation). Target <= 1.3.
+   transcribe, moderate), (c) every keyframe judged (image + OCR + text moderation), one after
+   another (the offline OCR runs one call at a time per process, so this is what one worker
+   does with them). Target <= 1.3.
 
 Last line: the decode ratio. BENCH_VIDEO_MINUTES sets the length.
 """
@@ -158,7 +160,7 @@ def _whole_job(path: str, cfg0: dict, details: dict) -> dict:
                            (iso_ms(job["finished_at"]) - iso_ms(job["created_at"])) / 1000, 2))
         steps = _steps_in_process(data, {**cfg0, **cfg})
     details["steps_s"] = steps
-    slowest = max(steps.values())
+    slowest = max(v for k, v in steps.items() if k != "one_keyframe_p50")
     return {"ratio": round(wall / slowest, 3),
             "baseline": f"slowest step {slowest:.1f} s of {steps}; job {wall:.1f} s"}
 
@@ -193,14 +195,18 @@ def _steps_in_process(data: bytes, cfg: dict) -> dict[str, float]:
         if texts:
             mod.moderate_texts(texts)
     out["soundtrack"] = round(time.perf_counter() - t, 2)
-    t = time.perf_counter()
-    jpeg = frames[len(frames) // 2].jpeg
-    prepared, mime = prepare_for_moderation(jpeg, "image/jpeg")
-    mod.moderate_image(prepared, mime)
-    text = parts._ocr(jpeg)
-    if text:
-        mod.moderate_texts([text])
-    out["one_keyframe"] = round(time.perf_counter() - t, 2)
+    parts._ocr(frames[0].jpeg)  # the OCR model loads once per worker process, not per job
+    each = []
+    for f in frames:  # every keyframe, one after another: what one worker's OCR lock allows
+        t = time.perf_counter()
+        prepared, mime = prepare_for_moderation(f.jpeg, "image/jpeg")
+        mod.moderate_image(prepared, mime)
+        text = parts._ocr(f.jpeg)
+        if text:
+            mod.moderate_texts([text])
+        each.append(time.perf_counter() - t)
+    out["keyframes_judged"] = round(sum(each), 2)
+    out["one_keyframe_p50"] = round(sorted(each)[len(each) // 2], 3)
     return out
 
 
