@@ -27,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         metrics,
         policies,
         usage,
+        video,
     )
     from mmservice.auth import guard, scopes
     from mmservice.schemas.output import ApiErrorSchema
@@ -38,7 +39,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     logs.init_app(app)
     app.config.update(
-        MAX_CONTENT_LENGTH=max(cfg["MAX_AUDIO_BYTES"], cfg["MAX_IMAGE_BYTES"]) + 1024 * 1024,
+        MAX_CONTENT_LENGTH=max(cfg["MAX_AUDIO_BYTES"], cfg["MAX_IMAGE_BYTES"],
+                               cfg["MAX_VIDEO_BYTES"]) + 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=max(cfg["MAX_TEXT_CHARS"] * 4, 1024 * 1024),
         API_TITLE="mmservice", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
@@ -54,7 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = MmsApi(app)
     scopes.register_scheme(api)
     for blp in (jobs.blp, health.bp, metrics.bp, deliveries.bp, usage.bp, admin.bp,
-                policies.bp, lists.bp, audit.bp):
+                policies.bp, lists.bp, audit.bp, video.blp):
         api.register_blueprint(blp)
     app.register_blueprint(docs.bp)  # the viewer's files: not API operations, not in the spec
     errors.register(app)

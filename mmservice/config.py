@@ -172,6 +172,32 @@ class _Base(BaseSettings):
                                        ge=1)
     TRANSCRIPTION_CHUNK_OVERLAP_S: float = F(1.0, "Overlap of fixed-window cuts", ge=0)
     TTS_MAX_PIECE_CHARS: int = F(4096, "Longest text per TTS request", ge=1)
+    # Video (mmservice/media/video.py, mmservice/video/)
+    MAX_VIDEO_BYTES: int = F(500 * 1024 * 1024, "Video limit in bytes (413)", tenant=True, ge=1)
+    MAX_VIDEO_DURATION_S: int = F(3600, "Video length limit in seconds (422)", tenant=True, ge=1)
+    MAX_VIDEO_PIXELS: int = F(3840 * 2160, "Largest video frame, width x height (422); also "
+                                           "the decoder's `-max_pixels`", tenant=True, ge=1)
+    MAX_VIDEO_FRAMES: int = F(200_000, "Most frames a video (or animated GIF) may hold (422)",
+                              tenant=True, ge=1)
+    MAX_GIF_FRAMES: int = F(5000, "Most frames an animated GIF moderated as a video may hold "
+                                  "(422)", tenant=True, ge=1)
+    VIDEO_PROBE_TIMEOUT_S: float = F(20.0, "Bound of reading a video's header and first frame "
+                                           "at submission", gt=0)
+    VIDEO_DECODE_TIMEOUT_S: float = F(600.0, "Bound of the keyframe pass over a whole video",
+                                      gt=0)
+    VIDEO_DECODE_MEMORY_MB: int = F(1024, "Address-space limit of each ffmpeg run on a video",
+                                    ge=64)
+    VIDEO_SCENE_THRESHOLD: float = F(0.3, "ffmpeg scene score (0..1) that makes a keyframe",
+                                     gt=0, le=1)
+    VIDEO_MIN_SCENE_S: float = F(0.6, "Shortest gap between two scene-change keyframes", ge=0)
+    VIDEO_SAMPLE_INTERVAL_S: float = F(2.0, "A keyframe at least this often without a scene "
+                                            "change (widened so sampling fills at most half of "
+                                            "`MMS_VIDEO_MAX_KEYFRAMES`)", gt=0)
+    VIDEO_MAX_KEYFRAMES: int = F(300, "Most keyframes judged per video", ge=1)
+    VIDEO_FRAME_MAX_SIDE: int = F(640, "Keyframes are scaled to at most this longest side",
+                                  ge=64)
+    VIDEO_OCR: bool = F(True, "Read the text in keyframes (offline OCR, when installed) and "
+                              "moderate it", tenant=True)
     # Worker
     WORKER_CONCURRENCY: int = F(8, "Pool size of the worker `make run` starts", ge=1)
     WORKER_POOL: str = F("threads", "Celery pool of the worker `make run` starts")

@@ -45,7 +45,7 @@ def _url(path: str) -> str:
     return (path.replace("{job_id}", "job_0000000000000000000000000000000")
             .replace("{delivery_id}", "msg_0").replace("{key_id}", "zzzzzzzz")
             .replace("{name}", "nobody").replace("{policy_name}", "nobody")
-            .replace("{version}", "1"))
+            .replace("{version}", "1").replace("{n}", "0"))
 
 
 def test_every_route_declares_a_scope_and_the_document_says_so(s):

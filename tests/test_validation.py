@@ -127,7 +127,8 @@ def test_oversized_upload(base_cfg, tmp_path):
     from mmservice.testing.procs import keyed_client
 
     app = create_app({**base_cfg, "BLOB_DIR": str(tmp_path), "MAX_IMAGE_BYTES": 2000,
-                      "MAX_AUDIO_BYTES": 4000, "MAX_TEXT_CHARS": 10})
+                      "MAX_AUDIO_BYTES": 4000, "MAX_VIDEO_BYTES": 6000,
+                      "MAX_TEXT_CHARS": 10})
     c = keyed_client(app)
     big = image("PNG", (300, 300), (1, 2, 3), compress_level=0)
     import io

@@ -43,6 +43,8 @@ _MESSAGES = {
     "invalid_cursor": "cursor is not valid",
     "job_not_found": "no job 'job_019ad2c4a1f2b3c4d5e6f7a8b9c0d1'",
     "speech_not_found": "this job has no synthesized speech (yet)",
+    "frame_not_found": "keyframe 3 is not a flagged frame of this job",
+    "video_result_not_found": "this job has no video result (yet)",
     "delivery_not_found": "no delivery 'msg_019ad2c4a1f2b3c4d5e6f7a8b9c0d1'",
     "invalid_day": "day must be a date as YYYY-MM-DD, got '2026-13-01'",
     "unauthorized": "send an API key: Authorization: Bearer mms_...",

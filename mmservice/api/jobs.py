@@ -13,6 +13,7 @@ from mmservice.api import examples
 from mmservice.api.context import services, tenant, tenant_cfg
 from mmservice.auth.scopes import requires
 from mmservice.errors import BadRequest, Invalid, NotFound, UnsupportedMedia
+from mmservice.jobs import fanout
 from mmservice.jobs.intake import Upload, submit
 from mmservice.jobs.lifecycle import cancel
 from mmservice.jobs.pipeline import reap_if_overdue
@@ -156,6 +157,10 @@ def get_job(query, job_id: str):
         return reap_if_overdue(svc.deps, svc.store.get(who, job_id))
 
     job, _ = svc.settle_watch.wait_settled(who, job_id, query["wait"], read)
+    if job["input"]["kind"] == "video" and job["status"] == "running":
+        done = fanout.progress(svc.deps, who, job_id, "moderate", ("frame", "audio"))
+        if done is not None:
+            job["progress"] = done  # the answer only: the record is not written
     return job
 
 

@@ -9,12 +9,18 @@ part's result live in one Redis hash per (job, step); a lock makes exactly one t
 A step fans out by giving its adapter module three functions besides `run`:
 `split(job, deps) -> Plan | None` (None: the work fits one call, `run` does it),
 `run_part(job, part, deps) -> dict` and `stitch(job, plan, results, deps) -> dict`, and
-optionally `cleanup(job, plan, deps)`.
+optionally `cleanup(job, plan, deps)` and `fans_out(job) -> bool` (false: this job never
+splits, so no plan is looked up; a step that splits only some input kinds says which).
+
+A part may name its own `queue` (a video's frames go to `vision`, its soundtrack's chunks to
+`audio`) and its `kind`: the hash then counts `_total:<kind>` and `_done:<kind>`, which
+`progress` reads for a running job's answer.
 """
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +53,8 @@ def start(deps: Any, job: dict, step: registry.Step) -> str | None:
             return None
         pipe = r.pipeline(transaction=True)
         pipe.hset(key, "_plan", json.dumps({"parts": plan.parts, "meta": plan.meta}))
+        for kind, count in Counter(p.get("kind", "part") for p in plan.parts).items():
+            pipe.hset(key, f"_total:{kind}", count)
         pipe.expire(key, int(deps.cfg["JOB_TTL_S"]))
         pipe.execute()
         parts = plan.parts
@@ -54,7 +62,8 @@ def start(deps: Any, job: dict, step: registry.Step) -> str | None:
         parts = json.loads(raw)["parts"]
     for index in range(len(parts)):  # a group: every part on the step's queue at once
         deps.send_task(registry.FANOUT_TASK, [job["tenant"], job["id"], step.name, index],
-                       task_id=f"{job['id']}.{step.name}.part{index}", queue=step.queue)
+                       task_id=f"{job['id']}.{step.name}.part{index}",
+                       queue=parts[index].get("queue") or step.queue)
     r.hset(key, "_sent", 1)
     log.info("step fanned out", extra={"job_id": job["id"], "step": step.name,
                                        "parts": len(parts)})
@@ -89,7 +98,8 @@ def run_part(deps: Any, tenant: str, job_id: str, step_name: str, index: int,
             value = {"ok": step.module().run_part(job, parts[index], deps)}
         except MMSError as e:
             value = {"error": e.to_dict()}
-        r.hsetnx(key, str(index), json.dumps(value))
+        if r.hsetnx(key, str(index), json.dumps(value)):
+            r.hincrby(key, f"_done:{parts[index].get('kind', 'part')}", 1)
     done = [k for k in r.hkeys(key) if not k.startswith(b"_")]
     if len(done) < len(parts):
         return "part-done"
@@ -125,3 +135,16 @@ def _lease_part(deps: Any, key: str, index: int, token: str) -> bool:
         return False
     deps.redis.hset(key, field, me)  # its holder is gone (or it is this execution's retry)
     return True
+
+
+def progress(deps: Any, tenant: str, job_id: str, step_name: str, kinds: tuple[str, ...]
+             ) -> dict[str, int] | None:
+    """`{<kind>_done, <kind>_total}` of a fanned-out step's parts (None before it is planned):
+    one HMGET, for the answer to GET of a running job."""
+    key = deps.store.keys.fanout(tenant, job_id, step_name)
+    fields = [f"_{w}:{k}" for k in kinds for w in ("done", "total")]
+    got = deps.redis.hmget(key, fields)
+    if all(v is None for v in got):
+        return None
+    return {f"{k}_{w}": int(v or 0) for (k, w), v in
+            zip(((k, w) for k in kinds for w in ("done", "total")), got)}

@@ -59,14 +59,16 @@ def _scheme(url: str) -> str:
         return ""
 
 
-def check_image_url(url: str, cfg: dict) -> None:
+def check_image_url(url: str, cfg: dict, field: str = "image_url") -> None:
     """One rule, one message: https; http too when the operator allow-listed private hosts
-    (a test or an intranet setup); the address is checked again when the worker fetches."""
+    (a test or an intranet setup); the address is checked again when the worker fetches.
+    The same rule holds for `video_url` (`field`)."""
     allow = cfg.get("ALLOW_PRIVATE_URLS")
     schemes = ("https", "http") if allow else ("https",)
     if _scheme(url) not in schemes:
-        raise Invalid(IMAGE_URL_RULE, code="url_not_allowed", field="image_url")
-    check_url(url, allow, field="image_url", resolve=False, schemes=schemes,
+        raise Invalid(IMAGE_URL_RULE.replace("image_url", field), code="url_not_allowed",
+                      field=field)
+    check_url(url, allow, field=field, resolve=False, schemes=schemes,
               allow_setting="MMS_ALLOW_PRIVATE_URLS")
 
 
@@ -147,9 +149,18 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     media: bytes | None = None
     media_field = "file"
     image_url = fields.get("image_url")
+    video_url = fields.get("video_url")
     if upload is not None and image_url:
         raise Invalid("send either a file or an image_url, not both", code="too_many_inputs",
                       field="image_url")
+    if video_url and (upload is not None or image_url):
+        raise Invalid("send one of file, image_url and video_url", code="too_many_inputs",
+                      field="video_url")
+    if video_url:
+        if not cfg.get("ALLOW_IMAGE_URL_FETCH", True):
+            raise Invalid("this service does not fetch URLs; send a file",
+                          code="url_fetch_disabled", field="video_url")
+        check_image_url(video_url, cfg, "video_url")
     if upload is not None:
         media = upload.data
     elif image_url:
@@ -161,16 +172,20 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
                 raise Invalid("this service does not fetch image URLs; send a data: URL or a "
                               "file", code="url_fetch_disabled", field="image_url")
             check_image_url(image_url, cfg)
-    if media is None and text is None and not image_url:
-        raise Invalid("nothing to process: send text, image_url or a file", code="no_input")
+    if media is None and text is None and not image_url and not video_url:
+        raise Invalid("nothing to process: send text, image_url, video_url or a file",
+                      code="no_input")
 
     if media is not None:
-        info = inspect_media(media, cfg, media_field)
+        info = inspect_media(media, cfg, media_field, gif_as_video=bool(
+            (fields.get("options") or {}).get("as_video")))
         if image_url and info["kind"] != "image":
             raise UnsupportedMedia("image_url does not hold an image",
                                    code="unsupported_media_type", field="image_url")
     elif image_url:
         info = {"kind": "image", "mime": None, "bytes": None, "sha256": None, "remote": True}
+    elif video_url:
+        info = {"kind": "video", "mime": None, "bytes": None, "sha256": None, "remote": True}
     else:
         info = {"kind": "text", "mime": "text/plain", "chars": len(text),  # type: ignore[arg-type]
                 "bytes": len(text.encode()), "sha256": hashlib.sha256(text.encode()).hexdigest()}  # type: ignore[union-attr]
@@ -202,6 +217,8 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
         job["_text"] = text
     if image_url and media is None:
         job["_image_url"] = image_url
+    if video_url:
+        job["_video_url"] = video_url
     # A replay answers its earlier job: a full quota or a policy deleted since refuses nothing.
     replay = bool(idempotency_key) and bool(store.r.exists(
         store.keys.idempotency(tenant, idempotency_key)))  # type: ignore[arg-type]

@@ -166,7 +166,8 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps, token: str = "") -
         return e.why
     t0 = time.monotonic()
     try:
-        if hasattr(spec.module(), "split"):
+        module = spec.module()
+        if hasattr(module, "split") and getattr(module, "fans_out", lambda _j: True)(job):
             from mmservice.jobs import fanout
 
             fanned = fanout.start(deps, job, spec)

@@ -11,8 +11,13 @@ from typing import Any
 from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
 
 
-def inspect_media(data: bytes, cfg: dict, field: str) -> dict[str, Any]:
-    """Magic bytes, size limit per kind, then a real decode check. Returns the job's `input`."""
+def inspect_media(data: bytes, cfg: dict, field: str, *, gif_as_video: bool = False
+                  ) -> dict[str, Any]:
+    """Magic bytes, size limit per kind, then a real decode check. Returns the job's `input`.
+
+    An MP4/MOV/WebM/MKV container holding a video stream is a video (one holding only audio
+    stays audio); an animated GIF is a video only when asked (`gif_as_video`)."""
+    from mmservice.media import video
     from mmservice.media.audio import inspect_audio
     from mmservice.media.images import inspect_image
     from mmservice.media.sniff import sniff
@@ -21,10 +26,15 @@ def inspect_media(data: bytes, cfg: dict, field: str) -> dict[str, Any]:
         raise Invalid("the uploaded file is empty", code="empty_file", field=field)
     found = sniff(data)
     if found is None:
-        raise UnsupportedMedia("file content is not a supported image (PNG, JPEG, WEBP, GIF) or "
-                               "audio (WAV, MP3, FLAC, OGG/Opus, WEBM, M4A/MP4) format",
+        raise UnsupportedMedia("file content is not a supported image (PNG, JPEG, WEBP, GIF), "
+                               "audio (WAV, MP3, FLAC, OGG/Opus, WEBM, M4A/MP4) or video (MP4, "
+                               "MOV, WebM, MKV) format",
                                code="unsupported_media_type", field=field)
     kind, mime = found
+    if mime in video.MAYBE_VIDEO or (gif_as_video and mime == "image/gif"):
+        vinfo = video.inspect_video(data, video.video_mime(data, mime), cfg)
+        if vinfo is not None:
+            return {**vinfo, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     limit = cfg["MAX_IMAGE_BYTES"] if kind == "image" else cfg["MAX_AUDIO_BYTES"]
     if len(data) > limit:
         raise PayloadTooLarge(f"{kind} is {len(data)} bytes; the limit is {limit}",
@@ -36,6 +46,13 @@ def inspect_media(data: bytes, cfg: dict, field: str) -> dict[str, Any]:
                              max_side_ratio=cfg["MAX_IMAGE_SIDE_RATIO"])
         info.update(width=meta["width"], height=meta["height"])
     else:
-        meta = inspect_audio(data, mime, max_duration_s=cfg["MAX_AUDIO_DURATION_S"])
+        try:
+            meta = inspect_audio(data, mime, max_duration_s=cfg["MAX_AUDIO_DURATION_S"])
+        except Invalid as e:
+            if e.code == "undecodable_audio" and mime in video.MAYBE_VIDEO:
+                # An MP4/WebM whose container ffmpeg cannot read: it may have been either.
+                raise Invalid("the video or audio could not be decoded",
+                              code="undecodable_media", field=field) from None
+            raise
         info["duration_s"] = round(float(meta["duration_s"]), 3)
     return info

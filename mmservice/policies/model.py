@@ -52,6 +52,7 @@ class Policy:
     unassessed: str = "allow"
     mode: str = "live"
     overrides: Mapping[str, Any] | None = None
+    video: Mapping[str, Any] = field(default_factory=dict)  # the video verdict rule
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any], base: Thresholds,
@@ -62,7 +63,7 @@ class Policy:
                    lists=None if rec.get("lists") is None else tuple(rec["lists"]),
                    halt_on_match=bool(rec.get("halt_on_match", True)),
                    unassessed=rec.get("unassessed", "allow"), mode=rec.get("mode", "live"),
-                   overrides=overrides)
+                   overrides=overrides, video=rec.get("video") or {})
 
     @classmethod
     def builtin(cls, base: Thresholds, overrides: Mapping[str, Any] | None = None) -> Policy:

@@ -28,7 +28,7 @@ from mmservice.moderation.policy import Thresholds
 from mmservice.policies.model import BUILTIN
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-FIELDS = ("thresholds", "by_kind", "lists", "halt_on_match", "unassessed", "mode")
+FIELDS = ("thresholds", "by_kind", "lists", "halt_on_match", "unassessed", "mode", "video")
 
 _PUT = """
 local prev_n = tonumber(redis.call('HGET', KEYS[1], 'latest') or '0')

@@ -36,7 +36,7 @@ OPTION_TASKS: dict[str, tuple[str, ...]] = {
     "detail": ("describe",), "json_schema": ("describe",),
     "language": ("transcribe",), "response_format": ("transcribe",),
     "voice": ("speak",), "format": ("speak",), "speed": ("speak",), "instructions": ("speak",),
-    "cache": ("moderate", "describe", "transcribe"),
+    "cache": ("moderate", "describe", "transcribe"), "as_video": ("moderate",),
 }
 
 
@@ -97,6 +97,9 @@ class OptionsSchema(StrictSchema):
     format = fields.String(validate=validate.OneOf(SPEECH_FORMATS))
     speed = fields.Float(validate=validate.Range(0.25, 4.0))
     instructions = fields.String(validate=validate.Length(max=4000))
+    as_video = JsonBoolean(metadata={"description": (
+        "true: an animated GIF upload is moderated as a video (keyframes, segments) instead "
+        "of as one image")})
     cache = JsonBoolean(metadata={"description": (
         "false: this job neither reuses nor stores provider results in the result cache "
         "(default true: identical content with the same task, model and options, measured "
@@ -107,6 +110,9 @@ class JobRequestSchema(StrictSchema):
     text = fields.String(metadata={"description": "text to moderate, or to speak"})
     image_url = fields.String(metadata={"description": (
         "a data: URL, or an https URL (http only to hosts in MMS_ALLOW_PRIVATE_URLS)")})
+    video_url = fields.String(validate=validate.Length(min=1, max=2048), metadata={
+        "description": "an https URL of a video (http only to hosts in MMS_ALLOW_PRIVATE_URLS), "
+                       "fetched and checked by the worker like an upload"})
     tasks = fields.List(fields.String(validate=validate.OneOf(TASKS)),
                         validate=validate.Length(min=1, max=len(TASKS)))
     options = fields.Nested(OptionsSchema)

@@ -27,4 +27,10 @@ class MatchedListSchema(Schema):
     flood = fields.Boolean(metadata={
         "description": "the item is over its list's flood_per_minute: block became review"})
     metadata = fields.Dict(metadata={"description": "the item's note and source"})
+    frames = fields.Integer(metadata={"description": "video: keyframes the item matched"})
+    share = fields.Float(metadata={"description": "video: share of the keyframes it matched"})
+    frame_indexes = fields.List(fields.Integer(), metadata={
+        "description": "video: the keyframes it matched (the first 50)"})
+    time_ranges = fields.List(fields.List(fields.Float()), metadata={
+        "description": "video: [start_s, end_s] spans of the matched keyframes"})
 

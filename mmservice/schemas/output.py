@@ -10,6 +10,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from mmservice.schemas.list_hits import MatchedListSchema
+from mmservice.schemas.video_output import ProgressSchema, moderation_fields
+
+_VIDEO = moderation_fields()
 
 STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
 TASK_STATES = ("pending", "running", "succeeded", "failed", "skipped", "canceled")
@@ -36,7 +39,8 @@ class ApiErrorSchema(Schema):
 
 
 class InputSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(("text", "image", "audio")))
+    kind = fields.String(required=True,
+                         validate=validate.OneOf(("text", "image", "audio", "video")))
     mime = fields.String(allow_none=True, metadata={
         "description": "null until a remote image (`image_url`) has been fetched"})
     bytes = fields.Integer(allow_none=True)
@@ -46,6 +50,8 @@ class InputSchema(Schema):
     duration_s = fields.Float()
     width = fields.Integer()
     height = fields.Integer()
+    fps = fields.Float(metadata={"description": "video: frames per second"})
+    has_audio = fields.Boolean(metadata={"description": "video: it has a soundtrack"})
     remote = fields.Boolean(metadata={"description": "true until the image URL is fetched"})
 
 
@@ -118,6 +124,13 @@ class ModerationResultSchema(Schema):
         "description": "when a list decided after the model ran: the policy's own verdict"})
     flood = fields.Boolean(metadata={"description": "a hit was turned to review by the flood "
                                                     "guard"})
+    segments = _VIDEO["segments"]
+    frames = _VIDEO["frames"]
+    verdict_rule = _VIDEO["verdict_rule"]
+    duration_s = _VIDEO["duration_s"]
+    contact_sheet_url = _VIDEO["contact_sheet_url"]
+    transcript = _VIDEO["transcript"]
+    audio_error = _VIDEO["audio_error"]
     shadow = fields.List(fields.Nested(ShadowVerdictSchema), metadata={
         "description": "the tenant's shadow policies' would-be verdicts on the same scores"})
 
@@ -214,6 +227,8 @@ class JobSchema(Schema):
                               metadata={"description": "per failed or skipped task"})
     metadata = fields.Dict(required=True)
     webhook_url = fields.String()
+    progress = fields.Nested(ProgressSchema, metadata={
+        "description": "a running video job: keyframes and soundtrack chunks done / total"})
     media_deleted = fields.Boolean(metadata={
         "description": "true after DELETE: media, text and results are gone"})
 

@@ -42,6 +42,16 @@ def _per_category(description: str) -> fields.Dict:
                        metadata={"description": description})
 
 
+class VideoRuleSchema(_Strict):
+    rule = fields.String(required=True, validate=validate.OneOf(("worst", "share")), metadata={
+        "description": "`worst`: the most severe segment decides; `share`: a verdict counts "
+                       "once this share of the judged keyframes and spoken segments reach it"})
+    review_share = fields.Float(validate=validate.Range(0, 1), metadata={
+        "description": "share: review at or above it (default 0.02)"})
+    block_share = fields.Float(validate=validate.Range(0, 1), metadata={
+        "description": "share: block at or above it (default 0.1)"})
+
+
 class PolicyInSchema(_Strict):
     thresholds = _per_category(
         "per category: {review, block} within 0..1, review <= block. Categories not named "
@@ -61,6 +71,8 @@ class PolicyInSchema(_Strict):
     unassessed = fields.String(validate=validate.OneOf(UNASSESSED), metadata={
         "description": "`review`: a category the policy names that no piece was assessed for "
                        "sends the item to review (default `allow`)"})
+    video = fields.Nested(VideoRuleSchema, metadata={
+        "description": "how a video's segments make its verdict (default `worst`)"})
     mode = fields.String(validate=validate.OneOf(MODES), metadata={
         "description": "`live` judges jobs; `shadow` is evaluated beside the live policy on "
                        "every job and only recorded (default `live`)"})
@@ -86,6 +98,7 @@ class PolicySchema(Schema):
     lists = fields.List(fields.String())
     halt_on_match = fields.Boolean(dump_default=True)
     unassessed = fields.String(dump_default="allow")
+    video = fields.Dict(metadata={"description": "the video verdict rule, when set"})
     mode = fields.String(dump_default="live")
     default = fields.Boolean(required=True)
     builtin = fields.Boolean(metadata={"description": "the policy from settings (no record)"})

@@ -50,3 +50,33 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
             rec.shadow_verdict(job["tenant"], s["policy"]["name"],
                                agree=s["verdict"] == result["verdict"])
     return cache.done(result)
+
+
+# A video is moderated as a fan-out of its keyframes and soundtrack (`steps.video`); every
+# other input kind runs `run` above in one call, without a plan being looked up.
+def fans_out(job: dict) -> bool:
+    return job["input"]["kind"] == "video"
+
+
+def split(job: dict, deps: Any) -> Any:
+    from mmservice.steps import video
+
+    return video.split(job, deps) if fans_out(job) else None
+
+
+def run_part(job: dict, part: dict, deps: Any) -> dict[str, Any]:
+    from mmservice.steps import video
+
+    return video.run_part(job, part, deps)
+
+
+def stitch(job: dict, plan: dict, results: list[dict], deps: Any) -> dict[str, Any]:
+    from mmservice.steps import video
+
+    return video.stitch(job, plan, results, deps)
+
+
+def cleanup(job: dict, plan: dict, deps: Any) -> None:
+    from mmservice.steps import video
+
+    video.cleanup(job, plan, deps)

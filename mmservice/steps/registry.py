@@ -14,7 +14,7 @@ from typing import Any
 
 from mmservice.errors import Invalid
 
-INPUT_KINDS = ("text", "image", "audio")
+INPUT_KINDS = ("text", "image", "audio", "video")
 
 
 @dataclass(frozen=True)
