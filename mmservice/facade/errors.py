@@ -81,6 +81,15 @@ def register(blp: Any) -> None:
         return Response(body(status, e.description or e.name, e.name.lower().replace(" ", "_")),
                         status=status, mimetype="application/json")
 
+    from mmservice.facade.calls import ClientGone
+
+    @blp.errorhandler(ClientGone)
+    def _gone(e: ClientGone):
+        # Nobody reads this answer; 499 (nginx's "client closed request") marks it in the
+        # access log and the audit entry.
+        return Response(body(499, "the client closed the request", "client_closed_request"),
+                        status=499, mimetype="application/json")
+
     @blp.errorhandler(Exception)
     def _crash(e: Exception):
         import redis
