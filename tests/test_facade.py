@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -18,6 +19,7 @@ import pytest
 from mediagen import image, wav
 from mmservice import audit
 from mmservice.accounting import read_usage, today
+from mmservice.facade.audit_writer import writer_for
 from mmservice.testing.stack import make_key
 
 
@@ -250,10 +252,17 @@ def test_models_lists_what_the_providers_serve(oa):
 
 def test_calls_are_audited_counted_and_rate_limited(s, raw, stub_):
     svc = s.services
+    writer = writer_for(svc)
+    writer.drain()
     before = audit.read(svc.redis, svc.store.keys, "default", types=("facade",), limit=10000)
     raw.post("/v1/moderations", json={"input": f"count me {time.time()}"})
+    with ThreadPoolExecutor(8) as pool:  # concurrent calls: one chain, no entry lost
+        list(pool.map(lambda i: raw.post("/v1/moderations", json={"input": f"many {i}"}),
+                      range(20)))
+    assert writer.drain()
     after = audit.read(svc.redis, svc.store.keys, "default", types=("facade",), limit=10000)
-    assert len(after) == len(before) + 1
+    assert len(after) == len(before) + 21
+    after = after[:len(before) + 1]
     ev = after[-1]["event"]
     assert ev["type"] == "facade.create_moderation" and ev["status"] == 200
     assert ev["verdict"] in ("allow", "review", "block") and "count me" not in json.dumps(ev)
@@ -276,5 +285,6 @@ def test_calls_are_audited_counted_and_rate_limited(s, raw, stub_):
             assert int(e.response.headers["Retry-After"]) >= 1
             assert e.body["code"] == "rate_limited"
     assert codes[-1] == 429, codes
+    assert writer.drain()
     other = audit.read(svc.redis, svc.store.keys, "limited", types=("facade",), limit=100)
     assert [e["event"]["status"] for e in other][-1] == 429

@@ -2,7 +2,8 @@
 
 Why here and not in each view: the routes differ, the bookkeeping does not. Usage goes through
 `accounting.writes_for` (the same counters and `GET /v1/usage` rows as jobs); the audit entry
-goes on the tenant's hash chain (`mmservice.audit`) with the route, the status and, for
+goes on the tenant's hash chain (`mmservice.audit`, appended in batches off the request path)
+with the route, the status and, for
 moderations, the verdict and policy, never the content.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mmservice import accounting, audit
+from mmservice import accounting
 
 log = logging.getLogger("mmservice.facade")
 
@@ -24,12 +25,11 @@ def count(svc: Any, tenant: str, cap: str, result: dict[str, Any]) -> None:
 
 
 def audit_call(svc: Any, tenant: str, event: dict[str, Any]) -> None:
-    """One audit entry per call; a failure to write it is logged, never the client's error."""
-    try:
-        audit.append(svc.redis, svc.store.keys, tenant, event)
-    except Exception:  # noqa: BLE001 - the answer is already decided
-        log.warning("facade audit entry not written", exc_info=True,
-                    extra={"tenant": tenant, "type": event.get("type")})
+    """One audit entry per call, written by the process's background writer (audit_writer.py):
+    a failure to write it is logged, never the client's error."""
+    from mmservice.facade.audit_writer import writer_for
+
+    writer_for(svc).put(tenant, event)
 
 
 def on_review_verdict(svc: Any, tenant: str, result: dict[str, Any],
