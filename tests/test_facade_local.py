@@ -15,6 +15,8 @@ import openai
 import pytest
 
 from mediagen import image
+from mmservice import audit
+from mmservice.facade.audit_writer import writer_for
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,9 @@ def oa(s):
 
 
 def test_local_moderation_through_a_worker(s, oa):
+    from mmservice.providers.local import loaded_engines
+
+    before = {name: e["loaded"] for name, e in loaded_engines().items()}
     raw = oa.moderations.with_raw_response.create(
         model="omni-moderation-latest",
         input=["shut up you worthless idiot, I will hurt you", "thanks for the lovely recipe"])
@@ -44,10 +49,11 @@ def test_local_moderation_through_a_worker(s, oa):
         "url": "data:image/png;base64," + png}}])
     assert img.results[0].flagged is False
     assert "sexual" in img.results[0].model_extra["mmservice"]["assessed_categories"]
-    # The API process loaded no engine: the worker did the work.
-    from mmservice.providers.local import loaded_engines
-
-    assert not any(e["loaded"] for e in loaded_engines().values())
+    # The API (in this test process) loaded no engine for these calls: a worker did the work.
+    assert {name: e["loaded"] for name, e in loaded_engines().items()} == before
+    writer_for(s.services).drain()
+    events = audit.read(s.redis, s.services.store.keys, "default", types=("facade",))
+    assert [e["event"]["ran_on"] for e in events] == ["worker", "worker"]
 
 
 def test_local_speech_then_transcription(oa):

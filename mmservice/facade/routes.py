@@ -29,6 +29,13 @@ def _gone() -> bool:
     return calls.client_gone(request.environ)
 
 
+def _ran_on(op: str) -> str:
+    """Where this call runs (`calls.run`), for its audit entry."""
+    where = "worker" if calls.local(services().cfg, op) else "api"
+    _note(ran_on=where)
+    return where
+
+
 def _note(**fields: Any) -> None:
     """Fields for this call's audit entry (written after the answer is made)."""
     g.setdefault("facade_audit", {}).update(fields)
@@ -66,6 +73,7 @@ def create_moderation():
     body = _json_body()
     items, images = moderations.parse(body, cfg)
     ref = moderations.policy_ref(svc.deps.policies, who, request.headers.get(POLICY_HEADER))
+    _ran_on("moderate")
     out, _ = calls.run(svc, "moderate", who, {"items": items, "policy": ref}, images, _gone)
     results = out["results"]
     for res in results:
@@ -137,6 +145,7 @@ def create_chat_completion():
 def _transcription(task: str) -> Response:
     svc, who = services(), tenant()
     params, data = audio.parse_transcription(request.form, request.files, tenant_cfg(), task)
+    _ran_on("transcribe")
     result, _ = calls.run(svc, "transcribe", who, params, [data], _gone)
     records.count(svc, who, "transcription", result)
     _note(model=result.get("model"), audio_seconds=result.get("duration_s"),
@@ -169,7 +178,7 @@ def create_speech():
     params = audio.parse_speech(_json_body(), cfg)
     _note(characters=len(params["input"]), format=params["format"])
     usage = {"characters": len(params["input"])}
-    if not calls.local(svc.cfg, "speak") and len(params["input"]) <= int(
+    if _ran_on("speak") == "api" and len(params["input"]) <= int(
             cfg["TTS_MAX_PIECE_CHARS"]):
         provider = svc.providers.get("speech")
         body = {"model": provider.model, "input": params["input"], "voice": params["voice"],
