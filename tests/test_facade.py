@@ -140,6 +140,12 @@ def test_errors_are_openais_shape_and_the_client_raises_typed(oa, raw, s):
     nokey = httpx.post(s.api_url + "/v1/moderations", json={"input": "x"})
     assert nokey.status_code == 401
     assert set(nokey.json()["error"]) == {"message", "type", "param", "code"}
+    doc = httpx.get(s.api_url + "/openapi.json").json()  # the document says this shape too
+    ref = doc["paths"]["/v1/moderations"]["post"]["responses"]["401"]["content"][
+        "application/json"]["schema"]["$ref"]
+    props = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]["error"]
+    body = doc["components"]["schemas"][props["$ref"].rsplit("/", 1)[1]]
+    assert set(body["properties"]) == {"message", "type", "param", "code"}
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=s.api_url + "/v1", api_key="mms_nope", max_retries=0) \
             .moderations.create(input="x")

@@ -17,10 +17,11 @@ import json
 from typing import Any
 
 from flask import Response
+from marshmallow import Schema, fields
 
 from mmservice.errors import MMSError, UpstreamError
 
-TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
          404: "invalid_request_error", 405: "invalid_request_error",
          409: "invalid_request_error", 413: "invalid_request_error",
          415: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}
@@ -63,6 +64,32 @@ def response(e: MMSError) -> Response:
     elif status == 429:
         resp.headers["Retry-After"] = "1"
     return resp
+
+
+class OpenAIErrorBodySchema(Schema):
+    message = fields.String(required=True)
+    type = fields.String(required=True)
+    param = fields.String(allow_none=True, required=True)
+    code = fields.String(allow_none=True, required=True)
+
+
+class OpenAIErrorSchema(Schema):
+    """The facade's error answers, as documented in `/openapi.json`."""
+
+    error = fields.Nested(OpenAIErrorBodySchema, required=True)
+
+
+def example(code: str) -> dict[str, Any]:
+    """An error answer for the document, from the job API's example of the same code."""
+    from mmservice.api import examples
+
+    status = {"unauthorized": 401, "forbidden": 403, "rate_limited": 429}.get(code, 400)
+    message = examples.error(code)["error"]["message"]
+    return {"error": {"message": message, "type": error_type(status), "param": None,
+                      "code": code}}
+
+
+DOC = (OpenAIErrorSchema, example)
 
 
 def register(blp: Any) -> None:

@@ -66,7 +66,7 @@ def _with_id(resp: Response) -> Response:
 
 # -- moderations ---------------------------------------------------------------------------------
 @blp.route("/v1/moderations", methods=["POST"])
-@requires(blp, "submit")
+@requires(blp, "submit", errors=errors.DOC)
 @blp.doc(summary="Moderate text and images (OpenAI-compatible)")
 def create_moderation():
     svc, who, cfg = services(), tenant(), tenant_cfg()
@@ -98,7 +98,7 @@ def svc_json(obj: Any, status: int = 200) -> Response:
 
 # -- chat ----------------------------------------------------------------------------------------
 @blp.route("/v1/chat/completions", methods=["POST"])
-@requires(blp, "submit")
+@requires(blp, "submit", errors=errors.DOC)
 @blp.doc(summary="Chat completions, streamed or not, passed to the upstream (OpenAI-compatible)")
 def create_chat_completion():
     svc, who = services(), tenant()
@@ -157,21 +157,21 @@ def _transcription(task: str) -> Response:
 
 
 @blp.route("/v1/audio/transcriptions", methods=["POST"])
-@requires(blp, "submit")
+@requires(blp, "submit", errors=errors.DOC)
 @blp.doc(summary="Speech to text (OpenAI-compatible; long audio is chunked)")
 def create_transcription():
     return _transcription("transcribe")
 
 
 @blp.route("/v1/audio/translations", methods=["POST"])
-@requires(blp, "submit")
+@requires(blp, "submit", errors=errors.DOC)
 @blp.doc(summary="Speech to English text (OpenAI-compatible)")
 def create_translation():
     return _transcription("translate")
 
 
 @blp.route("/v1/audio/speech", methods=["POST"])
-@requires(blp, "submit")
+@requires(blp, "submit", errors=errors.DOC)
 @blp.doc(summary="Text to speech, streamed (OpenAI-compatible)")
 def create_speech():
     svc, who, cfg = services(), tenant(), tenant_cfg()
@@ -210,14 +210,14 @@ def _models() -> list[dict[str, Any]]:
 
 
 @blp.route("/v1/models", methods=["GET"])
-@requires(blp, "read")
+@requires(blp, "read", errors=errors.DOC)
 @blp.doc(summary="The models the configured providers serve (OpenAI-compatible)")
 def list_models():
     return svc_json({"object": "list", "data": _models()})
 
 
 @blp.route("/v1/models/<path:model>", methods=["GET"])
-@requires(blp, "read")
+@requires(blp, "read", errors=errors.DOC)
 @blp.doc(summary="One model the configured providers serve (OpenAI-compatible)")
 def retrieve_model(model: str):
     for m in _models():
