@@ -30,6 +30,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         video,
     )
     from mmservice.auth import guard, scopes
+    from mmservice.facade import routes as facade
     from mmservice.schemas.output import ApiErrorSchema
     from mmservice.services import build
 
@@ -56,7 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = MmsApi(app)
     scopes.register_scheme(api)
     for blp in (jobs.blp, health.bp, metrics.bp, deliveries.bp, usage.bp, admin.bp,
-                policies.bp, lists.bp, audit.bp, video.blp):
+                policies.bp, lists.bp, audit.bp, video.blp, facade.blp):
         api.register_blueprint(blp)
     app.register_blueprint(docs.bp)  # the viewer's files: not API operations, not in the spec
     errors.register(app)

@@ -64,12 +64,18 @@ def usage_writes(cfg: dict, job: dict, step: str, result: dict,
 
     if step not in registry.BY_NAME:
         return None
-    cap = registry.get(step).capability
+    return writes_for(cfg, job["tenant"], registry.get(step).capability, result, keys)
+
+
+def writes_for(cfg: dict, tenant: str, cap: str, result: dict,
+               keys: Keys = DEFAULT_KEYS) -> tuple[str, dict[str, float], int]:
+    """What one call of capability `cap` adds to `tenant`'s counters (a job step's result, or
+    a facade answer): the `usage` of `result` under its model and the capability's upstream."""
     values = measured(result.get("usage") or {})
     prefix = _SEP.join((cap, upstream_label(cfg, cap),
                         str(result.get("model") or "unknown").replace(_SEP, "/")))
     fields = {f"{prefix}{_SEP}{metric}": value for metric, value in values.items()}
-    return (usage_key(job["tenant"], today(), keys), fields,
+    return (usage_key(tenant, today(), keys), fields,
             int(float(cfg.get("USAGE_TTL_DAYS") or 400) * 86400))
 
 

@@ -52,6 +52,43 @@ def entry_hash(event_json: str, prev: str) -> str:
     return hashlib.sha256(canonical(event_json, prev).encode()).hexdigest()
 
 
+_APPEND_MANY = """
+local head = redis.call('GET', KEYS[2]) or ARGV[2]
+if head ~= ARGV[1] then return false end
+local n = (#ARGV - 2) / 2
+for i = 0, n - 1 do
+  redis.call('XADD', KEYS[1], '*', 'event', ARGV[3 + 2 * i],
+             'prev', i == 0 and ARGV[1] or ARGV[2 + 2 * i], 'hash', ARGV[4 + 2 * i])
+end
+redis.call('SET', KEYS[2], ARGV[#ARGV])
+return n
+"""
+
+
+def append_many(r: redis.Redis, keys: Keys, tenant: str, events: list[dict[str, Any]]) -> int:
+    """Append `events` in order as consecutive chain entries in one script call (the hashes are
+    chained here from the head read first): what a busy writer uses, so many entries cost two
+    round trips and contend for the head once. Returns how many were appended."""
+    if not events:
+        return 0
+    now = now_iso(time.time())
+    bodies = [json.dumps({**e, "ts": e.get("ts") or now}, sort_keys=True,
+                         separators=(",", ":"), ensure_ascii=False, default=str)
+              for e in events]
+    script = r.register_script(_APPEND_MANY)
+    for _ in range(MAX_TRIES):
+        head = r.get(keys.audit_head(tenant))
+        prev = head.decode() if head else GENESIS  # type: ignore[union-attr]
+        args: list[str] = [prev, GENESIS]
+        link = prev
+        for body in bodies:
+            link = entry_hash(body, link)
+            args += [body, link]
+        if script(keys=[keys.audit(tenant), keys.audit_head(tenant)], args=args):
+            return len(bodies)
+    raise ChainConflict(f"audit chain of {tenant!r}: head kept moving")
+
+
 def append(r: redis.Redis, keys: Keys, tenant: str, event: dict[str, Any]) -> str:
     """Append `event` (with `ts` added) to the tenant's chain; returns the stream entry id."""
     body = {**event, "ts": event.get("ts") or now_iso(time.time())}

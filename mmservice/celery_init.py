@@ -13,7 +13,8 @@ from celery import Celery
 
 from mmservice.moderation.policy import default_thresholds
 
-WORKER_MODULES = ("workers.tasks", "workers.tasks_webhooks", "workers.maintenance")
+WORKER_MODULES = ("workers.tasks", "workers.tasks_webhooks", "workers.maintenance",
+                  "workers.tasks_facade")
 
 
 def make_celery(cfg: dict) -> Celery:

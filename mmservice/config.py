@@ -198,6 +198,12 @@ class _Base(BaseSettings):
                                   ge=64)
     VIDEO_OCR: bool = F(True, "Read the text in keyframes (offline OCR, when installed) and "
                               "moderate it", tenant=True)
+    # OpenAI-compatible facade (/v1/moderations, /v1/chat/completions, /v1/audio/*)
+    FACADE_WORKER_TIMEOUT_S: float = F(120.0, "How long a facade call handed to a worker (local "
+                                              "provider) is waited for before a 503 "
+                                              "`worker_timeout`", gt=0)
+    FACADE_MAX_INPUTS: int = F(32, "Strings one `/v1/moderations` request may carry (400 "
+                                   "beyond)", ge=1)
     # Worker
     WORKER_CONCURRENCY: int = F(8, "Pool size of the worker `make run` starts", ge=1)
     WORKER_POOL: str = F("threads", "Celery pool of the worker `make run` starts")

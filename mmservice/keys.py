@@ -183,6 +183,14 @@ class Keys:
         return f"{self.tenant(tenant)}:listflood:{name}:{item_id}:{minute}"
 
     # -- metrics ----------------------------------------------------------------------------
+    def facade_call(self, call_id: str) -> str:
+        """A facade call handed to a worker (its parameters and media; short-lived)."""
+        return f"{self.prefix}:facade:call:{call_id}"
+
+    def facade_reply(self, call_id: str) -> str:
+        """The worker's answer to a facade call (a list the API pops with BLPOP)."""
+        return f"{self.prefix}:facade:reply:{call_id}"
+
     def metrics(self, name: str) -> str:
         return f"{self.prefix}:metrics:{name}"
 

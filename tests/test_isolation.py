@@ -91,7 +91,8 @@ def test_tenant_b_never_sees_tenant_a(world):
     doc = requests.get(s.api_url + "/openapi.json", timeout=10).json()
     values = {"job_id": world["job_id"], "delivery_id": world["delivery_id"],
               "key_id": world["key_id"], "name": "tenant-a", "policy_name": POLICY_OF_A,
-              "version": "1", "list_name": LIST_OF_A, "item_id": world["item_id"], "n": "0"}
+              "version": "1", "list_name": LIST_OF_A, "item_id": world["item_id"], "n": "0",
+              "model": "tenant-a-model"}  # the facade's models are the service's: none is A's
     secrets_of_a = [world["job_id"], world["delivery_id"], world["key_id"], world["text"],
                     "tenant-a", LIST_ITEM_OF_A, world["item_id"]]
     # (POLICY_OF_A and LIST_OF_A start with "tenant-a" too)

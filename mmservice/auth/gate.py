@@ -62,6 +62,17 @@ def _body(message: str) -> bytes:
 
 NO_KEY = _body("send a valid API key: Authorization: Bearer mms_...")
 DEAD_KEY = _body("the API key is unknown, expired or revoked")
+FACADE = "facade."  # the OpenAI-compatible routes answer in OpenAI's error shape
+
+
+def _openai_body(mms_body: bytes) -> bytes:
+    err = json.loads(mms_body)["error"]
+    return json.dumps({"error": {"message": err["message"], "type": "invalid_request_error",
+                                 "param": None, "code": err["code"]}},
+                      separators=(",", ":")).encode() + b"\n"
+
+
+FACADE_BODIES = {NO_KEY: _openai_body(NO_KEY), DEAD_KEY: _openai_body(DEAD_KEY)}
 
 
 def presented(environ: dict) -> str | None:
@@ -86,18 +97,19 @@ class Gate:
         self.metrics_key = self.keys.metrics(metrics.AUTH_EVENTS)
         self.metric_field = metrics.field("unauthorized", None)
 
-    def _scope(self, environ: dict) -> str | None:
-        """The route's declared scope; PUBLIC for routes Flask will answer itself."""
+    def _scope(self, environ: dict) -> tuple[str | None, str]:
+        """The route's declared scope (PUBLIC for routes Flask will answer itself), and its
+        endpoint."""
         try:
             endpoint, _args = self.app.url_map.bind_to_environ(environ).match()
         except HTTPException:
-            return PUBLIC  # 404 / 405 / a redirect: Flask answers it
+            return PUBLIC, ""  # 404 / 405 / a redirect: Flask answers it
         if endpoint.startswith(PUBLIC_ENDPOINTS):
-            return PUBLIC
-        return scope_of(self.app.view_functions.get(endpoint))
+            return PUBLIC, endpoint
+        return scope_of(self.app.view_functions.get(endpoint)), endpoint
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        scope = self._scope(environ)
+        scope, endpoint = self._scope(environ)
         source = environ.get("REMOTE_ADDR") or ""
         if scope == PUBLIC or (self.disabled and self.is_loopback(source)) or (
                 scope == LOOPBACK_OR_ADMIN and self.is_loopback(source)):
@@ -110,6 +122,8 @@ class Gate:
             return self.wsgi_app(environ, start_response)
         if refused is None:
             return self.wsgi_app(environ, start_response)
+        if endpoint.startswith(FACADE):
+            refused = FACADE_BODIES[refused]
         start_response("401 UNAUTHORIZED", [("Content-Type", "application/json"),
                                             ("Content-Length", str(len(refused))), CHALLENGE])
         return [refused]

@@ -33,24 +33,27 @@ def public(view: Callable) -> Callable:
     return view
 
 
-def requires(blp: Any, scope: str) -> Callable[[Callable], Callable]:
+def requires(blp: Any, scope: str, *, errors: tuple[Any, Callable[[str], dict]] | None = None
+             ) -> Callable[[Callable], Callable]:
     """`@requires(blp, "read")` right under `@blp.route(...)`: the view needs a key with
-    `scope`, and the document says so."""
+    `scope`, and the document says so. `errors`: (schema, example maker) of routes that answer
+    in another error shape (the OpenAI-compatible facade)."""
     if scope not in SCOPES and scope != LOOPBACK_OR_ADMIN:
         raise ValueError(f"unknown scope {scope!r}")
+    schema, example = errors or (ApiErrorSchema, examples.error)
 
     def wrap(view: Callable) -> Callable:
         setattr(view, ATTR, scope)
         view = blp.doc(security=[{SECURITY_SCHEME: []}])(view)
-        view = blp.alt_response(401, schema=ApiErrorSchema, description="no key, or a key that "
+        view = blp.alt_response(401, schema=schema, description="no key, or a key that "
                                 "is unknown, expired or revoked",
-                                example=examples.error("unauthorized"))(view)
-        view = blp.alt_response(403, schema=ApiErrorSchema, description="the key lacks the "
-                                f"`{scope}` scope", example=examples.error("forbidden"))(view)
-        return blp.alt_response(429, schema=ApiErrorSchema, description="over the key's "
+                                example=example("unauthorized"))(view)
+        view = blp.alt_response(403, schema=schema, description="the key lacks the "
+                                f"`{scope}` scope", example=example("forbidden"))(view)
+        return blp.alt_response(429, schema=schema, description="over the key's "
                                 "request rate or the tenant's quota (`Retry-After`, "
                                 "`RateLimit-*` headers)",
-                                example=examples.error("rate_limited"))(view)
+                                example=example("rate_limited"))(view)
     return wrap
 
 

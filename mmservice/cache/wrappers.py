@@ -29,7 +29,8 @@ class CachedModeration:
     of this worker is sending right now is waited for (`flights.py`), not sent twice."""
 
     def __init__(self, provider: Any, text_provider: Any, cache: ResultCache):
-        self.provider, self.text_provider, self.cache = provider, text_provider, cache
+        self.provider, self.cache = provider, cache
+        self.text_provider = text_provider or provider
         self.name, self.model = provider.name, provider.model
         self.identity = provider_identity(provider)
         self._image_name: str | None = None

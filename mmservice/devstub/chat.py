@@ -171,6 +171,29 @@ def _answer(profile: Profile, fmt: dict, images: list, question: str, texts: lis
                     "'json_schema', and 'text'.", param="response_format.type")
 
 
+def stream(body: dict, completion: dict) -> list[bytes]:
+    """`completion` as OpenAI streams it: a role chunk, the content a word at a time, a finish
+    chunk, a usage chunk when `stream_options.include_usage`, then `data: [DONE]`."""
+    base = {k: completion[k] for k in ("id", "created", "model", "system_fingerprint")}
+    base["object"] = "chat.completion.chunk"
+    content = completion["choices"][0]["message"]["content"] or ""
+    words = re.findall(r"\S+\s*", content) or [""]
+
+    def chunk(delta: dict, finish=None, **extra) -> bytes:
+        obj = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                    "finish_reason": finish}], **extra}
+        return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+    out = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    out += [chunk({"content": w}) for w in words]
+    out.append(chunk({}, "stop"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        obj = {**base, "choices": [], "usage": completion["usage"]}
+        out.append(b"data: " + json.dumps(obj).encode() + b"\n\n")
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
 def complete(body: dict, profile: Profile) -> dict:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:

@@ -132,7 +132,12 @@ def _moderations(req, profile, stub):
 
 
 def _chat(req, profile, stub):
-    return Reply.json(chat.complete(_require_json(req), profile))
+    body = _require_json(req)
+    completion = chat.complete(body, profile)
+    if body.get("stream"):
+        return Reply(200, b"", "text/event-stream; charset=utf-8",
+                     chunks=chat.stream(body, completion))
+    return Reply.json(completion)
 
 
 def _transcriptions(req, profile, stub):
@@ -144,6 +149,13 @@ def _transcriptions(req, profile, stub):
     return reply
 
 
+def _translations(req, profile, stub):
+    """Speech in any language to English text: the stub's speech is English already, so the
+    answer is the transcription's (without `language`, as OpenAI's translations answer)."""
+    req.form.pop("language", None)
+    return _transcriptions(req, profile, stub)
+
+
 def _speech(req, profile, stub):
     return audio.speak(_require_json(req))
 
@@ -153,6 +165,7 @@ _ROUTES = {
     ("POST", "/v1/moderations"): ("moderations", _moderations),
     ("POST", "/v1/chat/completions"): ("chat", _chat),
     ("POST", "/v1/audio/transcriptions"): ("transcriptions", _transcriptions),
+    ("POST", "/v1/audio/translations"): ("transcriptions", _translations),
     ("POST", "/v1/audio/speech"): ("speech", _speech),
 }
 

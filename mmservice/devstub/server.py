@@ -22,7 +22,8 @@ from .wire import Reply, StubError, make_id
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # OpenAI's limit for audio uploads
 _BODY_SLACK = 1024 * 1024  # multipart framing and form fields on top of the file itself
-_CONFIG_KEYS = ("latency_ms", "latency_per_audio_second_ms", "max_upload_bytes", "profile")
+_CONFIG_KEYS = ("latency_ms", "latency_per_audio_second_ms", "max_upload_bytes", "profile",
+                "stream_chunk_delay_ms")
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -120,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
                               if reply.content_type == "application/json"
                               else b'{"id": "trunc', "application/json")
         record["status"] = reply.status
-        self._send(reply)
+        self._send(reply, record)
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -154,15 +155,40 @@ class _Handler(BaseHTTPRequestHandler):
                             "read)", type="server_error")
         return body
 
-    def _send(self, reply: Reply):
+    def _send(self, reply: Reply, record: dict | None = None):
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
+        if reply.chunks is None:
+            self.send_header("Content-Length", str(len(reply.body)))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
         self.send_header("x-request-id", make_id("req_"))
         for key, value in reply.headers.items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(reply.body)
+        if reply.chunks is None:
+            self.wfile.write(reply.body)
+        else:
+            self._stream(reply.chunks, record if record is not None else {})
+
+    def _stream(self, chunks: list[bytes], record: dict) -> None:
+        """One HTTP chunk per piece, flushed, `stream_chunk_delay_ms` apart. A caller that
+        hangs up mid-stream is recorded (`stream: "client_gone"` and how many were sent)."""
+        stub: StubServer = self.server.stub
+        sent = 0
+        try:
+            for i, piece in enumerate(chunks):
+                if i:
+                    stub.sleep(stub.stream_chunk_delay_ms / 1000)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+                sent += 1
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            record.update(stream="complete", chunks_sent=sent)
+        except OSError:
+            record.update(stream="client_gone", chunks_sent=sent)
+            self.close_connection = True
 
     def _abort(self):
         """Close with RST and no response: what a crashed or cut-off upstream looks like."""
@@ -191,6 +217,7 @@ class StubServer:
         self.latency_ms = float(latency_ms)
         self.latency_per_audio_second_ms = float(latency_per_audio_second_ms)
         self.max_upload_bytes = int(max_upload_bytes)
+        self.stream_chunk_delay_ms = 0.0
         self.requests = RequestLog()
         self._scripts = ScriptBook()
         self._stop = threading.Event()

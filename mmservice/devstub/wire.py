@@ -71,6 +71,9 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict = field(default_factory=dict)
+    # A streamed answer (server-sent events): sent with chunked encoding, one piece at a time,
+    # `StubServer.stream_chunk_delay_ms` apart, so a caller can watch it arrive (or hang up).
+    chunks: list[bytes] | None = None
 
     @classmethod
     def json(cls, obj, status: int = 200, headers: dict | None = None) -> Reply:

@@ -57,6 +57,9 @@ class Deps:
     # The tenants' block/allow lists on a worker (`mmservice.lists.apply.ListMatcher`, one per
     # process: its indexes and compiled term lists are reused by every job). None: no lists.
     lists: Any = None
+    # Whether list matching may read an image's text with the offline OCR engine (a model):
+    # true on workers, false in the API process, which never loads one (the facade).
+    ocr: bool = True
 
     def cfg_for(self, tenant: str) -> dict:
         """`cfg` with `tenant`'s overrides."""

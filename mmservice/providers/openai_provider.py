@@ -193,13 +193,28 @@ class OpenAITranscription(_Base):
             kwargs["language"] = language
         if prompt:
             kwargs["prompt"] = prompt
+        return self._heard("audio.transcriptions.create",
+                           self.client.audio.transcriptions.with_raw_response.create,
+                           audio, filename, kwargs, job_id)
 
+    def translate(self, audio: bytes, filename: str, *, prompt: str | None,
+                  job_id: str | None = None) -> Transcript:
+        """Speech in any language as English text (`/v1/audio/translations`)."""
+        kwargs: dict[str, Any] = {"model": self.model, "response_format": "verbose_json"}
+        if prompt:
+            kwargs["prompt"] = prompt
+        return self._heard("audio.translations.create",
+                           self.client.audio.translations.with_raw_response.create,
+                           audio, filename, kwargs, job_id)
+
+    def _heard(self, what: str, create: Any, audio: bytes, filename: str,
+               kwargs: dict[str, Any], job_id: str | None) -> Transcript:
         def call():
             f = io.BytesIO(audio)
             f.name = filename  # the client (and the server) take the format from the name
-            return self.client.audio.transcriptions.with_raw_response.create(file=f, **kwargs)
+            return create(file=f, **kwargs)
 
-        data = self._call("audio.transcriptions.create", call, job_id=job_id)
+        data = self._call(what, call, job_id=job_id)
         segs = [{"start": float(s["start"]), "end": float(s["end"]),
                  "text": str(s.get("text", "")).strip(),
                  # kept so silence can be told from speech (capabilities.transcribe)

@@ -34,7 +34,9 @@ def _texts(content: Any) -> dict[str, str]:
 def _ocr_text(image: bytes) -> str | None:
     """The text written in an image, for the tenant's term lists (a meme's caption is content
     too). Read with the offline OCR engine in the worker, only when a term list applies to an
-    image job; None where the offline engines are not installed (`requirements-local.txt`)."""
+    image job; None where the offline engines are not installed (`requirements-local.txt`).
+    Never in the API process (`deps.ocr` is false there: it loads no model), so the facade's
+    images meet term lists only when a worker judges them (the local provider)."""
     try:
         from mmservice.providers.local import image_moderation, ocr
     except ImportError:
@@ -60,7 +62,8 @@ def find(job: dict, deps: Any, live: Any, content: Any) -> tuple[list[dict], lis
         return [], []
     image = content.image
     wants_media = any(r["kind"] in ("sha256", "pdq") for r in recs)
-    wants_ocr = any(r["kind"] == "terms" for r in recs) and job["input"]["kind"] == "image"
+    wants_ocr = (any(r["kind"] == "terms" for r in recs) and job["input"]["kind"] == "image"
+                 and getattr(deps, "ocr", True))
     if image is None and (wants_media or wants_ocr) and job["input"]["kind"] == "image":
         image = job_media(job, deps)
     texts = _texts(content)

@@ -27,6 +27,15 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
         content.transcript = (job["results"].get("transcription") or {}).get("text", "")
     if kind == "image":
         content.image, content.image_mime = job_media(job, deps), job["input"].get("mime")
+    return judge(job, deps, content)
+
+
+def judge(job: dict, deps: Any, content: Content, *, batched: bool = True) -> dict[str, Any]:
+    """`content` judged for `job` (a job record, or the facade's request in the same shape:
+    `tenant`, `options`, `input.kind`): its policy, the result cache, its lists, the shadow
+    policies. The one place both the moderate step and the OpenAI-compatible facade judge
+    content. `batched=False` sends texts straight to the provider (a synchronous caller has
+    nobody to share a batch with)."""
     cfg = deps.cfg_for(job["tenant"])  # the tenant's settings: the builtin policy's lines
     store = getattr(deps, "policies", None)
     live = policies.for_job(store, job, cfg)
@@ -35,9 +44,8 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
     def call_model() -> dict[str, Any]:
         """The measurements (from the cache when known), decided by the policy; the current
         lists are applied around it by `list_match`, on a cache hit too."""
-        provider, text_provider = cache.moderation(
-            deps.providers.get("moderation"),
-            deps.providers.text_moderation(deps.moderation_backlog))
+        texts = deps.providers.text_moderation(deps.moderation_backlog) if batched else None
+        provider, text_provider = cache.moderation(deps.providers.get("moderation"), texts)
         return moderate(content, provider=provider, text_provider=text_provider, policy=live,
                         max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]))
 
