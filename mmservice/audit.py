@@ -100,10 +100,20 @@ def verify(r: redis.Redis, keys: Keys, tenant: str, batch: int = 500) -> tuple[b
     return True, None
 
 
+def about(event: dict[str, Any], item: str | None, job: str | None) -> bool:
+    """Whether an event concerns a review item and/or a job (`item`, `job`, `jobs` fields)."""
+    if item and event.get("item") != item:
+        return False
+    if job and event.get("job") != job and job not in (event.get("jobs") or []):
+        return False
+    return True
+
+
 def read(r: redis.Redis, keys: Keys, tenant: str, *, since: str | None = None,
-         types: tuple[str, ...] = (), limit: int = 100) -> list[dict[str, Any]]:
+         types: tuple[str, ...] = (), limit: int = 100, item: str | None = None,
+         job: str | None = None) -> list[dict[str, Any]]:
     """Entries oldest first after `since` (a stream id, or epoch milliseconds), filtered by
-    type or type family (`policy` matches `policy.put`)."""
+    type or type family (`policy` matches `policy.put`) and by the review item or job."""
     out: list[dict[str, Any]] = []
     start = "-"
     if since:
@@ -115,7 +125,8 @@ def read(r: redis.Redis, keys: Keys, tenant: str, *, since: str | None = None,
             f = _decode(raw)
             event = json.loads(f["event"])
             t = str(event.get("type", ""))
-            if not types or any(t == x or t.startswith(x + ".") for x in types):
+            if (not types or any(t == x or t.startswith(x + ".") for x in types)) and \
+                    about(event, item, job):
                 out.append({"id": eid, "event": event, "prev": f["prev"], "hash": f["hash"]})
                 if len(out) == limit:
                     break

@@ -8,12 +8,15 @@ List matching (`steps.list_match`): before the model call the content is matched
 policy's lists; an allow/block hit under `halt_on_match` answers without calling the model
 (`decided_by: "list"`, `matched_lists`); otherwise the model runs and the list precedence is
 applied on its result.
+
+Every verdict goes to `review.from_verdict`: audited, and queued for people when it says
+`review` (or users reported the content, or the tenant samples automatic verdicts).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from mmservice import metrics, policies
+from mmservice import metrics, policies, review
 from mmservice.cache.steps import for_step
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
@@ -49,4 +52,6 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
         for s in shadow:
             rec.shadow_verdict(job["tenant"], s["policy"]["name"],
                                agree=s["verdict"] == result["verdict"])
+    # The one hook from the pipeline into the review queue (the facade calls the same function).
+    review.from_verdict(deps, job, result)
     return cache.done(result)
