@@ -21,11 +21,11 @@ from mmservice.schemas.review import (
     BulkOutSchema,
     DecisionInSchema,
     DecisionOutSchema,
-    ItemSchema,
     LeaseTokenSchema,
     MetricsSchema,
     OkSchema,
     QueueListSchema,
+    ReviewItemSchema,
     RoutingSchema,
 )
 
@@ -71,7 +71,7 @@ def list_queues():
                     "decision. Never the same item to two callers; never an item the caller "
                     "skipped or whose decision they made (appeals); past the caller's exposure "
                     "cap, milder items only (`exposure.capped`).")
-@bp.response(200, ItemSchema)
+@bp.response(200, ReviewItemSchema)
 @bp.alt_response(204, description="no item for this caller now")
 def next_item(queue: str):
     got = actions.next_item(ctx(), _queue(queue), actor())
@@ -126,7 +126,7 @@ def bulk_decide(body):
 @bp.route("/<item_id>", methods=["GET"])
 @requires(bp, "review")
 @bp.doc(summary="One review item with its history, decisions and current lease holder")
-@bp.response(200, ItemSchema)
+@bp.response(200, ReviewItemSchema)
 @bp.alt_response(404, schema=ApiErrorSchema)
 def get_item(item_id: str):
     c = ctx()
@@ -199,7 +199,7 @@ def reveal(item_id: str):
 @bp.doc(summary="Appeal a decision (once, within the tenant's window): reopened in the "
                 "appeals queue, never offered to the reviewer who decided it")
 @bp.arguments(AppealInSchema)
-@bp.response(201, ItemSchema)
+@bp.response(201, ReviewItemSchema)
 @bp.alt_response(404, schema=ApiErrorSchema)
 @bp.alt_response(409, schema=ApiErrorSchema)
 def appeal(body, item_id: str):

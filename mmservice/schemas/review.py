@@ -114,7 +114,7 @@ class QueueListSchema(Schema):
     data = fields.List(fields.Nested(QueueSchema), required=True)
 
 
-class ItemSchema(Schema):
+class ReviewItemSchema(Schema):
     id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(("open", "decided")))
     stage = fields.String(required=True, validate=validate.OneOf(("review", "appeal")))
@@ -150,7 +150,7 @@ class ItemSchema(Schema):
 
 
 class DecisionOutSchema(Schema):
-    item = fields.Nested(ItemSchema, required=True)
+    item = fields.Nested(ReviewItemSchema, required=True)
     decision = fields.Dict(required=True)
 
 
