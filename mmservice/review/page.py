@@ -9,10 +9,21 @@ off. Every route is `public` to the key guard: the session is this module's own 
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+)
 
 from mmservice import audit
 from mmservice.api.context import services
@@ -24,8 +35,9 @@ from mmservice.review import sessions as sess
 from mmservice.review.context import Ctx
 from mmservice.schemas.review import QUEUE_NAME, DecisionInSchema, LeaseTokenSchema
 
-bp = Blueprint("review_page", __name__, url_prefix="/review", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint("review_page", __name__, url_prefix="/review", template_folder="templates")
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+STATIC_FILES = ("review.css", "review.js")
 _DECISION = DecisionInSchema()
 _TOKEN = LeaseTokenSchema()
 # The page's own headers: no framing, no inline scripts, nothing from elsewhere.
@@ -67,6 +79,15 @@ def _queue(name: str) -> str:
     except Exception:  # noqa: BLE001 - marshmallow's ValidationError
         raise Invalid("bad queue name", code="invalid_queue", field="queue") from None
     return name
+
+
+@bp.route("/static/<name>", methods=["GET"])
+@public
+def static_file(name: str):
+    """The page's own stylesheet and script (no CDN: the page works offline)."""
+    if name not in STATIC_FILES:
+        abort(404)
+    return send_from_directory(STATIC_DIR, name, max_age=300)
 
 
 @bp.route("", methods=["GET"])
