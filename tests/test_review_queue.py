@@ -48,6 +48,9 @@ def test_routing_first_match_and_queue_settings(rs):
     queues = {q["name"]: q for q in t.admin.get("/v1/review/queues").json()["data"]}
     assert queues["urgent"]["sla_s"] == 60 and queues["urgent"]["depth"] == 1
     assert queues["general"]["depth"] == 1 and "appeals" in queues
+    prom = t.admin.get("/metrics").text
+    assert f'mms_review_queue_depth{{queue="urgent",tenant="{t.name}"}} 1.0' in prom
+    assert f'mms_review_oldest_age_seconds{{queue="urgent",tenant="{t.name}"}}' in prom
     bad = t.admin.s.put(t.admin.url("/v1/review/routing"),
                         json={**rules, "rules": [{"queue": "x", "kind": "video"}]}, timeout=10)
     assert bad.status_code == 422 and bad.json()["error"]["field"].startswith("rules")
@@ -125,6 +128,8 @@ def test_lease_expiry_returns_the_item_and_the_old_token_is_stale(rs):
     assert late.status_code == 409 and late.json()["error"]["code"] == "lease_stale"
     assert t.decide(b, item["id"], second["lease_token"], "reject").status_code == 200
     assert t.admin.get("/v1/review/metrics").json()["lease_expiries"] == 1
+    assert f'mms_review_events_total{{event="lease_expiries",tenant="{t.name}"}} 1.0' in \
+        t.admin.get("/metrics").text
 
 
 def test_decision_is_idempotent_on_its_token_and_sets_final_verdict(rs):

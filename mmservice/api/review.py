@@ -75,7 +75,7 @@ def list_queues():
 @bp.alt_response(204, description="no item for this caller now")
 def next_item(queue: str):
     got = actions.next_item(ctx(), _queue(queue), actor())
-    if got is None or got["item"] is None:
+    if got["item"] is None:
         return Response(status=204)
     return got["item"]
 

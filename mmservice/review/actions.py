@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmservice.errors import Conflict, Forbidden
+from mmservice.errors import Conflict, Forbidden, NotFound
 from mmservice.review import items, leases, wellness
 
 
@@ -18,14 +18,25 @@ def view(ctx: Any, item: dict) -> dict:
     return out
 
 
-def next_item(ctx: Any, queue: str, reviewer: str) -> dict | None:
-    """The best item of `queue` this reviewer may take, leased to them; None: nothing now."""
-    c = leases.claim(ctx, queue, reviewer)
-    expo = {"high_last_hour": c.high_last_hour,
-            "cap": int(ctx.cfg["REVIEW_EXPOSURE_HIGH_PER_HOUR"]), "capped": c.capped}
-    if c.item_id is None:
-        return {"item": None, "exposure": expo}
-    item = items.get(ctx, c.item_id)
+def next_item(ctx: Any, queue: str, reviewer: str) -> dict:
+    """The best item of `queue` this reviewer may take, leased to them (`item` None: nothing
+    for them now). An item whose record expired (`MMS_REVIEW_ITEM_TTL_S`) leaves the queue."""
+    for _ in range(50):
+        c = leases.claim(ctx, queue, reviewer)
+        expo = {"high_last_hour": c.high_last_hour,
+                "cap": int(ctx.cfg["REVIEW_EXPOSURE_HIGH_PER_HOUR"]), "capped": c.capped}
+        if c.item_id is None:
+            return {"item": None, "exposure": expo}
+        try:
+            item = items.get(ctx, c.item_id)
+        except NotFound:
+            leases.consume_any(ctx, c.item_id, queue)
+            continue
+        return _leased(ctx, queue, reviewer, item, c, expo)
+    return {"item": None, "exposure": expo}
+
+
+def _leased(ctx: Any, queue: str, reviewer: str, item: dict, c: Any, expo: dict) -> dict:
     lease_s = int(ctx.cfg["REVIEW_LEASE_S"])
     ctx.audit({"type": "review.lease", "actor": reviewer, "item": c.item_id,
                "jobs": item.get("jobs"), "queue": queue, "fence": c.fence,

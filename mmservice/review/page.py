@@ -116,6 +116,11 @@ def login():
         raise Forbidden("the login form expired: reload /review", code="csrf_failed")
     key = svc.auth.keys.verify((request.form.get("key") or "").strip())
     if key is None or "review" not in key.scopes:
+        from mmservice.auth import events
+
+        events.refused(svc.redis, svc.store.keys, "unauthorized" if key is None else
+                       "forbidden", source=request.remote_addr or "", path=request.path,
+                       tenant=key.tenant if key else None, key_prefix=key.prefix if key else "")
         token = secrets.token_urlsafe(24)
         resp = Response(render_template("review/login.html", csrf=token,
                                         error="That key is unknown, expired, or lacks the "
@@ -158,10 +163,10 @@ def queue_page(queue: str):
 def api_next(queue: str):
     ctx, s = _require()
     got = actions.next_item(ctx, _queue(queue), s["reviewer"])
-    item = (got or {}).get("item")
+    item = got["item"]
     if item is not None:
         item["prior_decisions"] = items.prior_decisions(ctx, item)
-    return jsonify({"item": item, "exposure": (got or {}).get("exposure")})
+    return jsonify({"item": item, "exposure": got["exposure"]})
 
 
 def _body(schema: Any) -> dict:

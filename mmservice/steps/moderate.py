@@ -14,7 +14,10 @@ Every verdict goes to `review.from_verdict`: audited, and queued for people when
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import redis
 
 from mmservice import metrics, policies, review
 from mmservice.cache.steps import for_step
@@ -53,5 +56,11 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
             rec.shadow_verdict(job["tenant"], s["policy"]["name"],
                                agree=s["verdict"] == result["verdict"])
     # The one hook from the pipeline into the review queue (the facade calls the same function).
-    review.from_verdict(deps, job, result)
+    try:
+        review.from_verdict(deps, job, result)
+    except (redis.ConnectionError, redis.TimeoutError):
+        raise  # the step is retried; joining the item again is idempotent
+    except Exception:  # noqa: BLE001 - a queue bug must not cost the job its result
+        logging.getLogger("mmservice.review").exception(
+            "review queue hook failed", extra={"job_id": job["id"]})
     return cache.done(result)
