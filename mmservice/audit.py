@@ -8,8 +8,8 @@ the head key (the last hash) catches a removed tail.
 
 Why a compare-and-set script: SHA-256 is not available inside Redis's Lua, so the hash is
 computed here from the head we read; the script appends only if the head is still that value
-(else we re-read and retry). Two writers can never fork the chain, and an append is one round
-trip when nobody else writes.
+(else we re-read and retry after a short jittered pause). Two writers can never fork the chain,
+and an append is one round trip when nobody else writes.
 
 Event shape (issue 16 builds the full audit log on it): `type` (e.g. `policy.put`,
 `policy.delete`, `key.created`), `actor` (a key id, `cli`, or `auth-disabled`), `ts` (ISO UTC,
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from typing import Any
 
@@ -28,7 +29,8 @@ from mmservice.jobs.store import now_iso
 from mmservice.keys import Keys
 
 GENESIS = "0" * 64
-MAX_TRIES = 50
+MAX_TRIES = 200
+BACKOFF_CAP_S = 0.05  # longest pause between two tries of a contended append
 
 _APPEND = """
 local head = redis.call('GET', KEYS[2]) or ARGV[3]
@@ -58,7 +60,11 @@ def append(r: redis.Redis, keys: Keys, tenant: str, event: dict[str, Any]) -> st
     event_json = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                             default=str)
     script = r.register_script(_APPEND)
-    for _ in range(MAX_TRIES):
+    for attempt in range(MAX_TRIES):
+        if attempt:
+            # Many writers of one tenant (50 reviewers at once) kept losing the race without a
+            # pause; a jittered, growing one lets each get through (found by bench/review.py).
+            time.sleep(random.uniform(0, min(BACKOFF_CAP_S, 0.0005 * 2 ** min(attempt, 10))))
         head = r.get(keys.audit_head(tenant))
         prev = head.decode() if head else GENESIS  # type: ignore[union-attr]
         digest = entry_hash(event_json, prev)
