@@ -281,3 +281,26 @@ def test_tenants_are_isolated(rs):
     assert other.admin.get(f"/v1/audit?item={item['id']}").json()["data"] == []
     submit_only = t.reviewer(scopes=("submit",))
     assert submit_only.post("/v1/review/queues/default/next", json={}).status_code == 403
+
+
+def test_an_item_opened_by_a_report_takes_its_scores_when_moderated(rs):
+    import hashlib
+
+    from mmservice import review
+    from mmservice.review import enqueue
+
+    t = Tenant(rs)
+    text = f"reported before moderated {time.time()}"
+    job = {"id": "job_early" + str(int(time.time() * 1000)), "tenant": t.name,
+           "input": {"kind": "text", "sha256": hashlib.sha256(text.encode()).hexdigest()},
+           "_text": text}
+    early = enqueue.create_or_join(t.ctx, job=job, result=None, source="report",
+                                   sha=job["input"]["sha256"],
+                                   reports=[{"id": "rpt_e", "reporter_id": "u", "reason": "x"}])
+    assert early["category_scores"] == {} and early["severity"] == "low"
+    later = review.from_verdict(rs.services.deps, job, {
+        "verdict": "review", "category_scores": {"hate": 0.95}, "categories": {"hate": True},
+        "policy": {"name": "builtin", "version": 0}})
+    assert later["id"] == early["id"] and later["jobs"] == [job["id"]]
+    assert later["severity"] == "high" and later["top_category"] == "hate"
+    assert later["priority"] > early["priority"]

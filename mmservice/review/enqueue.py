@@ -73,7 +73,7 @@ def create_or_join(ctx: Ctx, *, job: dict, result: dict | None, source: str, sha
         if not existing:
             continue
         try:
-            return join(ctx, existing, job=job, source=source, reports=reports)
+            return join(ctx, existing, job=job, source=source, reports=reports, result=result)
         except NotFound:
             # Claimed a moment ago and not written yet, or expired: look again.
             import time
@@ -84,12 +84,21 @@ def create_or_join(ctx: Ctx, *, job: dict, result: dict | None, source: str, sha
     raise RuntimeError(f"review item for {sha}: could not create or join")
 
 
-def join(ctx: Ctx, item_id: str, *, job: dict, source: str, reports: list[dict]) -> dict:
-    """Add a job and/or reports to an open item; its priority rises with the reports."""
+def join(ctx: Ctx, item_id: str, *, job: dict, source: str, reports: list[dict],
+         result: dict | None = None) -> dict:
+    """Add a job and/or reports to an open item; its priority rises with the reports. An item
+    opened by a report before its job was moderated takes the scores when they come."""
     added: dict[str, Any] = {}
+    scored = items.build(ctx, job=job, result=result, source=source, sha="", reports=[]) \
+        if result and result.get("category_scores") else None
 
     def change(it: dict) -> None:
         added.clear()
+        if scored is not None and not it.get("category_scores"):
+            for k in ("category_scores", "flagged_categories", "top_category", "top_score",
+                      "severity", "matched_lists", "policy", "verdict"):
+                it[k] = scored[k]
+            added["scores"] = True
         if job["id"] and job["id"] not in it["jobs"]:
             it["jobs"].append(job["id"])
             added["job"] = job["id"]
@@ -99,11 +108,12 @@ def join(ctx: Ctx, item_id: str, *, job: dict, source: str, reports: list[dict])
             it["reports"] = (it.get("reports") or []) + new
             it["report_count"] = len(it["reports"])
             added["reports"] = len(new)
-        if added:
+        if added.get("job") or added.get("reports"):
             it["sources"] = list(dict.fromkeys([*it.get("sources", []), source]))
-            it["priority"] = round(items.score(it), 3)
             items.history(it, "joined", source=source, job_id=job["id"],
                           reports=len(new))
+        if added:
+            it["priority"] = round(items.score(it), 3)
 
     def also(pipe: Any, it: dict, _r: Any) -> None:
         if added and it["status"] == "open":
