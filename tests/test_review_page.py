@@ -195,3 +195,44 @@ def test_the_page_guards_its_session(rs):
     time.sleep(0.05)
     assert s.post(base + "/review/api/queues/default/next", json={}, timeout=10,
                   headers={"X-CSRF-Token": token}).status_code == 401
+
+
+def _login(page, base: str, key: str) -> None:
+    page.goto(base + "/review")
+    page.fill("#key", key)
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#queues")
+
+
+def test_highlighted_terms_break_notice_and_lease_expiry(rs, browser_context):
+    t = Tenant(rs)
+    rs.services.auth.settings.update(t.name, {"REVIEW_EXPOSURE_HIGH_PER_HOUR": 1,
+                                              "REVIEW_LEASE_S": 5})
+    text = "well you are a total idiot, ok"
+    start = text.index("idiot")
+    hit = {"list": "insults", "kind": "terms", "action": "review", "item_id": "itm_1",
+           "input": "text", "matched": "idiot", "offsets": [start, start + 5]}
+    high = t.item(text=text, scores={"harassment": 0.97}, lists=[hit])
+    t.item(scores={"harassment": 0.96})  # a second high-severity item, over the cap
+    mild = t.item(scores={"harassment": 0.2})
+    key = make_key(rs.cfg["REDIS_URL"], tenant=t.name, scopes=("review",))
+    page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, rs.api_url, key)
+    page.goto(rs.api_url + "/review/q/default")
+    page.wait_for_selector("#item:not([hidden])")
+    assert page.inner_text("#item-id") == high["id"]
+    assert page.inner_text("#text-box mark") == "idiot"
+    assert "insults / itm_1" in page.inner_text("#lists")
+    assert not page.is_visible("#image-box") and not page.is_visible("#break-notice")
+    page.keyboard.press("a")
+    _until(page, f"document.getElementById('item-id').textContent === '{mild['id']}'")
+    assert page.is_visible("#break-notice")  # capped: the milder item, and a break suggested
+    page.screenshot(path=os.path.join(ARTIFACTS, "review-5-break-notice.png"), full_page=True)
+    _until(page, "!document.getElementById('lease-expired').hidden", timeout=15)
+    assert page.is_disabled('button[data-action="reject"]')
+    page.screenshot(path=os.path.join(ARTIFACTS, "review-6-lease-expired.png"),
+                    full_page=True)
+    assert t.admin.get(f"/v1/review/{high['id']}").json()["final"]["verdict"] == "allow"
+    assert errors == []
