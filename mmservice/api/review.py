@@ -123,17 +123,17 @@ def bulk_decide(body):
     return bulk.run(ctx(), body, actor())
 
 
-@bp.route("/<item_id>", methods=["GET"])
+@bp.route("/<review_id>", methods=["GET"])
 @requires(bp, "review")
 @bp.doc(summary="One review item with its history, decisions and current lease holder")
 @bp.response(200, ReviewItemSchema)
 @bp.alt_response(404, schema=ApiErrorSchema)
-def get_item(item_id: str):
+def get_item(review_id: str):
     c = ctx()
-    return actions.view(c, items.get(c, item_id))
+    return actions.view(c, items.get(c, review_id))
 
 
-@bp.route("/<item_id>/decision", methods=["POST"])
+@bp.route("/<review_id>/decision", methods=["POST"])
 @requires(bp, "review")
 @bp.doc(summary="Decide a leased item: approve | reject | escalate (appeals: uphold | overturn)",
         description="Idempotent on the lease token: the same token and decision again answers "
@@ -145,56 +145,56 @@ def get_item(item_id: str):
 @bp.alt_response(404, schema=ApiErrorSchema)
 @bp.alt_response(409, schema=ApiErrorSchema)
 @bp.alt_response(422, schema=ApiErrorSchema)
-def decide(body, item_id: str):
+def decide(body, review_id: str):
     c = ctx()
-    item, decision, _ = decisions.decide(c, item_id, body, actor())
+    item, decision, _ = decisions.decide(c, review_id, body, actor())
     return {"item": actions.view(c, item), "decision": decisions.public_decision(decision)}
 
 
-@bp.route("/<item_id>/renew", methods=["POST"])
+@bp.route("/<review_id>/renew", methods=["POST"])
 @requires(bp, "review")
 @bp.doc(summary="Renew the caller's lease for another lease period")
 @bp.arguments(LeaseTokenSchema)
 @bp.response(200, OkSchema)
 @bp.alt_response(409, schema=ApiErrorSchema)
-def renew(body, item_id: str):
-    return {"ok": True, "item_id": item_id,
-            "expires_in_s": actions.renew(ctx(), item_id, body.get("lease_token") or "")}
+def renew(body, review_id: str):
+    return {"ok": True, "item_id": review_id,
+            "expires_in_s": actions.renew(ctx(), review_id, body.get("lease_token") or "")}
 
 
-@bp.route("/<item_id>/release", methods=["POST"])
+@bp.route("/<review_id>/release", methods=["POST"])
 @requires(bp, "review")
 @bp.doc(summary="Give a leased item back (the holder with its token; an admin without)")
 @bp.arguments(LeaseTokenSchema)
 @bp.response(200, OkSchema)
 @bp.alt_response(403, schema=ApiErrorSchema)
 @bp.alt_response(409, schema=ApiErrorSchema)
-def release(body, item_id: str):
-    actions.release(ctx(), item_id, body.get("lease_token"), actor(), is_admin())
-    return {"ok": True, "item_id": item_id}
+def release(body, review_id: str):
+    actions.release(ctx(), review_id, body.get("lease_token"), actor(), is_admin())
+    return {"ok": True, "item_id": review_id}
 
 
-@bp.route("/<item_id>/skip", methods=["POST"])
+@bp.route("/<review_id>/skip", methods=["POST"])
 @requires(bp, "review")
 @bp.doc(summary="Give a leased item back and never be offered it again")
 @bp.arguments(LeaseTokenSchema)
 @bp.response(200, OkSchema)
 @bp.alt_response(409, schema=ApiErrorSchema)
-def skip(body, item_id: str):
-    actions.skip(ctx(), item_id, body.get("lease_token") or "", actor())
-    return {"ok": True, "item_id": item_id}
+def skip(body, review_id: str):
+    actions.skip(ctx(), review_id, body.get("lease_token") or "", actor())
+    return {"ok": True, "item_id": review_id}
 
 
-@bp.route("/<item_id>/reveal", methods=["POST"])
+@bp.route("/<review_id>/reveal", methods=["POST"])
 @requires(bp, "review")
 @bp.doc(summary="Record that the caller unblurred the item's media (an audit entry)")
 @bp.response(200, OkSchema)
 @bp.alt_response(404, schema=ApiErrorSchema)
-def reveal(item_id: str):
-    return {"ok": True, **wellness.reveal(ctx(), item_id, actor())}
+def reveal(review_id: str):
+    return {"ok": True, **wellness.reveal(ctx(), review_id, actor())}
 
 
-@bp.route("/<item_id>/appeal", methods=["POST"])
+@bp.route("/<review_id>/appeal", methods=["POST"])
 @requires(bp, "submit")
 @bp.doc(summary="Appeal a decision (once, within the tenant's window): reopened in the "
                 "appeals queue, never offered to the reviewer who decided it")
@@ -202,6 +202,6 @@ def reveal(item_id: str):
 @bp.response(201, ReviewItemSchema)
 @bp.alt_response(404, schema=ApiErrorSchema)
 @bp.alt_response(409, schema=ApiErrorSchema)
-def appeal(body, item_id: str):
+def appeal(body, review_id: str):
     c = ctx()
-    return actions.view(c, appeals.appeal(c, item_id, body, actor()))
+    return actions.view(c, appeals.appeal(c, review_id, body, actor()))
