@@ -26,6 +26,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         lists,
         metrics,
         policies,
+        reports,
+        review,
         usage,
         video,
     )
@@ -57,9 +59,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = MmsApi(app)
     scopes.register_scheme(api)
     for blp in (jobs.blp, health.bp, metrics.bp, deliveries.bp, usage.bp, admin.bp,
-                policies.bp, lists.bp, audit.bp, video.blp, facade.blp):
+                policies.bp, lists.bp, audit.bp, video.blp, facade.blp, review.bp,
+                reports.bp):
         api.register_blueprint(blp)
     app.register_blueprint(docs.bp)  # the viewer's files: not API operations, not in the spec
+    from mmservice.review import page
+
+    app.register_blueprint(page.bp)  # the moderator page at /review (session cookie, CSRF)
     errors.register(app)
     guard.init_app(app)  # every route declares its scope (mmservice.auth.scopes)
     return app

@@ -8,8 +8,8 @@ the head key (the last hash) catches a removed tail.
 
 Why a compare-and-set script: SHA-256 is not available inside Redis's Lua, so the hash is
 computed here from the head we read; the script appends only if the head is still that value
-(else we re-read and retry). Two writers can never fork the chain, and an append is one round
-trip when nobody else writes.
+(else we re-read and retry after a short jittered pause). Two writers can never fork the chain,
+and an append is one round trip when nobody else writes.
 
 Event shape (issue 16 builds the full audit log on it): `type` (e.g. `policy.put`,
 `policy.delete`, `key.created`), `actor` (a key id, `cli`, or `auth-disabled`), `ts` (ISO UTC,
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from typing import Any
 
@@ -28,7 +29,8 @@ from mmservice.jobs.store import now_iso
 from mmservice.keys import Keys
 
 GENESIS = "0" * 64
-MAX_TRIES = 50
+MAX_TRIES = 200
+BACKOFF_CAP_S = 0.05  # longest pause between two tries of a contended append
 
 _APPEND = """
 local head = redis.call('GET', KEYS[2]) or ARGV[3]
@@ -95,7 +97,11 @@ def append(r: redis.Redis, keys: Keys, tenant: str, event: dict[str, Any]) -> st
     event_json = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                             default=str)
     script = r.register_script(_APPEND)
-    for _ in range(MAX_TRIES):
+    for attempt in range(MAX_TRIES):
+        if attempt:
+            # Many writers of one tenant (50 reviewers at once) kept losing the race without a
+            # pause; a jittered, growing one lets each get through (found by bench/review.py).
+            time.sleep(random.uniform(0, min(BACKOFF_CAP_S, 0.0005 * 2 ** min(attempt, 10))))
         head = r.get(keys.audit_head(tenant))
         prev = head.decode() if head else GENESIS  # type: ignore[union-attr]
         digest = entry_hash(event_json, prev)
@@ -137,10 +143,20 @@ def verify(r: redis.Redis, keys: Keys, tenant: str, batch: int = 500) -> tuple[b
     return True, None
 
 
+def about(event: dict[str, Any], item: str | None, job: str | None) -> bool:
+    """Whether an event concerns a review item and/or a job (`item`, `job`, `jobs` fields)."""
+    if item and event.get("item") != item:
+        return False
+    if job and event.get("job") != job and job not in (event.get("jobs") or []):
+        return False
+    return True
+
+
 def read(r: redis.Redis, keys: Keys, tenant: str, *, since: str | None = None,
-         types: tuple[str, ...] = (), limit: int = 100) -> list[dict[str, Any]]:
+         types: tuple[str, ...] = (), limit: int = 100, item: str | None = None,
+         job: str | None = None) -> list[dict[str, Any]]:
     """Entries oldest first after `since` (a stream id, or epoch milliseconds), filtered by
-    type or type family (`policy` matches `policy.put`)."""
+    type or type family (`policy` matches `policy.put`) and by the review item or job."""
     out: list[dict[str, Any]] = []
     start = "-"
     if since:
@@ -152,7 +168,8 @@ def read(r: redis.Redis, keys: Keys, tenant: str, *, since: str | None = None,
             f = _decode(raw)
             event = json.loads(f["event"])
             t = str(event.get("type", ""))
-            if not types or any(t == x or t.startswith(x + ".") for x in types):
+            if (not types or any(t == x or t.startswith(x + ".") for x in types)) and \
+                    about(event, item, job):
                 out.append({"id": eid, "event": event, "prev": f["prev"], "hash": f["hash"]})
                 if len(out) == limit:
                     break

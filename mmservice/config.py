@@ -95,6 +95,28 @@ class _Base(BaseSettings):
                            tenant=True, ge=0)
     TENANT_SETTINGS_CACHE_S: float = F(2.0, "How long an API process keeps a tenant's settings "
                                             "before reading them again from Redis", ge=0)
+    # Review queue (mmservice/review/)
+    REVIEW_LEASE_S: int = F(600, "How long a reviewer holds an item handed out by "
+                                 "`/v1/review/queues/<q>/next` (renewable)", tenant=True,
+                            ge=5, le=86400)
+    REVIEW_APPEAL_WINDOW_S: int = F(30 * 86400, "How long after a decision it may be appealed",
+                                    tenant=True, ge=0)
+    REVIEW_HIGH_SEVERITY_SCORE: float = F(0.8, "An item whose top score reaches this is "
+                                               "high-severity (exposure limits, priority)",
+                                          tenant=True, ge=0, le=1)
+    REVIEW_EXPOSURE_HIGH_PER_HOUR: int = F(30, "High-severity items one reviewer is handed per "
+                                               "hour; past it the queue offers milder items and "
+                                               "the page suggests a break (`0`: no cap)",
+                                           tenant=True, ge=0)
+    REVIEW_SAMPLE_RATE: float = F(0.0, "Share of automatic allow/block verdicts also sent to "
+                                       "review (source `sample`, double-reviewed for the "
+                                       "agreement metric)", tenant=True, ge=0, le=1)
+    REVIEW_SLA_S: int = F(3600, "Oldest-item age a queue should stay under (queues may set "
+                                "their own); shown in metrics", tenant=True, ge=1)
+    REVIEW_ITEM_TTL_S: int = F(90 * 86400, "How long review items (and their history) are kept",
+                               ge=60)
+    REVIEW_SESSION_TTL_S: int = F(8 * 3600, "Lifetime of a `/review` page session (a key "
+                                            "exchanged for a cookie)", ge=60)
     # Input limits
     MAX_TEXT_CHARS: int = F(100_000, "Text limit (413)", tenant=True, ge=1)
     MAX_IMAGE_BYTES: int = F(20 * 1024 * 1024, "Image limit in bytes (413)", tenant=True, ge=1)

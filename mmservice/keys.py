@@ -156,6 +156,23 @@ class Keys:
         """The hash of the last entry of a tenant's audit stream (the chain's head)."""
         return f"{self.prefix}:audit:{tenant}:head"
 
+    # -- review queue (mmservice/review/) ----------------------------------------------------
+    def review(self, tenant: str, *parts: str) -> str:
+        """Everything of a tenant's review queue: `item:<id>` (JSON record), `open` (hash
+        content sha256 -> open item id), `items` (zset of every item by creation),
+        `q:<name>` (zset: priority), `qage:<name>` (zset: creation time), `queues` (set),
+        `lease:<id>` (string `token|reviewer`, expiring), `leased` (hash item -> token of a
+        lease not yet ended), `fence` (counter: fencing tokens), `skip:<reviewer>` (set),
+        `exclude` (hash item -> reviewer never offered it), `sev` (hash item -> severity
+        0..3), `exposure:<reviewer>` (zset of high-severity hand-outs), `reported:<sha256>`
+        (list of reports waiting for their content's moderation), `routing` (JSON),
+        `stats` (hash of counters), `ttd` (list of decision times)."""
+        return ":".join((f"{self.tenant(tenant)}:review", *parts))
+
+    def review_session(self, sid_hash: str) -> str:
+        """A `/review` page session (service-wide: the cookie names no tenant)."""
+        return f"{self.prefix}:reviewsession:{sid_hash}"
+
     # -- result cache -----------------------------------------------------------------------
     def result_cache(self, tenant: str | None, digest: str) -> str:
         """One cached provider result (`mmservice.cache`), named by the digest of what was asked

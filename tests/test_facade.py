@@ -294,3 +294,27 @@ def test_calls_are_audited_counted_and_rate_limited(s, raw, stub_):
     assert writer.drain()
     other = audit.read(svc.redis, svc.store.keys, "limited", types=("facade",), limit=100)
     assert [e["event"]["status"] for e in other][-1] == 429
+
+
+def test_a_review_verdict_opens_a_review_item(s, raw, stub_):
+    """The facade's `review` verdicts go to the review queue through the job path's hook."""
+    c = s.client
+    p = c.s.put(c.url("/v1/policies/to-review"), json={
+        "thresholds": {"harassment": {"review": 0.01, "block": 1.0}}}, timeout=30)
+    assert p.status_code in (200, 201), p.text
+    text = "you idiot, facade review " + str(time.time())
+    r = raw.post("/v1/moderations", json={"input": text},
+                 headers={"x-mmservice-policy": "to-review"})
+    assert r.status_code == 200 and r.headers["x-mmservice-verdict"] == "review", r.text
+    got = None
+    for _ in range(50):  # other tests' items may be ahead in the queue: take until it is ours
+        n = raw.post("/v1/review/queues/default/next", json={})
+        if n.status_code != 200:
+            break
+        item = n.json().get("item") or n.json()
+        if (item.get("content") or {}).get("text") == text:
+            got = item
+            break
+    assert got is not None, "no review item holds the facade's text"
+    assert got["verdict"] == "review" and got["policy"]["name"] == "to-review"
+    assert got["jobs"][0].startswith(r.headers["x-request-id"])

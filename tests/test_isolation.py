@@ -53,8 +53,13 @@ def world(module_stack):
         "kind": "terms", "action": "block", "items": [LIST_ITEM_OF_A]})
     assert r.status_code == 200, r.text
     item_id = a.get(s.api_url + f"/v1/lists/{LIST_OF_A}/items", timeout=10).json()["data"][0]["id"]
+    # A's review item (A's user reported A's job), in A's `default` queue.
+    r = a.post(s.api_url + "/v1/reports", timeout=10, json={
+        "job_id": job_id, "reason": "tenant A's report", "reporter_id": "a-user"})
+    assert r.status_code == 201, r.text
     yield {"s": s, "a": a, "b_key": b_key, "job_id": job_id, "delivery_id": deliveries[0]["id"],
-           "key_id": a_rec.id, "text": secret_text, "item_id": item_id}
+           "key_id": a_rec.id, "text": secret_text, "item_id": item_id,
+           "review_id": r.json()["item_id"]}
     rcv.stop()
 
 
@@ -80,7 +85,15 @@ BODIES = {
     ("patch", "/v1/admin/tenants/{name}/settings"): {"MAX_TEXT_CHARS": 5},
     ("post", "/v1/lists/{list_name}/items"): {"items": ["tenant B's word"]},
     ("patch", "/v1/lists/{list_name}/items/{item_id}"): {"note": "B was here"},
+    ("post", "/v1/review/{review_id}/decision"): {"decision": "approve", "lease_token": "1.x"},
+    ("post", "/v1/review/{review_id}/renew"): {"lease_token": "1.x"},
+    ("post", "/v1/review/{review_id}/release"): {"lease_token": "1.x"},
+    ("post", "/v1/review/{review_id}/skip"): {"lease_token": "1.x"},
+    ("post", "/v1/review/{review_id}/appeal"): {"reason": "B appeals"},
+    ("post", "/v1/review/queues/{queue}/next"): {},
 }
+# Queue names, like policy names, live in each tenant's namespace: B's `default` queue is B's.
+OWN_NAMESPACE = {("post", "/v1/review/queues/{queue}/next")}
 # Names live in each tenant's own namespace: B's PUT of A's policy name makes B's own policy
 # (checked after the walk, so B's copy cannot answer the walk's GETs).
 AFTER_THE_WALK = {("put", "/v1/policies/{policy_name}"), ("put", "/v1/lists/{list_name}")}
@@ -92,9 +105,11 @@ def test_tenant_b_never_sees_tenant_a(world):
     values = {"job_id": world["job_id"], "delivery_id": world["delivery_id"],
               "key_id": world["key_id"], "name": "tenant-a", "policy_name": POLICY_OF_A,
               "version": "1", "list_name": LIST_OF_A, "item_id": world["item_id"], "n": "0",
-              "model": "tenant-a-model"}  # the facade's models are the service's: none is A's
+              "model": "tenant-a-model",  # the facade's models are the service's: none is A's
+              "review_id": world["review_id"], "queue": "default"}
     secrets_of_a = [world["job_id"], world["delivery_id"], world["key_id"], world["text"],
-                    "tenant-a", LIST_ITEM_OF_A, world["item_id"]]
+                    "tenant-a", LIST_ITEM_OF_A, world["item_id"], world["review_id"],
+                    "tenant A's report"]
     # (POLICY_OF_A and LIST_OF_A start with "tenant-a" too)
     b = {"Authorization": f"Bearer {world['b_key']}"}
     walked = 0
@@ -107,7 +122,9 @@ def test_tenant_b_never_sees_tenant_a(world):
             r = requests.request(method, s.api_url + url, json=body, headers=b, timeout=30)
             walked += 1
             text = r.text
-            if "{" in path:  # names one of A's things
+            if (method, path) in OWN_NAMESPACE:
+                assert r.status_code == 204, (method, path, r.status_code, text[:300])
+            elif "{" in path:  # names one of A's things
                 assert r.status_code in (403, 404), (method, path, r.status_code, text[:300])
             elif path == "/v1/admin/keys" and method == "post":
                 assert r.status_code == 404, text  # B may not make keys for A

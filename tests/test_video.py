@@ -284,3 +284,31 @@ def test_the_whole_video_verdict_is_the_worst_segment_or_a_share_rule():
     assert timeline.whole_verdict(items, {"rule": "share", "block_share": 0.05}) == "block"
     assert timeline.whole_verdict(items, {"rule": "share", "block_share": 0.5,
                                           "review_share": 0.5}) == "allow"
+
+
+def test_a_video_for_review_opens_an_item_showing_its_contact_sheet(s):
+    """A video's whole verdict goes to the review queue like any job's; the moderator page
+    shows its contact sheet (an image, never the video)."""
+    import re
+
+    c = tenant_client(s, "vid-review")
+    rule = {"rule": "share", "review_share": 0.05, "block_share": 0.99}
+    r = c.s.put(c.url("/v1/policies/review-video"), json={"video": rule}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    data = videogen.make([(4, "testsrc"), (4, THREAT)])
+    job = c.poll(submitted(c, data, options='{"policy": "review-video"}'), timeout=240)
+    assert job["results"]["moderation"]["verdict"] == "review", job["results"]["moderation"]
+    claimed = c.s.post(c.url("/v1/review/queues/default/next"), json={}, timeout=30)
+    assert claimed.status_code == 200, claimed.text
+    item = claimed.json().get("item") or claimed.json()
+    assert item["content"]["kind"] == "video" and item["jobs"] == [job["id"]]
+    page = requests.Session()
+    login = page.get(s.api_url + "/review", timeout=10)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login.text).group(1)
+    key, _ = s.services.auth.keys.create("vid-review", ("review",))
+    ok = page.post(s.api_url + "/review/login", data={"key": key, "csrf": csrf}, timeout=10,
+                   allow_redirects=False)
+    assert ok.status_code == 303, ok.text
+    sheet = page.get(s.api_url + f"/review/api/{item['id']}/media", timeout=10)
+    assert sheet.status_code == 200 and sheet.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(sheet.content)).width > 0

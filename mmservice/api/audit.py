@@ -1,10 +1,15 @@
 """`/v1/audit`: the tenant's audit events and a check of their hash chain. `admin` scope.
 
-Minimal on purpose: issue 16 (review) builds the full audit log on the same stream
-(`mmservice.audit`); these two routes let an operator read and verify it today.
+The review queue (issue 16) appends its verdicts, reports, leases, decisions, appeals and
+reveals to the same stream; `item=` and `job=` select what concerns one item or job, and
+`format=jsonl` exports entries one per line (each still carries `prev` and `hash`, so an export
+can be verified offline).
 """
 from __future__ import annotations
 
+import json
+
+from flask import Response
 from flask_smorest import Blueprint
 
 from mmservice import audit
@@ -30,7 +35,8 @@ def _since(raw: str | None) -> str | None:
 
 @bp.route("", methods=["GET"])
 @requires(bp, "admin")
-@bp.doc(summary="The tenant's audit events, oldest first (policy and key changes)")
+@bp.doc(summary="The tenant's audit events, oldest first (verdicts, reports, leases, "
+                "decisions, appeals, reveals, policy/list/key changes); `format=jsonl` exports")
 @bp.arguments(AuditQuerySchema, location="query")
 @bp.response(200, AuditListSchema, example=ex.AUDIT_LIST)
 @bp.alt_response(422, schema=ApiErrorSchema, example=ex.error(
@@ -39,9 +45,13 @@ def _since(raw: str | None) -> str | None:
 def list_audit(query):
     svc = services()
     types = (query["type"],) if query.get("type") else ()
-    return {"data": audit.read(svc.redis, svc.store.keys, tenant(),
-                               since=_since(query.get("since")), types=types,
-                               limit=query["limit"])}
+    data = audit.read(svc.redis, svc.store.keys, tenant(), since=_since(query.get("since")),
+                      types=types, limit=query["limit"], item=query.get("item"),
+                      job=query.get("job"))
+    if query["format"] == "jsonl":
+        return Response("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in data),
+                        mimetype="application/x-ndjson")
+    return {"data": data}
 
 
 @bp.route("/verify", methods=["GET"])

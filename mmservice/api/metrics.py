@@ -2,7 +2,8 @@
 
 Why a custom collector: the values live in a few fixed Redis hashes that every process adds to
 as the work happens (see mmservice/metrics.py); at scrape time the collector reads those keys
-and the queues in one round trip and hands prometheus_client ready families to render. Nothing
+and the queues in one round trip and hands prometheus_client ready families to render (the
+review queue's families: `mmservice.review.prometheus`). Nothing
 is counted in this process, and nothing walks the keyspace.
 
 Why the age of the oldest message from its id: job ids, step task ids (`job_<ms hex>...`) and
@@ -98,8 +99,9 @@ def _histogram(name: str, doc: str, labels: tuple, buckets, values: dict) -> Met
 class RedisCollector:
     """Reads the fixed keys on each scrape; see the module docstring."""
 
-    def __init__(self, redis_client):
+    def __init__(self, redis_client, keys=None):
         self.r = redis_client
+        self.keys = keys
 
     def collect(self) -> Iterator[Metric]:
         snap = m.read(self.r, QUEUES)
@@ -127,13 +129,17 @@ class RedisCollector:
             age.add_metric([q], oldest_age_s(tail, now_ms) if n else 0.0)
         yield depth
         yield age
+        if self.keys is not None:
+            from mmservice.review.prometheus import families
+
+            yield from families(self.r, self.keys)
 
 
 def _registry() -> CollectorRegistry:
     ext = current_app.extensions
     if "mms_metrics" not in ext:
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(RedisCollector(ext["mms"].redis))
+        registry.register(RedisCollector(ext["mms"].redis, ext["mms"].store.keys))
         ext["mms_metrics"] = registry
     return ext["mms_metrics"]
 

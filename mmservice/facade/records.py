@@ -8,6 +8,7 @@ moderations, the verdict and policy, never the content.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -32,13 +33,22 @@ def audit_call(svc: Any, tenant: str, event: dict[str, Any]) -> None:
     writer_for(svc).put(tenant, event)
 
 
-def on_review_verdict(svc: Any, tenant: str, result: dict[str, Any],
-                      request_id: str) -> None:
-    """A facade moderation whose verdict is `review` creates a review item.
+def on_review_verdict(svc: Any, tenant: str, result: dict[str, Any], ref: str,
+                      item: dict[str, Any], images: list[bytes]) -> None:
+    """A facade moderation whose verdict is `review` goes to the review queue through the same
+    hook as a job's (`steps.moderate.to_review`), as content `ref` (the request id and the
+    input's index: the facade keeps no job). The item holds the text; an image is known by its
+    SHA-256 only (the facade stores no media), so reviewers see its scores and list matches.
+    Only `review` verdicts: the job path's per-verdict audit entry is, for the facade, its own
+    `facade.moderations` entry."""
+    from mmservice.steps.moderate import to_review
 
-    TODO(issue 16): the review queue (`mmservice.review`) is built on another branch; once both
-    are merged, create the item here (tenant, the moderation result, `request_id`, source
-    `facade`). This is the one call site: `routes.moderations` calls it for each such result.
-    """
-    log.info("facade review verdict", extra={"tenant": tenant, "request_id": request_id,
-                                             "policy": result.get("policy")})
+    text = item.get("text") or None
+    image = images[item["image"]] if item.get("image") is not None else None
+    data = image if image is not None else (text or "").encode()
+    job = {"id": ref, "tenant": tenant, "source": "facade",
+           "input": {"kind": "image" if image is not None else "text",
+                     "mime": item.get("mime"), "sha256": hashlib.sha256(data).hexdigest()}}
+    if text:
+        job["_text"] = text
+    to_review(svc.deps, job, result)

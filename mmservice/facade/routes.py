@@ -76,10 +76,11 @@ def create_moderation():
     _ran_on("moderate")
     out, _ = calls.run(svc, "moderate", who, {"items": items, "policy": ref}, images, _gone)
     results = out["results"]
-    for res in results:
+    for n, (item, res) in enumerate(zip(items, results)):
         records.count(svc, who, "moderation", res)
         if res["verdict"] == "review":
-            records.on_review_verdict(svc, who, res, g.facade_request_id)
+            records.on_review_verdict(svc, who, res, f"{g.facade_request_id}.{n}", item,
+                                      images)
     verdict = moderations.worst(results)
     answer = moderations.render(results, items, body.get("model"))
     _note(verdict=verdict, policy=ref, model=answer["model"], inputs=len(items),

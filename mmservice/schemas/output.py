@@ -32,6 +32,9 @@ class ErrorBodySchema(Schema):
     failed_chunks = fields.Integer(metadata={
         "description": "on a failed chunked transcription: how many chunks failed"})
     scope = _str("on a 403 `forbidden`: the scope the API key lacks")
+    decision = _str("on a 409 `decision_conflict`: the decision this lease already made")
+    count = fields.Integer(metadata={"description": "on a 409 `count_changed`: the items the "
+                                                    "bulk filter takes now"})
 
 
 class ApiErrorSchema(Schema):
@@ -208,6 +211,14 @@ class ResultsSchema(Schema):
     speech = fields.Nested(SpeechResultSchema)
 
 
+class FinalVerdictSchema(Schema):
+    verdict = fields.String(required=True, validate=validate.OneOf(("allow", "block")))
+    decided_by = fields.String(required=True, validate=validate.OneOf(("review",)))
+    review_item = fields.String(required=True, metadata={"description": "`/v1/review/<id>`"})
+    decision = fields.String(metadata={"description": "approve, reject, uphold or overturn"})
+    at = fields.String()
+
+
 class JobSchema(Schema):
     id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
@@ -229,6 +240,9 @@ class JobSchema(Schema):
     webhook_url = fields.String()
     progress = fields.Nested(ProgressSchema, metadata={
         "description": "a running video job: keyframes and soundtrack chunks done / total"})
+    final_verdict = fields.Nested(FinalVerdictSchema, metadata={
+        "description": "set when a reviewer decided the content (issue 16): overrides "
+                       "`results.moderation.verdict`"})
     media_deleted = fields.Boolean(metadata={
         "description": "true after DELETE: media, text and results are gone"})
 

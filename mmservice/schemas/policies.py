@@ -134,7 +134,12 @@ class BacktestSchema(Schema):
 class AuditQuerySchema(_Strict):
     since = _str("a stream id (`1733150000000-0`) or epoch milliseconds: entries after it")
     type = _str("only events of this type or type family (`policy` = `policy.*`)")
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    item = _str("only events about this review item")
+    job = _str("only events about this job")
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "jsonl")),
+                           metadata={"description": "`jsonl`: one entry per line "
+                                                    "(`application/x-ndjson`), for export"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 10000))
 
 
 class AuditEntrySchema(Schema):

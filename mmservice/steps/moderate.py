@@ -8,12 +8,18 @@ List matching (`steps.list_match`): before the model call the content is matched
 policy's lists; an allow/block hit under `halt_on_match` answers without calling the model
 (`decided_by: "list"`, `matched_lists`); otherwise the model runs and the list precedence is
 applied on its result.
+
+Every verdict goes to `review.from_verdict`: audited, and queued for people when it says
+`review` (or users reported the content, or the tenant samples automatic verdicts).
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from mmservice import metrics, policies
+import redis
+
+from mmservice import metrics, policies, review
 from mmservice.cache.steps import for_step
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
@@ -27,7 +33,21 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
         content.transcript = (job["results"].get("transcription") or {}).get("text", "")
     if kind == "image":
         content.image, content.image_mime = job_media(job, deps), job["input"].get("mime")
-    return judge(job, deps, content)
+    result = judge(job, deps, content)
+    to_review(deps, job, result)
+    return result
+
+
+def to_review(deps: Any, job: dict, result: dict[str, Any]) -> None:
+    """The one hook from a verdict into the review queue (`review.from_verdict`): the step calls
+    it for every job, the facade for each of its `review` verdicts."""
+    try:
+        review.from_verdict(deps, job, result)
+    except (redis.ConnectionError, redis.TimeoutError):
+        raise  # the step is retried; joining the item again is idempotent
+    except Exception:  # noqa: BLE001 - a queue bug must not cost the job its result
+        logging.getLogger("mmservice.review").exception(
+            "review queue hook failed", extra={"job_id": job["id"]})
 
 
 def judge(job: dict, deps: Any, content: Content, *, batched: bool = True) -> dict[str, Any]:
@@ -81,7 +101,9 @@ def run_part(job: dict, part: dict, deps: Any) -> dict[str, Any]:
 def stitch(job: dict, plan: dict, results: list[dict], deps: Any) -> dict[str, Any]:
     from mmservice.steps import video
 
-    return video.stitch(job, plan, results, deps)
+    result = video.stitch(job, plan, results, deps)
+    to_review(deps, job, result)  # a video's whole verdict, as any job's (its contact sheet shown)
+    return result
 
 
 def cleanup(job: dict, plan: dict, deps: Any) -> None:
