@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from flask import Response, request, url_for
+from flask import Response, redirect, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
@@ -183,8 +183,21 @@ def get_speech(job_id: str):
     speech = (job.get("results") or {}).get("speech")
     if not speech:
         raise NotFound("this job has no synthesized speech (yet)", code="speech_not_found")
-    data = svc.blobs.get(speech_blob_key(job))
-    resp = Response(data, mimetype=speech.get("content_type", "application/octet-stream"))
-    resp.headers["Content-Length"] = str(len(data))
-    resp.headers["Content-Disposition"] = f'attachment; filename="{job_id}.{speech["format"]}"'
+    key, mime = speech_blob_key(job), speech.get("content_type", "application/octet-stream")
+    filename = f"{job_id}.{speech['format']}"
+    url = svc.blobs.download_url(key, filename, mime)  # S3 with MMS_S3_PRESIGN_TTL_S > 0
+    if url:
+        return redirect(url, code=307)
+    size = svc.blobs.size(key)
+    reader = svc.blobs.open(key)
+
+    def chunks():  # streamed: the audio is never held whole in the API's memory
+        try:
+            while chunk := reader.read(256 * 1024):
+                yield chunk
+        finally:
+            reader.close()
+    resp = Response(chunks(), mimetype=mime, direct_passthrough=True)
+    resp.headers["Content-Length"] = str(size)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return resp
