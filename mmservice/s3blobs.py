@@ -13,15 +13,21 @@ created on the first write that finds it missing (`MMS_S3_CREATE_BUCKET`).
 """
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import math
 import os
 import threading
 import time
-from typing import Any, BinaryIO
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
 
 from mmservice.blobs import GONE, check_key
-from mmservice.errors import NotFound
+from mmservice.errors import MMSError, NotFound, Unavailable
+
+log = logging.getLogger("mmservice.blobs")
+T = TypeVar("T", bound=Callable[..., Any])
 
 _MISSING_KEY = ("NoSuchKey", "404", "NotFound")
 _MISSING_BUCKET = ("NoSuchBucket",)
@@ -29,6 +35,27 @@ _MISSING_BUCKET = ("NoSuchBucket",)
 
 def _code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _unavailable(method: T) -> T:
+    """S3 failures that outlived botocore's retries become a 503 `blob_store_unavailable` (the
+    API answers it with `Retry-After`; a worker records it on the job), never a 500. The log
+    line names the S3 error code, never the endpoint's credentials."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return method(*args, **kwargs)
+        except MMSError:
+            raise
+        except (BotoCoreError, ClientError) as exc:
+            what = _code(exc) or type(exc).__name__
+            log.warning("blob store call failed", extra={"op": method.__name__, "error": what})
+            raise Unavailable(f"the blob store did not answer the {method.__name__} ({what}); "
+                              "retry later", code="blob_store_unavailable",
+                              retry_after=5) from None
+    return wrapper  # type: ignore[return-value]
 
 
 class S3BlobStore:
@@ -133,6 +160,7 @@ class S3BlobStore:
         return True
 
     # -- the BlobStore interface ---------------------------------------------------------------
+    @_unavailable
     def put(self, key: str, data: bytes) -> None:
         if len(data) >= self.multipart_bytes:
             self.put_stream(key, io.BytesIO(data))
@@ -141,6 +169,7 @@ class S3BlobStore:
         self._writing(lambda: self.client.put_object(Bucket=self.bucket, Key=full, Body=data,
                                                      **self.extra))
 
+    @_unavailable
     def put_stream(self, key: str, stream: BinaryIO) -> int:
         """Multipart upload (parts of `MMS_S3_MULTIPART_MB`, four at a time) from a stream:
         memory stays at a few parts whatever the size."""
@@ -156,6 +185,7 @@ class S3BlobStore:
             return counted.n
         return int(self._writing(upload))
 
+    @_unavailable
     def open(self, key: str) -> BinaryIO:
         from botocore.exceptions import ClientError
 
@@ -167,6 +197,7 @@ class S3BlobStore:
             raise
         return body  # botocore's StreamingBody: read(n), iter_chunks(), close()
 
+    @_unavailable
     def get(self, key: str) -> bytes:
         body = self.open(key)
         try:
@@ -174,6 +205,7 @@ class S3BlobStore:
         finally:
             body.close()
 
+    @_unavailable
     def size(self, key: str) -> int:
         from botocore.exceptions import ClientError
 
@@ -185,6 +217,7 @@ class S3BlobStore:
                 raise NotFound(GONE, code="media_not_found") from None
             raise
 
+    @_unavailable
     def download_url(self, key: str, filename: str, content_type: str) -> str | None:
         if self.presign_ttl_s <= 0:
             return None
@@ -217,12 +250,14 @@ class S3BlobStore:
             removed += len(batch)
         return removed
 
+    @_unavailable
     def delete_prefix(self, prefix: str) -> int:
         """The blob `prefix` names and everything under `prefix/` (never `prefix2/...`)."""
         full = self._key(prefix.rstrip("/"))
         keys = [k for k, _ in self._objects(full) if k == full or k.startswith(full + "/")]
         return self._delete(keys)
 
+    @_unavailable
     def sweep(self, older_than_s: float) -> int:
         """Delete objects not written for `older_than_s` (their job records have expired).
         A lifecycle rule (`set_lifecycle`) does the same inside the bucket; this pass keeps
@@ -232,6 +267,7 @@ class S3BlobStore:
         old = [k for k, modified in self._objects(root) if modified < cutoff]
         return self._delete(old)
 
+    @_unavailable
     def set_lifecycle(self, ttl_s: float) -> int:
         """Expire objects under the prefix `ttl_s` after writing, rounded up to whole days (S3's
         unit). Replaces the bucket's lifecycle configuration. Returns the days."""

@@ -13,7 +13,7 @@ import pytest
 
 from mmservice import config
 from mmservice.blobs import BlobStore, LocalBlobStore, blob_store_from_config
-from mmservice.errors import NotFound
+from mmservice.errors import NotFound, Unavailable
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -123,23 +123,22 @@ def test_s3_creates_a_missing_bucket_and_keys_live_under_the_prefix(s3_server):
     assert keys == ["deploy/a/default/job_k/input"]
 
 
-def test_s3_wrong_secret_is_refused(s3_server):
-    from botocore.exceptions import ClientError
-
-    cfg = config.load({**s3_server.cfg("mms-contract"), "S3_SECRET_ACCESS_KEY": "wrong"},
+def test_s3_wrong_secret_is_refused_without_echoing_it(s3_server):
+    cfg = config.load({**s3_server.cfg("mms-contract"), "S3_SECRET_ACCESS_KEY": "wrong-shh"},
                       environ={})
-    with pytest.raises(ClientError) as err:
+    with pytest.raises(Unavailable) as err:
         blob_store_from_config(cfg).put("default/job/input", b"x")
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert err.value.status == 503 and err.value.code == "blob_store_unavailable"
+    assert "SignatureDoesNotMatch" in err.value.message or "AccessDenied" in err.value.message
+    assert "wrong-shh" not in err.value.message
 
 
 def test_s3_without_bucket_creation_fails_loudly(s3_server):
-    from botocore.exceptions import ClientError
-
     cfg = config.load({**s3_server.cfg(f"mms-absent-{uuid.uuid4().hex[:8]}"),
                        "S3_CREATE_BUCKET": False}, environ={})
-    with pytest.raises(ClientError):
+    with pytest.raises(Unavailable) as err:
         blob_store_from_config(cfg).put("default/job/input", b"x")
+    assert err.value.code == "blob_store_unavailable"
 
 
 def test_s3_lifecycle_rule_covers_the_prefix(s3_server):
@@ -152,9 +151,7 @@ def test_s3_lifecycle_rule_covers_the_prefix(s3_server):
 
 def test_s3_retries_then_fails_on_a_dead_endpoint():
     """Nothing listens: botocore retries (standard mode) and the call fails within its
-    timeouts instead of hanging."""
-    from botocore.exceptions import EndpointConnectionError
-
+    timeouts instead of hanging, as a 503."""
     from mmservice.embedded import free_port
 
     cfg = config.load({"BLOB_URL": "s3://mms-dead", "S3_ENDPOINT_URL":
@@ -162,8 +159,9 @@ def test_s3_retries_then_fails_on_a_dead_endpoint():
                        "S3_SECRET_ACCESS_KEY": "b", "S3_MAX_ATTEMPTS": 2, "S3_TIMEOUT_S": 1},
                       environ={})
     t0 = time.monotonic()
-    with pytest.raises(EndpointConnectionError):
+    with pytest.raises(Unavailable) as err:
         blob_store_from_config(cfg).get("default/job/input")
+    assert err.value.status == 503 and err.value.retry_after
     assert time.monotonic() - t0 < 10
 
 
@@ -187,3 +185,27 @@ def test_s3_credentials_are_secret_settings():
                       environ={})
     shown = config.redacted(cfg)
     assert shown["S3_ACCESS_KEY_ID"] == "***" and shown["S3_SECRET_ACCESS_KEY"] == "***"
+
+
+def test_api_answers_503_when_the_blob_store_is_down(base_cfg, redis_databases):
+    """An upload while S3 is unreachable: a clear 503 with Retry-After, never a 500, and no
+    job record is left behind."""
+    from mediagen import image
+    from mmservice.embedded import free_port
+    from mmservice.testing.stack import ApiServer, Client
+
+    api = ApiServer({**base_cfg, "REDIS_URL": redis_databases.allocate(),
+                     "BLOB_URL": "s3://mms-down/p", "S3_ACCESS_KEY_ID": "a",
+                     "S3_SECRET_ACCESS_KEY": "b", "S3_ENDPOINT_URL":
+                     f"http://127.0.0.1:{free_port()}", "S3_MAX_ATTEMPTS": 2,
+                     "S3_TIMEOUT_S": 1})
+    try:
+        c = Client(api.base, api.key)
+        r = c.submit_file("x.png", image("PNG"), "image/png")
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "blob_store_unavailable"
+        assert r.headers["Retry-After"]
+        assert c.get("/v1/jobs").json()["data"] == []
+        assert c.submit({"text": "text needs no blob"}).status_code == 202
+    finally:
+        api.stop()
