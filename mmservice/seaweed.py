@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -73,7 +74,9 @@ class EmbeddedS3:
                 "-master.volumeSizeLimitMB=128"] + [f"-{k}={v}" for k, v in ports.items()]
         log = open(os.path.join(self.data_dir, "weed.log"), "ab")  # noqa: SIM115 - child's
         try:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+            # SSE-S3 (`MMS_S3_SSE=AES256`) needs a key-encryption key: a fresh one per server.
+            env = {**os.environ, "WEED_S3_SSE_KEK": secrets.token_hex(32)}
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             log.close()

@@ -209,3 +209,37 @@ def test_api_answers_503_when_the_blob_store_is_down(base_cfg, redis_databases):
         assert c.submit({"text": "text needs no blob"}).status_code == 202
     finally:
         api.stop()
+
+
+def _on_disk(root: str, needle: bytes) -> bool:
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                with open(os.path.join(folder, name), "rb") as f:
+                    if needle in f.read():
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def test_s3_server_side_encryption_keeps_plaintext_off_the_server_disk(s3_server):
+    """`MMS_S3_SSE=AES256`: the object says so, reads back whole (also multipart), and its bytes
+    are nowhere in the server's data files, where an unencrypted object's bytes are."""
+    plain_marker = f"plain-{uuid.uuid4().hex}".encode()
+    sealed_marker = f"sealed-{uuid.uuid4().hex}".encode()
+    plain = blob_store_from_config(config.load(s3_server.cfg("mms-sse", "plain"), environ={}))
+    sealed = blob_store_from_config(config.load({**s3_server.cfg("mms-sse", "sealed"),
+                                                 "S3_SSE": "aes256", "S3_MULTIPART_MB": 5},
+                                                environ={}))
+    noise = os.urandom(64 * 1024)  # incompressible: the server stores it as sent
+    plain.put("default/job/input", plain_marker + noise)
+    sealed.put("default/job/input", sealed_marker + noise)
+    big = os.urandom(1024) * (11 * 1024)
+    sealed.put_stream("default/job/big", io.BytesIO(big))
+    head = sealed.client.head_object(Bucket="mms-sse", Key="sealed/default/job/input")
+    assert head["ServerSideEncryption"] == "AES256"
+    assert sealed.get("default/job/input") == sealed_marker + noise
+    assert sealed.get("default/job/big") == big
+    assert _on_disk(s3_server.data_dir, plain_marker)
+    assert not _on_disk(s3_server.data_dir, sealed_marker)
