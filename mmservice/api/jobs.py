@@ -176,6 +176,8 @@ def delete_job(job_id: str):
 @requires(blp, "read")
 @blp.doc(summary="The synthesized audio of a `speak` task",
          responses={"200": {"description": "audio bytes", "content": {"audio/*": {}}}})
+@blp.alt_response(307, description="redirect to a presigned S3 URL (`MMS_S3_PRESIGN_TTL_S`)",
+                  headers={"Location": {"schema": {"type": "string"}}})
 @blp.alt_response(404, schema=ApiErrorSchema, example=examples.error("speech_not_found"))
 def get_speech(job_id: str):
     svc = services()
