@@ -82,8 +82,9 @@ class _Base(BaseSettings):
                         "the bucket's default")
     S3_SSE_KMS_KEY_ID: str = F("", "KMS key for `MMS_S3_SSE=aws:kms` (empty: the account's "
                                    "default key)")
-    S3_MULTIPART_MB: int = F(16, "Objects from this size (MB) are uploaded in parts of this "
-                                 "size, several at once", ge=5)
+    S3_MULTIPART_MB: int = F(5, "Objects from this size (MB) are uploaded in parts of this "
+                                "size, two at once (a streamed upload holds about two parts "
+                                "in memory)", ge=5)
     S3_PRESIGN_TTL_S: int = F(0, "`> 0`: `GET /v1/jobs/<id>/speech` redirects (307) to a "
                                  "presigned S3 URL valid this long; `0`: the API streams it",
                               ge=0)

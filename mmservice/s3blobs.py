@@ -123,10 +123,15 @@ class S3BlobStore:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _transfer_config(self) -> Any:
+        """Parts of `MMS_S3_MULTIPART_MB`, two in flight and at most two read ahead: a streamed
+        upload holds about four parts in memory whatever its size (s3transfer's defaults
+        would read ten ahead)."""
         from boto3.s3.transfer import TransferConfig
 
-        return TransferConfig(multipart_threshold=self.multipart_bytes,
-                              multipart_chunksize=self.multipart_bytes, max_concurrency=4)
+        config = TransferConfig(multipart_threshold=self.multipart_bytes,
+                                multipart_chunksize=self.multipart_bytes, max_concurrency=2)
+        config.max_in_memory_upload_chunks = 2
+        return config
 
     def _writing(self, write: Any) -> Any:
         """Run a write; if the bucket is missing and we may, create it and write again."""
@@ -171,7 +176,7 @@ class S3BlobStore:
 
     @_unavailable
     def put_stream(self, key: str, stream: BinaryIO) -> int:
-        """Multipart upload (parts of `MMS_S3_MULTIPART_MB`, four at a time) from a stream:
+        """Multipart upload (parts of `MMS_S3_MULTIPART_MB`, two at a time) from a stream:
         memory stays at a few parts whatever the size."""
         full = self._key(key)
         start = stream.tell() if stream.seekable() else 0

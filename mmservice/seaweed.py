@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 
+from mmservice import config
 from mmservice.embedded import free_port
 
 # The one identity the server knows (`-s3.config`): with it, SeaweedFS checks signatures, so
@@ -75,7 +76,7 @@ class EmbeddedS3:
         log = open(os.path.join(self.data_dir, "weed.log"), "ab")  # noqa: SIM115 - child's
         try:
             # SSE-S3 (`MMS_S3_SSE=AES256`) needs a key-encryption key: a fresh one per server.
-            env = {**os.environ, "WEED_S3_SSE_KEK": secrets.token_hex(32)}
+            env = config.child_environment(extra={"WEED_S3_SSE_KEK": secrets.token_hex(32)})
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
@@ -99,7 +100,6 @@ class EmbeddedS3:
             pass  # it answers (403 and the like): the S3 API is up
         except OSError:
             return False
-        from mmservice import config
         from mmservice.s3blobs import S3BlobStore
 
         store = S3BlobStore.from_config(config.load({**self.cfg("mms-probe"),

@@ -134,3 +134,24 @@ def test_worker_on_b_never_wrote_to_its_folder_and_logged_no_secret(hosts):
     assert hosts["shared"]["S3_SECRET_ACCESS_KEY"] not in log
     assert not (hosts["folders"]["b"] / "blobs").exists() or \
         not any(files for _d, _s, files in os.walk(hosts["folders"]["b"] / "blobs"))
+
+
+def test_large_audio_streams_to_s3_in_parts(hosts):
+    """A 19 MB WAV: over the API's streaming threshold (8 MB) and the multipart size (5 MB),
+    so it goes from the spool file to S3 in parts; the worker on B reads it back."""
+    import hashlib
+
+    from test_upload_streaming import long_wav
+
+    data = long_wav(600)
+    c = hosts["client"]
+    r = c.submit_file("long.wav", data, "audio/wav", {"tasks": "transcribe"})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["input"]["sha256"] == hashlib.sha256(data).hexdigest()
+    store = hosts["api"].app.extensions["mms"].blobs
+    head = store.client.head_object(Bucket=BUCKET, Key=f"{PREFIX}/default/{job['id']}/input")
+    assert head["ContentLength"] == len(data)
+    assert "-" in head["ETag"]  # a multipart upload's ETag is "<md5 of md5s>-<parts>"
+    done = c.poll(job["id"], 180)
+    assert done["status"] == "succeeded", done
