@@ -10,6 +10,11 @@ Jobs are created in this process with the API's own `submit()` (faster than the 
 them), so no API process competes with the worker. The worker is warmed up first (its first job
 builds the openai client, ~1 s). Throughput comes from the job records' `finished_at`, between
 the 10th and 90th percentile job (no ramp-up, no tail). Last line: the ratio at c = 32.
+
+Processes (issue 20): each level runs with one worker process and with one per core (what
+`make run` starts, `MMS_WORKER_PROCESSES`), the c threads split evenly over them, so the same c
+calls are in flight either way. `BENCH_CONCURRENCY_PROCESSES` overrides the counts ("1,2").
+Worker CPU per job is set beside the bare openai client's CPU per call from the same run.
 """
 from __future__ import annotations
 
@@ -29,18 +34,23 @@ from mmservice.testing.stack import ScratchStack  # noqa: E402
 STUB_MS = 200.0
 LEVELS = [int(x) for x in os.environ.get("BENCH_CONCURRENCY_LEVELS", "8,32,64").split(",")]
 HEADLINE = 32
+CORES = os.cpu_count() or 1
+PROCESSES = [int(x) for x in os.environ.get("BENCH_CONCURRENCY_PROCESSES",
+                                            f"1,{CORES}" if CORES > 1 else "1").split(",")]
 SECONDS_PER_LEVEL = float(os.environ.get("BENCH_CONCURRENCY_SECONDS", "6"))
 TARGET = 0.8
 
 
-def run_level(st: ScratchStack, c: int) -> dict:
+def run_level(st: ScratchStack, c: int, procs: int = 1) -> dict:
     cfg = st.cfg(MODERATION_BATCH_SIZE=1)
     ideal = c / (STUB_MS / 1000)
     n = int(ideal * SECONDS_PER_LEVEL) + c
     st.redis_client().flushdb()
     sub = Submitter(cfg)
-    worker = st.worker(cfg, queues="moderation", concurrency=c, name=f"c{c}")
-    pids = [worker.pid, st.stub.pid, st.redis.proc.pid, os.getpid()]
+    workers = [st.worker(cfg, queues="moderation", concurrency=c // procs + (i < c % procs),
+                         name=f"c{c}p{procs}-{i}") for i in range(procs)]
+    worker_pids = [w.pid for w in workers]
+    pids = worker_pids + [st.stub.pid, st.redis.proc.pid, os.getpid()]
     try:
         # Warm-up: the first job of a process builds the openai client (~1 s): not measured.
         for t in texts(c, seed=1000 + c):
@@ -52,14 +62,15 @@ def run_level(st: ScratchStack, c: int) -> dict:
         load = MachineLoad(pids)
         lo, hi = base + int(n * 0.1), base + int(n * 0.9)
         cpu_marks: dict[str, tuple[float, int]] = {}
-        with profiled(f"concurrency-c{c}", {"worker": worker.pid}, n / ideal * 0.8):
+        with profiled(f"concurrency-c{c}-p{procs}", {"worker": workers[0].pid},
+                      n / ideal * 0.8):
             ids = [sub.text(t) for t in texts(n, seed=c)]  # faster than the worker drains
             deadline = time.monotonic() + max(60.0, 6 * n / ideal)
             while time.monotonic() < deadline:
                 done = sub.settled()
                 for key, at in (("lo", lo), ("hi", hi)):
                     if key not in cpu_marks and done >= at:
-                        cpu_marks[key] = (cpu_seconds([worker.pid]), done)
+                        cpu_marks[key] = (cpu_seconds(worker_pids), done)
                 if done >= base + n:
                     break
                 time.sleep(0.02)
@@ -69,14 +80,15 @@ def run_level(st: ScratchStack, c: int) -> dict:
         if sub.failed():
             raise BenchError(f"c={c}: {sub.failed()} jobs failed")
     finally:
-        st.stop(worker)
+        for w in workers:
+            st.stop(w)
     # Throughput from the job records: finish times of the 10th..90th percentile jobs.
     finished = sorted(iso_ms(sub.job(i)["finished_at"]) for i in ids)
     a, b = int(n * 0.1), int(n * 0.9)
     rate = (b - a) / ((finished[b] - finished[a]) / 1000)
     cpu_ms_per_job = ((cpu_marks["hi"][0] - cpu_marks["lo"][0]) * 1000
                       / max(1, cpu_marks["hi"][1] - cpu_marks["lo"][1]))
-    out = {"concurrency": c, "jobs": n, "ideal_jobs_per_s": round(ideal, 1),
+    out = {"concurrency": c, "processes": procs, "jobs": n, "ideal_jobs_per_s": round(ideal, 1),
            "jobs_per_s": round(rate, 1), "ratio": round(rate / ideal, 3),
            "worker_cpu_ms_per_job": round(cpu_ms_per_job, 2),
            "worker_cpu_cores": round(cpu_ms_per_job * rate / 1000, 2),
@@ -141,22 +153,32 @@ def main() -> int:
         details["bare_openai_client"] = bare = bare_client(st, HEADLINE)
         print(f"bare openai client: {bare}", flush=True)
         for c in LEVELS:
-            details["levels"].append(run_level(st, c))
-    head = next((lv for lv in details["levels"] if lv["concurrency"] == HEADLINE),
-                details["levels"][0])
-    results = [result(f"worker_concurrency_ratio_c{head['concurrency']}", head["ratio"],
-                      "x ideal (concurrency / latency)",
+            for procs in PROCESSES:
+                lv = run_level(st, c, procs)
+                lv["cpu_per_job_vs_bare_client_call"] = round(
+                    lv["worker_cpu_ms_per_job"] / max(1e-9, bare["cpu_ms_per_call"]), 2)
+                details["levels"].append(lv)
+    # The headline: c = 32 with one process per core (what `make run` starts).
+    head = next((lv for lv in details["levels"] if lv["concurrency"] == HEADLINE
+                 and lv["processes"] == max(PROCESSES)), details["levels"][0])
+    results = [result(f"worker_concurrency_ratio_c{head['concurrency']}_p{head['processes']}",
+                      head["ratio"], "x ideal (concurrency / latency)",
                       f"ideal {head['ideal_jobs_per_s']} jobs/s (c={head['concurrency']}, "
-                      f"{STUB_MS:g} ms upstream); got {head['jobs_per_s']} jobs/s; the bare "
-                      f"openai client alone, {HEADLINE} threads: {bare['calls_per_s']} calls/s",
-                      f">= {TARGET}", head["ratio"] >= TARGET)]
+                      f"{STUB_MS:g} ms upstream, {head['processes']} processes); got "
+                      f"{head['jobs_per_s']} jobs/s; worker CPU/job "
+                      f"{head['worker_cpu_ms_per_job']} ms = "
+                      f"{head['cpu_per_job_vs_bare_client_call']}x the bare openai client's "
+                      f"{bare['cpu_ms_per_call']} ms/call", f">= {TARGET}",
+                      head["ratio"] >= TARGET)]
     for lv in details["levels"]:
         if lv is head:
             continue
-        results.append(result(f"worker_concurrency_ratio_c{lv['concurrency']}", lv["ratio"],
+        results.append(result(f"worker_concurrency_ratio_c{lv['concurrency']}"
+                              f"_p{lv['processes']}", lv["ratio"],
                               "x ideal (concurrency / latency)",
                               f"ideal {lv['ideal_jobs_per_s']} jobs/s; got {lv['jobs_per_s']}"
-                              f" jobs/s, worker {lv['worker_cpu_cores']} cores",
+                              f" jobs/s, workers {lv['worker_cpu_cores']} cores, CPU/job "
+                              f"{lv['cpu_per_job_vs_bare_client_call']}x the bare client's",
                               f">= {TARGET} (below the CPU limit)", lv["ratio"] >= TARGET))
     return report("concurrency", results, details, head["ratio"])
 

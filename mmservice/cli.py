@@ -13,6 +13,7 @@ import sys
 import time
 
 from mmservice import config as mms_config
+from mmservice import worker_plan
 from mmservice.errors import MMSError
 from mmservice.supervise import Restarts
 
@@ -227,16 +228,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         if redis:
             redis.stop()
 
-    def start_worker() -> subprocess.Popen:
+    slots = worker_plan.plan(cfg)
+
+    def start_worker(slot: worker_plan.WorkerSlot) -> subprocess.Popen:
         p = subprocess.Popen(
-            worker_argv(pool=cfg["WORKER_POOL"], concurrency=cfg["WORKER_CONCURRENCY"]),
+            worker_argv(queues=slot.queues, pool=cfg["WORKER_POOL"],
+                        concurrency=cfg["WORKER_CONCURRENCY"], node=slot.node),
             env=env, start_new_session=True)
-        print(f"worker started (pid {p.pid})", flush=True)
+        print(f"worker {slot.index}/{len(slots)} started (pid {p.pid}, queues {slot.queues})",
+              flush=True)
         return p
 
+    def worker_pids() -> list[tuple[worker_plan.WorkerSlot, int]]:
+        return [(slots[int(name[6:]) - 1], p.pid) for name, p in procs
+                if name.startswith("worker")]
+
     try:
-        procs.append(("worker", start_worker()))
-        restarts = Restarts()
+        for slot in slots:  # one per core by default (MMS_WORKER_PROCESSES)
+            procs.append((f"worker{slot.index}", start_worker(slot)))
+        restarts = {slot.index: Restarts() for slot in slots}
         fd = api_sock.fileno()
         procs.append(("api", subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "app:app", "-b", f"fd://{fd}",
@@ -252,13 +262,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             for i, (name, p) in enumerate(procs):
                 if p.poll() is None:
                     continue
-                if name == "worker":  # restarted with a backoff (mmservice/supervise.py)
-                    delay = restarts.due()
+                if name.startswith("worker"):  # restarted with a backoff (supervise.py)
+                    slot = slots[int(name[6:]) - 1]
+                    delay = restarts[slot.index].due()
                     if delay is not None:
-                        print(f"worker exited with {p.returncode}; restarting in {delay:g}s",
-                              file=sys.stderr, flush=True)
-                    if restarts.ready():
-                        procs[i] = ("worker", start_worker())
+                        print(f"worker {slot.index} exited with {p.returncode}; restarting in "
+                              f"{delay:g}s", file=sys.stderr, flush=True)
+                    if restarts[slot.index].ready():
+                        procs[i] = (name, start_worker(slot))
                     continue
                 print(f"{name} exited with {p.returncode}; stopping", file=sys.stderr)
                 stop_all()
@@ -267,10 +278,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print("the embedded Redis exited; stopping", file=sys.stderr)
                 stop_all()
                 return 1
-            if not startup.up and not startup.poll():
-                print("the API did not come up; see the log above", file=sys.stderr)
-                stop_all()
-                return 1
+            if not startup.up:
+                if not startup.poll():
+                    print("the API did not come up; see the log above", file=sys.stderr)
+                    stop_all()
+                    return 1
+                if startup.up:  # engines warm: what each worker process holds now
+                    print(worker_plan.memory_report(worker_pids()), flush=True)
             time.sleep(0.5 if not startup.up else 1)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)

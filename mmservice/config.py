@@ -69,6 +69,33 @@ class _Base(BaseSettings):
                                     "is not retried), so a hung Redis is a 503 "
                                     "`store_unavailable` within it", gt=0)
     BLOB_DIR: str = F("var/blobs", "Local blob store directory (shared by API and workers)")
+    BLOB_URL: str = F("", "`s3://bucket/prefix`: media and artifacts in an S3-compatible store "
+                          "(API and workers on several hosts); empty: the local `MMS_BLOB_DIR`")
+    S3_ENDPOINT_URL: str = F("", "S3 endpoint (SeaweedFS, MinIO, R2...); empty: AWS's. A custom "
+                                 "endpoint is addressed path-style")
+    S3_REGION: str = F("", "S3 region; empty: boto3's (`AWS_REGION`, `~/.aws/config`), else "
+                           "`us-east-1`")
+    S3_ACCESS_KEY_ID: str = F("", "S3 access key; empty: boto3's chain (`AWS_ACCESS_KEY_ID`, "
+                                  "profile, instance role)", secret=True)
+    S3_SECRET_ACCESS_KEY: str = F("", "S3 secret key (with `MMS_S3_ACCESS_KEY_ID`)", secret=True)
+    S3_SSE: str = F("", "Server-side encryption of every object: `AES256` or `aws:kms`; empty: "
+                        "the bucket's default")
+    S3_SSE_KMS_KEY_ID: str = F("", "KMS key for `MMS_S3_SSE=aws:kms` (empty: the account's "
+                                   "default key)")
+    S3_MULTIPART_MB: int = F(5, "Objects from this size (MB) are uploaded in parts of this "
+                                "size, two at once (a streamed upload holds about two parts "
+                                "in memory)", ge=5)
+    S3_PRESIGN_TTL_S: int = F(0, "`> 0`: `GET /v1/jobs/<id>/speech` redirects (307) to a "
+                                 "presigned S3 URL valid this long; `0`: the API streams it",
+                              ge=0)
+    S3_TIMEOUT_S: float = F(10.0, "Connect and read timeout of one S3 call", gt=0)
+    S3_MAX_ATTEMPTS: int = F(5, "Attempts per S3 call (botocore's `standard` retries: 5xx, "
+                                "throttling, timeouts, with jittered backoff)", ge=1)
+    S3_CREATE_BUCKET: bool = F(True, "Create the bucket on first write when it does not exist")
+    S3_LIFECYCLE: bool = F(False, "At worker start, set the bucket's lifecycle rule expiring "
+                                  "objects under the prefix a day after `MMS_JOB_TTL_S` "
+                                  "(replaces the bucket's other lifecycle rules); the workers' "
+                                  "sweep deletes expired media either way")
     JOB_TTL_S: int = F(7 * 24 * 3600, "How long job records, media and results are kept", ge=1)
     IDEMPOTENCY_TTL_S: int = F(24 * 3600, "How long an `Idempotency-Key` is remembered", ge=1)
     JOB_DEADLINE_S: int = F(600, "A job not settled by then is failed with `job_timeout`",
@@ -229,6 +256,13 @@ class _Base(BaseSettings):
     # Worker
     WORKER_CONCURRENCY: int = F(8, "Pool size of the worker `make run` starts", ge=1)
     WORKER_POOL: str = F("threads", "Celery pool of the worker `make run` starts")
+    WORKER_PROCESSES: int = F(0, "Worker processes `make run` starts, each a pool of "
+                                 "`MMS_WORKER_CONCURRENCY`, sharing the broker (`0`: one per "
+                                 "core)", ge=0)
+    WORKER_SINGLE_QUEUES: str = F("audio,vision", "Queues only the first worker process "
+                                                  "consumes, so their heavy offline engines "
+                                                  "(Whisper, OCR, NudeNet) load once; the other "
+                                                  "queues scale over every process")
     BROKER_VISIBILITY_TIMEOUT_S: int = F(60, "An unacked message (its worker died before "
                                              "starting it, or its ack failed) returns to its "
                                              "queue after this; a copy of a step still running "
@@ -333,11 +367,28 @@ class _Base(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"must be comma-separated seconds ({exc})") from None
 
-    @field_validator("WEBHOOK_SECRETS", "WEBHOOK_ALLOWLIST", "ALLOW_PRIVATE_URLS", mode="before")
+    @field_validator("WEBHOOK_SECRETS", "WEBHOOK_ALLOWLIST", "ALLOW_PRIVATE_URLS",
+                     "WORKER_SINGLE_QUEUES", mode="before")
     @classmethod
     def _items(cls, v: Any) -> str:
         items = v if isinstance(v, (list, tuple)) else str(v if v is not None else "").split(",")
         return ",".join(str(i).strip() for i in items if str(i).strip())
+
+    @field_validator("BLOB_URL", mode="before")
+    @classmethod
+    def _blob_url(cls, v: Any) -> str:
+        from mmservice.blob_url import parse_blob_url
+
+        text = str(v if v is not None else "").strip()
+        parse_blob_url(text)  # ValueError says what a valid one looks like
+        return text
+
+    @field_validator("S3_SSE", mode="before")
+    @classmethod
+    def _sse(cls, v: Any) -> str:
+        text = str(v if v is not None else "").strip()
+        return {"aes256": "AES256", "aws:kms": "aws:kms", "": ""}.get(text.lower()) or \
+            choice(text, ("", "AES256", "aws:kms"))
 
     @field_validator("WEBHOOK_DEFAULT_URL", mode="before")
     @classmethod

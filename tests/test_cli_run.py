@@ -102,7 +102,7 @@ def test_make_run_says_up_once_warm_and_demo_follows_MMS_PORT(stub, tmp_path):
     port, redis_port = free_port(), free_port()
     cfg = {"PORT": port, "EMBEDDED_REDIS_PORT": redis_port, "DATA_DIR": str(tmp_path),
            "API_WORKERS": 1, "WORKER_CONCURRENCY": 2, "OPENAI_BASE_URL": stub.base_url,
-           "OPENAI_API_KEY": "sk-test-secret-never-logged"}
+           "OPENAI_API_KEY": "sk-test-secret-never-logged", "WORKER_PROCESSES": 2}
     proc = _cli(["run"], cfg, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 start_new_session=True)
     lines: queue.Queue[str] = queue.Queue()
@@ -120,6 +120,14 @@ def test_make_run_says_up_once_warm_and_demo_follows_MMS_PORT(stub, tmp_path):
         assert len(keys) == 1, out  # the first start's admin key, shown once
         assert f"embedded Redis on redis://127.0.0.1:{redis_port}/0" in out
         assert f"MMS_PORT={port} make demo" in out
+        # Two worker processes: the first takes every queue, the second the light ones only
+        # (audio and vision keep their heavy engines in one process); memory said per process.
+        assert "worker 1/2 started" in out and "queues moderation,vision,audio,webhooks" in out
+        assert re.search(r"worker 2/2 started \(pid \d+, queues moderation,webhooks\)", out)
+        while not re.search(r"worker 2 \(pid \d+\) .*queues", "".join(seen)):  # after the banner
+            seen.append(lines.get(timeout=30))
+        assert re.search(r"worker 2 \(pid \d+\) +\d+ MB  queues moderation,webhooks",
+                         "".join(seen)), "".join(seen)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as r:
             body = json.loads(r.read())
         assert r.status == 200 and body["checks"]["workers"]["ok"]
@@ -136,3 +144,31 @@ def test_make_run_says_up_once_warm_and_demo_follows_MMS_PORT(stub, tmp_path):
     assert rc == 0
     ensure_port_free("127.0.0.1", redis_port)
     ensure_port_free("127.0.0.1", port)
+
+
+@pytest.mark.parametrize("cfg,cores,expected", [
+    ({"WORKER_PROCESSES": 0, "WORKER_SINGLE_QUEUES": "audio,vision"}, 4,
+     ["moderation,vision,audio,webhooks"] + ["moderation,webhooks"] * 3),
+    ({"WORKER_PROCESSES": 1, "WORKER_SINGLE_QUEUES": "audio,vision"}, 8,
+     ["moderation,vision,audio,webhooks"]),
+    ({"WORKER_PROCESSES": 3, "WORKER_SINGLE_QUEUES": ""}, 1,
+     ["moderation,vision,audio,webhooks"] * 3),
+    ({"WORKER_PROCESSES": 4, "WORKER_SINGLE_QUEUES": "moderation,vision,audio,webhooks"}, 4,
+     ["moderation,vision,audio,webhooks"]),
+])
+def test_worker_plan_one_per_core_heavy_queues_in_one_process(cfg, cores, expected):
+    from mmservice import config, worker_plan
+
+    slots = worker_plan.plan(config.load(cfg, environ={}), cores=cores)
+    assert [s.queues for s in slots] == expected
+    assert len({s.node for s in slots}) == len(slots)  # every Celery node name is unique
+
+
+def test_worker_single_queues_setting_is_validated():
+    from mmservice import config
+    from mmservice.errors import Invalid
+
+    assert config.load({"WORKER_SINGLE_QUEUES": " audio , vision "},
+                       environ={})["WORKER_SINGLE_QUEUES"] == "audio,vision"
+    with pytest.raises(Invalid):
+        config.load({"WORKER_PROCESSES": -1}, environ={})

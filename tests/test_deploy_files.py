@@ -110,6 +110,8 @@ def test_no_variable_is_left_for_compose_to_substitute_by_surprise():
 
 def test_every_variable_set_is_a_declared_setting_and_loads():
     for name, service in SERVICES.items():
+        if name == "seaweedfs":  # not ours: checked in test_optional_seaweedfs_service
+            continue
         env = service.get("environment") or {}
         for var in env:
             if var.startswith(config.PREFIX):
@@ -120,8 +122,27 @@ def test_every_variable_set_is_a_declared_setting_and_loads():
         config.load(environ=resolved)  # raises on a bad value or an unknown MMS_* name
 
 
+def test_optional_seaweedfs_service_and_blob_url_wiring():
+    """SeaweedFS only with `--profile s3`; its one identity is the services' S3 credentials;
+    every service of ours passes MMS_BLOB_URL and the S3 settings through from the host."""
+    weed = SERVICES["seaweedfs"]
+    assert weed["profiles"] == ["s3"] and "ports" not in weed
+    assert "-s3" in weed["command"] and "-s3.port=8333" in weed["command"]
+    assert weed["environment"] == {"AWS_ACCESS_KEY_ID": "${MMS_S3_ACCESS_KEY_ID:-}",
+                                   "AWS_SECRET_ACCESS_KEY": "${MMS_S3_SECRET_ACCESS_KEY:-}"}
+    assert "seaweed-data:/data" in weed["volumes"]
+    host = {"MMS_BLOB_URL": "s3://mms/blobs", "MMS_S3_ENDPOINT_URL": "http://seaweedfs:8333"}
+    for name in ["api", *WORKERS]:
+        env = {k: _interpolate(str(v), host) for k, v in SERVICES[name]["environment"].items()}
+        cfg = config.load(environ=env)
+        assert cfg["BLOB_URL"] == "s3://mms/blobs", name
+        assert cfg["S3_ENDPOINT_URL"] == "http://seaweedfs:8333", name
+        for var in ("MMS_S3_ACCESS_KEY_ID", "MMS_S3_SECRET_ACCESS_KEY", "MMS_S3_REGION"):
+            assert SERVICES[name]["environment"][var] == "${" + var + ":-}", (name, var)
+
+
 def test_volumes_persist_redis_and_share_blobs():
-    assert set(COMPOSE["volumes"]) == {"redis-data", "blobs"}
+    assert set(COMPOSE["volumes"]) == {"redis-data", "blobs", "seaweed-data"}
     assert "redis-data:/data" in SERVICES["redis"]["volumes"]
     assert "--appendonly" in SERVICES["redis"]["command"]
     dockerfile_blob_dir = re.search(r"^ENV MMS_BLOB_DIR=(\S+)", _read("Dockerfile"), re.M)
@@ -235,7 +256,7 @@ def test_compose_requires_api_keys():
     from mmservice.errors import Invalid
 
     for name, svc in SERVICES.items():
-        if name != "redis":
+        if name not in ("redis", "seaweedfs"):  # the two that are not mmservice
             assert svc["environment"]["MMS_AUTH"] == "on", name
     api_env = SERVICES["api"]["environment"]
     assert "0.0.0.0:8000" in " ".join(SERVICES["api"]["command"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -134,7 +135,7 @@ def test_make_run_restarts_a_worker_that_died(stub, tmp_path):
     port, redis_port = free_port(), free_port()
     cfg = {"PORT": port, "EMBEDDED_REDIS_PORT": redis_port, "DATA_DIR": str(tmp_path),
            "API_WORKERS": 1, "WORKER_CONCURRENCY": 2, "OPENAI_BASE_URL": stub.base_url,
-           "OPENAI_API_KEY": "sk-test-secret-never-logged"}
+           "OPENAI_API_KEY": "sk-test-secret-never-logged", "WORKER_PROCESSES": 2}
     proc = subprocess.Popen([sys.executable, "-m", "mmservice", "run"], cwd=ROOT,
                             env=service_env(cfg), text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -153,12 +154,14 @@ def test_make_run_restarts_a_worker_that_died(stub, tmp_path):
 
     try:
         key = read_until("export MMS_KEY=").split("=", 1)[1].strip()  # the first start's key
-        first = int(read_until("worker started (pid").split("pid ")[1].rstrip(")\n"))
+        first = int(re.findall(r"pid (\d+)", read_until("worker 1/2 started (pid"))[0])
+        other = int(re.findall(r"pid (\d+)", read_until("worker 2/2 started (pid"))[0])
         read_until("Ctrl-C stops everything.")
         os.killpg(first, signal.SIGKILL)
-        assert "restarting in 1s" in read_until("worker exited with")
-        heir = int(read_until("worker started (pid").split("pid ")[1].rstrip(")\n"))
+        assert "restarting in 1s" in read_until("worker 1 exited with")
+        heir = int(re.findall(r"pid (\d+)", read_until("worker 1/2 started (pid"))[0])
         assert heir != first
+        os.kill(other, 0)  # the other process was left alone
         read_until(" ready.")  # the heir's Celery banner
         c = Client(f"http://127.0.0.1:{port}", key)
         jid = c.submit({"text": "served by the heir"}).json()["id"]

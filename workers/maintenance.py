@@ -66,6 +66,13 @@ def _sweeper() -> None:
     from workers.deps import get_deps
 
     stop = threading.Event()
+    try:
+        deps = get_deps()
+        if deps.cfg.get("S3_LIFECYCLE") and hasattr(deps.blobs, "set_lifecycle"):
+            days = deps.blobs.set_lifecycle(float(deps.cfg["JOB_TTL_S"]) + 3600)
+            log.info("bucket lifecycle set", extra={"expire_days": days})
+    except Exception:  # noqa: BLE001 - the sweep below still deletes expired media
+        log.exception("bucket lifecycle not set")
     while not stop.wait(SWEEP_EVERY_S):
         try:
             deps = get_deps()

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 
-from flask import Response, request, url_for
+from flask import Response, redirect, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
@@ -81,8 +82,32 @@ def _parse_multipart() -> tuple[dict, Upload | None]:
     upload = None
     if "file" in request.files:
         f = request.files["file"]
-        upload = Upload(data=f.read(), filename=f.filename, declared_mime=f.mimetype)
+        size = _spooled_size(f.stream)
+        if size is not None and size >= STREAM_FROM_BYTES:  # checked and stored from its file
+            upload = Upload(data=None, filename=f.filename, declared_mime=f.mimetype,
+                            file=f.stream, size=size)  # type: ignore[arg-type]
+        else:
+            upload = Upload(data=f.read(), filename=f.filename, declared_mime=f.mimetype)
     return fields, upload
+
+
+# Uploads from this size are not read into the API's memory (werkzeug spools any file part
+# over 500 KB to a temporary file): a 100 MB audio upload costs the API a few MB, not 2x its size.
+STREAM_FROM_BYTES = 8 * 1024 * 1024
+
+
+def _spooled_size(stream) -> int | None:
+    """The size of an upload werkzeug spooled to a real file; None when it is in memory
+    (asking a SpooledTemporaryFile for its descriptor would write it to disk)."""
+    import os
+    import tempfile
+
+    if isinstance(stream, tempfile.SpooledTemporaryFile) and not getattr(stream, "_rolled", 0):
+        return None
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
 
 
 @blp.route("/jobs", methods=["POST"])
@@ -180,6 +205,8 @@ def delete_job(job_id: str):
 @requires(blp, "read")
 @blp.doc(summary="The synthesized audio of a `speak` task",
          responses={"200": {"description": "audio bytes", "content": {"audio/*": {}}}})
+@blp.alt_response(307, description="redirect to a presigned S3 URL (`MMS_S3_PRESIGN_TTL_S`)",
+                  headers={"Location": {"schema": {"type": "string"}}})
 @blp.alt_response(404, schema=ApiErrorSchema, example=examples.error("speech_not_found"))
 def get_speech(job_id: str):
     svc = services()
@@ -187,8 +214,21 @@ def get_speech(job_id: str):
     speech = (job.get("results") or {}).get("speech")
     if not speech:
         raise NotFound("this job has no synthesized speech (yet)", code="speech_not_found")
-    data = svc.blobs.get(speech_blob_key(job))
-    resp = Response(data, mimetype=speech.get("content_type", "application/octet-stream"))
-    resp.headers["Content-Length"] = str(len(data))
-    resp.headers["Content-Disposition"] = f'attachment; filename="{job_id}.{speech["format"]}"'
+    key, mime = speech_blob_key(job), speech.get("content_type", "application/octet-stream")
+    filename = f"{job_id}.{speech['format']}"
+    url = svc.blobs.download_url(key, filename, mime)  # S3 with MMS_S3_PRESIGN_TTL_S > 0
+    if url:
+        return redirect(url, code=307)
+    size = svc.blobs.size(key)
+    reader = svc.blobs.open(key)
+
+    def chunks():  # streamed: the audio is never held whole in the API's memory
+        try:
+            while chunk := reader.read(256 * 1024):
+                yield chunk
+        finally:
+            reader.close()
+    resp = Response(chunks(), mimetype=mime, direct_passthrough=True)
+    resp.headers["Content-Length"] = str(size)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return resp

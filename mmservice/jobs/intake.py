@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
@@ -19,7 +19,7 @@ from mmservice.jobs import capability_check
 from mmservice.jobs.admission import NO_POLICY, OPEN_FULL, OVER_BYTES, Admission
 from mmservice.jobs.deps import Deps
 from mmservice.jobs.store import new_job_id, now_iso
-from mmservice.media.inspect import inspect_media
+from mmservice.media.inspect import inspect_media, inspect_media_file
 from mmservice.netguard import check_url
 from mmservice.policies.model import BUILTIN
 from mmservice.policies.store import not_usable
@@ -28,9 +28,14 @@ from mmservice.steps.registry import plan_tasks
 
 @dataclass
 class Upload:
-    data: bytes
+    """An uploaded file: its bytes, or (a large one) the spool file it is in and its size, so
+    that it is checked, hashed and stored without being read into memory whole."""
+
+    data: bytes | None
     filename: str | None
     declared_mime: str | None
+    file: BinaryIO | None = None
+    size: int = 0
 
 
 def decode_data_url(url: str, max_bytes: int) -> bytes:
@@ -147,6 +152,8 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
         check_webhook_url(fields["webhook_url"], cfg)
 
     media: bytes | None = None
+    streamed: BinaryIO | None = None  # a large audio upload, checked and stored from its file
+    streamed_info: dict | None = None
     media_field = "file"
     image_url = fields.get("image_url")
     video_url = fields.get("video_url")
@@ -161,7 +168,14 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
             raise Invalid("this service does not fetch URLs; send a file",
                           code="url_fetch_disabled", field="video_url")
         check_image_url(video_url, cfg, "video_url")
-    if upload is not None:
+    if upload is not None and upload.data is None and upload.file is not None:
+        streamed_info = inspect_media_file(upload.file, upload.size, cfg, "file")
+        if streamed_info is not None:
+            streamed = upload.file
+        else:  # not checkable from the file (an image, MP4, unknown): the bytes, as before
+            upload.file.seek(0)
+            media = upload.file.read()
+    elif upload is not None:
         media = upload.data
     elif image_url:
         media_field = "image_url"
@@ -172,11 +186,13 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
                 raise Invalid("this service does not fetch image URLs; send a data: URL or a "
                               "file", code="url_fetch_disabled", field="image_url")
             check_image_url(image_url, cfg)
-    if media is None and text is None and not image_url and not video_url:
+    if media is None and streamed is None and text is None and not image_url and not video_url:
         raise Invalid("nothing to process: send text, image_url, video_url or a file",
                       code="no_input")
 
-    if media is not None:
+    if streamed_info is not None:
+        info = streamed_info
+    elif media is not None:
         info = inspect_media(media, cfg, media_field, gif_as_video=bool(
             (fields.get("options") or {}).get("as_video")))
         if image_url and info["kind"] != "image":
@@ -227,7 +243,11 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     if policy_ref is not None:  # the policy version that will judge it (mmservice.policies)
         job["_policy"] = policy_ref
     try:
-        if media is not None:
+        if streamed is not None:
+            job["_blob"] = f"{tenant}/{job_id}/input"
+            streamed.seek(0)
+            blobs.put_stream(job["_blob"], streamed)
+        elif media is not None:
             job["_blob"] = f"{tenant}/{job_id}/input"
             blobs.put(job["_blob"], media)
         # The first step's enqueue-once marker and the idempotency claim go in with the record.

@@ -11,6 +11,7 @@ import math
 import warnings
 import wave
 from dataclasses import asdict, dataclass
+from typing import BinaryIO
 
 from ..errors import Invalid, MMSError, UnsupportedMedia
 from . import ffmpeg as ff
@@ -67,12 +68,16 @@ def audio_mime(data: bytes, mime: str | None = None) -> str:
 
 def _wav_info(data: bytes) -> dict | None:
     """Header facts of a PCM WAV without a subprocess; None when `wave` cannot read it."""
-    bio = io.BytesIO(data)
+    return _wav_header(io.BytesIO(data), len(data))
+
+
+def _wav_header(f: BinaryIO, total: int) -> dict | None:
+    """`_wav_info` of a file of `total` bytes, reading only its header."""
     try:
-        with wave.open(bio) as w:
+        with wave.open(f) as w:
             rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
             # A writer that cannot seek back leaves 0 or 0xFFFFFFFF as the data size.
-            available = (len(data) - bio.tell()) // max(1, channels * width)
+            available = (total - f.tell()) // max(1, channels * width)
             declared = w.getnframes()
     except (wave.Error, EOFError, ValueError):
         return None
@@ -97,6 +102,33 @@ def inspect_audio(data: bytes, mime: str | None = None, *, max_duration_s: float
     if info is None:
         info = ff.probe(data, mime, timeout=timeout,
                         limit_s=max_duration_s + 1 if max_duration_s else None)
+    duration = info.get("duration_s") or 0.0
+    if duration <= 0:
+        raise _empty()
+    if max_duration_s and duration > max_duration_s:
+        raise Invalid(f"the audio is longer than {max_duration_s:g} seconds",
+                      code="audio_too_long", field="file")
+    out = {"duration_s": round(duration, 3), "mime": mime}
+    out.update({k: info[k] for k in ("sample_rate", "channels") if info.get(k)})
+    return out
+
+
+def inspect_audio_file(f: BinaryIO, size: int, mime: str | None = None, *,
+                       max_duration_s: float | None = None, timeout: float = 120.0) -> dict:
+    """`inspect_audio` of a large upload in a spool file: the WAV header is read, anything else
+    is decoded by ffmpeg reading the file itself; the bytes never enter this process whole."""
+    f.seek(0)
+    head = f.read(64 * 1024)
+    f.seek(0)
+    if not size or not head:
+        raise _empty()
+    mime = audio_mime(head, mime)
+    info = _wav_header(f, size) if mime == "audio/wav" else None
+    if info is None:
+        f.seek(0)
+        info = ff.probe(None, mime, timeout=timeout, input_file=f,
+                        limit_s=max_duration_s + 1 if max_duration_s else None)
+    f.seek(0)
     duration = info.get("duration_s") or 0.0
     if duration <= 0:
         raise _empty()

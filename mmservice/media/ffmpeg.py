@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import tempfile
+from typing import Any
 
 from ..errors import Invalid, Unavailable
 
@@ -57,8 +58,11 @@ def _fail(code: str, detail: str = "") -> Invalid:
 
 def _exec(args: list[str], input_bytes: bytes | None, timeout: float, *,
           seekable_input: bool = False, output_suffix: str | None = None,
-          error_code: str = "undecodable_audio") -> subprocess.CompletedProcess:
-    """Run ffmpeg; `pipe:0`/`pipe:1` in `args` become temp files when seeking is needed."""
+          error_code: str = "undecodable_audio",
+          input_file: Any = None) -> subprocess.CompletedProcess:
+    """Run ffmpeg; `pipe:0`/`pipe:1` in `args` become temp files when seeking is needed.
+    `input_file` (an open file with a descriptor) is ffmpeg's stdin instead of `input_bytes`:
+    a large upload is read by ffmpeg from its spool file, never copied into this process."""
     with tempfile.TemporaryDirectory(prefix="mms-ff-") as tmp:
         args = list(args)
         stdin = input_bytes
@@ -78,8 +82,12 @@ def _exec(args: list[str], input_bytes: bytes | None, timeout: float, *,
             args = [dst if a == "pipe:1" else a for a in args]
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *args]
         try:
-            proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout,
-                                  stdin=None if stdin is not None else subprocess.DEVNULL)
+            if input_file is not None and stdin is None:
+                proc = subprocess.run(cmd, stdin=input_file, capture_output=True,
+                                      timeout=timeout)
+            else:
+                proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout,
+                                      stdin=None if stdin is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise _fail(error_code, f"timed out after {timeout}s") from None
         except OSError as exc:
@@ -121,8 +129,8 @@ _CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5
              "6.1": 7, "7.1": 8}
 
 
-def probe(data: bytes, mime: str | None = None, *, limit_s: float | None = None,
-          timeout: float = 120.0) -> dict:
+def probe(data: bytes | None, mime: str | None = None, *, limit_s: float | None = None,
+          timeout: float = 120.0, input_file: Any = None) -> dict:
     """Decode the first audio stream to nowhere: proves it decodes and measures it.
 
     Why decode rather than read the header: many containers (raw MP3 over a pipe, WebM from
@@ -133,7 +141,8 @@ def probe(data: bytes, mime: str | None = None, *, limit_s: float | None = None,
     if limit_s:
         args += ["-t", f"{limit_s:.3f}"]
     args += ["-progress", "pipe:1", "-f", "null", "-"]
-    proc = _exec(args, data, timeout, seekable_input=mime in _SEEKABLE_INPUT)
+    proc = _exec(args, data, timeout, seekable_input=mime in _SEEKABLE_INPUT,
+                 input_file=input_file)
     # -progress writes "out_time_us=N" blocks; the last one is the decoded length.
     times = re.findall(rb"out_time_us=(\d+)", proc.stdout)
     duration = int(times[-1]) / 1e6 if times else None

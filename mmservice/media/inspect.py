@@ -6,7 +6,7 @@ inspects an image it fetched from `image_url`; both must apply exactly the same 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, BinaryIO
 
 from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
 
@@ -56,3 +56,32 @@ def inspect_media(data: bytes, cfg: dict, field: str, *, gif_as_video: bool = Fa
             raise
         info["duration_s"] = round(float(meta["duration_s"]), 3)
     return info
+
+
+def inspect_media_file(f: BinaryIO, size: int, cfg: dict, field: str) -> dict[str, Any] | None:
+    """`inspect_media` of a large upload still in its spool file, for the audio that can be
+    checked from the file (not MP4, which ffmpeg must seek in, nor WebM: either may be a
+    video): size limit, SHA-256 in 1 MB reads, the WAV header or an ffmpeg decode of the file.
+    None: the caller reads the bytes and calls `inspect_media` (images, MP4, WebM, anything
+    unknown, whose errors it words)."""
+    from mmservice.media import video
+    from mmservice.media.audio import inspect_audio_file
+    from mmservice.media.sniff import sniff
+
+    f.seek(0)
+    found = sniff(f.read(64))
+    f.seek(0)
+    if found is None or found[0] != "audio" or found[1] in video.MAYBE_VIDEO:
+        return None  # MP4/WebM may hold a video: `inspect_media` decides, from the bytes
+    kind, mime = found
+    limit = cfg["MAX_AUDIO_BYTES"]
+    if size > limit:
+        raise PayloadTooLarge(f"{kind} is {size} bytes; the limit is {limit}",
+                              code=f"{kind}_too_large", field=field)
+    digest = hashlib.sha256()
+    while chunk := f.read(1024 * 1024):
+        digest.update(chunk)
+    meta = inspect_audio_file(f, size, mime, max_duration_s=cfg["MAX_AUDIO_DURATION_S"])
+    f.seek(0)
+    return {"kind": kind, "mime": mime, "bytes": size, "sha256": digest.hexdigest(),
+            "duration_s": round(float(meta["duration_s"]), 3)}
