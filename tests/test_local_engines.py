@@ -109,10 +109,11 @@ def test_toxic_text_scores_high(mod):
     s = raw.category_scores
     assert s["harassment"] >= 0.7
     assert max(s["violence"], s["harassment/threatening"]) >= 0.7
-    assert raw.model.startswith("alt-profanity-check+terms-")
+    assert raw.model.startswith("multilingual-e5-small-q4+heads-")
     assert {m["rule"] for m in raw.details["matched"]} >= {"threat.direct"}
+    assert raw.language == raw.details["language"] and raw.language["code"] == "en"
     # Categories the engine does not judge are absent, never a fake 0.
-    assert "sexual/minors" not in s and "violence/graphic" not in s
+    assert "violence/graphic" not in s and "illicit/violent" not in s
 
 
 def test_benign_text_scores_low(mod):

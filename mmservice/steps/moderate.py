@@ -18,6 +18,7 @@ from mmservice.cache.steps import for_step
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
 from mmservice.steps import list_match
+from mmservice.steps.image_text import image_text
 
 
 def run(job: dict, deps: Any) -> dict[str, Any]:
@@ -25,9 +26,11 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
     content = Content(text=job.get("_text"))
     if kind == "audio":
         content.transcript = (job["results"].get("transcription") or {}).get("text", "")
+    cfg = deps.cfg_for(job["tenant"])  # the tenant's settings: the builtin policy's lines
     if kind == "image":
         content.image, content.image_mime = job_media(job, deps), job["input"].get("mime")
-    cfg = deps.cfg_for(job["tenant"])  # the tenant's settings: the builtin policy's lines
+        if cfg.get("MODERATION_OCR", True):
+            content.ocr_text = image_text(job, content.image)
     store = getattr(deps, "policies", None)
     live = policies.for_job(store, job, cfg)
     cache = for_step(job, deps, "moderate")
@@ -39,7 +42,8 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
             deps.providers.get("moderation"),
             deps.providers.text_moderation(deps.moderation_backlog))
         return moderate(content, provider=provider, text_provider=text_provider, policy=live,
-                        max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]))
+                        max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]),
+                        unread_verdict=cfg.get("UNREAD_LANGUAGE_VERDICT", "review"))
 
     result = list_match.moderate(job, deps, live, content, call_model)
     shadow = policies.shadow_verdicts(store, job, cfg, result)

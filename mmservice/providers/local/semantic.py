@@ -1,0 +1,96 @@
+"""Text engine v3, the part that reads meaning: language detection, the sentence encoder and the
+trained per-category heads (`mmservice.moderation.heads`).
+
+Why a second reading for some texts: people dodge filters with `k1ll y0u`, `f*ck` and spaced
+letters, which the encoder has rarely seen. When the term lists' normalizer reads different words
+than the text shows (and the text is in a Latin script), the normalized words are encoded too and
+each category keeps the higher of the two scores.
+
+Why some texts are not scored at all: a text confidently detected in a language outside
+`MMS_LOCAL_TEXT_LANGUAGES` is one the heads were never trained or measured on; it comes back
+with no scores and `unassessed_reason: "language"` rather than with zeros that look like "fine".
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmservice.moderation.heads import model as heads_model
+from mmservice.moderation.textmatch import normalize
+from mmservice.providers.local import language
+
+_WORDS = re.compile(r"[^a-z0-9]+")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+@dataclass
+class Semantic:
+    language: dict[str, Any]
+    unread: bool
+    scores: dict[str, float] = field(default_factory=dict)  # empty when unread
+    readings: int = 0
+
+
+def _plain_reading(text: str) -> str | None:
+    """The normalizer's words when they differ from the words as typed (an obfuscated text)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters or sum(1 for ch in letters if _LATIN.match(ch)) < 0.8 * len(letters):
+        return None
+    typed = _WORDS.sub(" ", text.lower()).split()
+    norm = normalize(text).text.replace("#", " ")
+    words = _WORDS.sub(" ", norm).split()
+    if not words or words == typed:
+        return None
+    return " ".join(words)
+
+
+def readable_languages(cfg: dict | None = None) -> set[str]:
+    from mmservice.providers.local import models
+
+    raw = str(models.setting("LOCAL_TEXT_LANGUAGES", cfg))
+    return {x.strip().lower() for x in raw.split(",") if x.strip()}
+
+
+def assess(texts: list[str], cfg: dict | None = None,
+           cut: list[str | None] | None = None) -> list[Semantic]:
+    """`cut[i]`: text i with the term lists' benign phrases taken out ("kill the process",
+    "hit me up"), when any were; each category then keeps the lower of the two readings, so a
+    known harmless idiom cannot carry a line over the review line by itself."""
+    from mmservice.providers.local import models
+
+    readable = readable_languages(cfg)
+    min_conf = float(models.setting("LOCAL_LANGUAGE_MIN_CONFIDENCE", cfg))
+    out: list[Semantic] = []
+    batch: list[str] = []
+    owner: list[tuple[int, bool]] = []  # (text index, is the benign-cut reading)
+    for i, text in enumerate(texts):
+        lang = language.detect(text or "")
+        sem = Semantic(language=lang, unread=language.unread(lang, readable, min_conf))
+        out.append(sem)
+        if sem.unread or not (text or "").strip():
+            continue
+        for reading in (text, _plain_reading(text)):
+            if reading:
+                batch.append(reading)
+                owner.append((i, False))
+        if cut and cut[i] and cut[i] != text:
+            batch.append(str(cut[i]))
+            owner.append((i, True))
+    if batch:
+        vectors = models.get("embed").encode(batch)
+        cut_scores: dict[int, dict[str, float]] = {}
+        for (i, is_cut), scores in zip(owner, heads_model.load().score(vectors)):
+            sem = out[i]
+            sem.readings += 1
+            if is_cut:
+                cut_scores[i] = scores
+                continue
+            for cat, s in scores.items():
+                sem.scores[cat] = max(sem.scores.get(cat, 0.0), s)
+        for i, scores in cut_scores.items():
+            out[i].scores = {c: min(s, scores[c]) for c, s in out[i].scores.items()}
+    for sem in out:
+        if not sem.unread and not sem.scores:  # nothing to read (empty or no letters)
+            sem.scores = {c: 0.0 for c in heads_model.HEAD_CATEGORIES + heads_model.DERIVED}
+    return out
