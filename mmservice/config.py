@@ -226,6 +226,8 @@ class _Base(BaseSettings):
     LOCAL_WHISPER_BEAM: int = F(5, "Offline transcription beam size", ge=1)
     LOCAL_WHISPER_FALLBACK: bool = F(False, "Whisper's temperature fallback (re-decodes repetitive "
                                             "windows up to 5 times); off for bounded latency")
+    LOCAL_TEXT_THREADS: int = F(1, "Threads of the offline text encoder (per worker process)",
+                                ge=1)
     LOCAL_TEXT_LANGUAGES: str = F("en,es,fr,de,it,pt,ru", "Languages (ISO 639-1) the offline "
                                   "text heads are trusted to read; a text confidently in "
                                   "another is left unassessed (`unassessed_reason: language`)")

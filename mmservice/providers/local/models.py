@@ -249,7 +249,7 @@ def _load_espeak():
 def _load_embed():
     from mmservice.providers.local.embedding import load_encoder
 
-    return load_encoder(_threads())
+    return load_encoder(setting("LOCAL_TEXT_THREADS"))
 
 
 def _load_langid():
