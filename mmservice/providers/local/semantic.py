@@ -3,8 +3,9 @@ trained per-category heads (`mmservice.moderation.heads`).
 
 Why a second reading for some texts: people dodge filters with `k1ll y0u`, `f*ck` and spaced
 letters, which the encoder has rarely seen. When the term lists' normalizer reads different words
-than the text shows (and the text is in a Latin script), the normalized words are encoded too and
-each category keeps the higher of the two scores.
+than the text shows (and the text is mostly in Latin letters: look-alike Cyrillic letters in an
+English insult are undone, a Russian text is left alone), the normalized words are encoded too
+and each category keeps the higher of the two scores.
 
 Why some texts are not scored at all: a text confidently detected in a language outside
 `MMS_LOCAL_TEXT_LANGUAGES` is one the heads were never trained or measured on; it comes back
@@ -35,7 +36,7 @@ class Semantic:
 def _plain_reading(text: str) -> str | None:
     """The normalizer's words when they differ from the words as typed (an obfuscated text)."""
     letters = [ch for ch in text if ch.isalpha()]
-    if not letters or sum(1 for ch in letters if _LATIN.match(ch)) < 0.8 * len(letters):
+    if not letters or sum(1 for ch in letters if _LATIN.match(ch)) < 0.5 * len(letters):
         return None
     typed = _WORDS.sub(" ", text.lower()).split()
     norm = normalize(text).text.replace("#", " ")
