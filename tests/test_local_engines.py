@@ -427,7 +427,7 @@ def test_warm_up_loads_everything_once_and_threads_share_it(local, mod, tts):
     from mmservice.providers.local import models
 
     engines = local.warm_up()
-    assert set(engines) == {"profanity", "nudenet", "ocr", "whisper", "espeak"}
+    assert set(engines) == {"profanity", "nudenet", "ocr", "whisper", "espeak", "embed", "langid"}
     assert all(e["loaded"] for e in engines.values())
     assert engines["whisper"]["sha256"]["model.bin"] == models.WHISPER_TINY_EN_SHA256["model.bin"]
     before = {name: id(models.get(name)) for name in models.SLOTS}
