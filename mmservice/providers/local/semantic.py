@@ -33,17 +33,28 @@ class Semantic:
     readings: int = 0
 
 
+# Signs of a dodge: a digit or symbol inside a word (1d10t, f*ck, k.i.l.l), letters spaced
+# out (k i l l), invisible characters, or a look-alike letter from another script in a word.
+_DODGE = re.compile(r"[a-z][0-9@$*!.|_\-]+[a-z0-9]|[0-9][a-z]|(?:^|\s)(?:[a-z] ){2,}[a-z](?:\s|$)"
+                    r"|[\u200b-\u200f\u2060\ufeff]|[a-z][\u0400-\u04ff\u0370-\u03ff]"
+                    r"|[\u0400-\u04ff\u0370-\u03ff][a-z]", re.IGNORECASE)
+
+
 def _plain_reading(text: str) -> str | None:
-    """The normalizer's words when they differ from the words as typed (an obfuscated text)."""
+    """The normalizer's words when the text shows signs of a dodge and they differ from the
+    words as typed. Only then: an extra reading doubles the cost of a text."""
     letters = [ch for ch in text if ch.isalpha()]
     if not letters or sum(1 for ch in letters if _LATIN.match(ch)) < 0.5 * len(letters):
         return None
-    typed = _WORDS.sub(" ", text.lower()).split()
-    norm = normalize(text).text.replace("#", " ")
-    words = _WORDS.sub(" ", norm).split()
-    if not words or words == typed:
+    if not _DODGE.search(text):
         return None
-    return " ".join(words)
+    typed = _WORDS.sub(" ", text.lower()).split()
+    norm = normalize(text)
+    for reading in [norm.text, *norm.variants]:  # variants: spaced letters joined (k i l l)
+        words = _WORDS.sub(" ", reading.replace("#", " ")).split()
+        if words and words != typed:
+            return " ".join(words)
+    return None
 
 
 def readable_languages(cfg: dict | None = None) -> set[str]:
