@@ -57,6 +57,47 @@ def _plain_reading(text: str) -> str | None:
     return None
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n+")
+CHUNK_CHARS = 300  # a text up to this long is read whole; a longer one sentence by sentence
+MAX_SENTENCES = 64  # beyond this many distinct sentences, they are read in ~CHUNK_CHARS groups
+
+
+def _sentences(text: str) -> list[str]:
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        sentence = sentence.strip()
+        while len(sentence) > CHUNK_CHARS:  # a run-on "sentence": cut it at a space
+            cut = sentence.rfind(" ", 0, CHUNK_CHARS)
+            cut = cut if cut > 0 else CHUNK_CHARS
+            out.append(sentence[:cut])
+            sentence = sentence[cut:].strip()
+        if sentence and sentence not in out:
+            out.append(sentence)
+    return out
+
+
+def chunks(text: str) -> list[str]:
+    """What the encoder reads of a text. A sentence vector of a long text averages its
+    sentences, so one threat among calm lines would be diluted (and the encoder reads 512
+    tokens at most): a text over CHUNK_CHARS is read sentence by sentence (each distinct
+    sentence once), in groups of about CHUNK_CHARS when there are very many. A short text is
+    read whole, as the heads were trained."""
+    if len(text) <= CHUNK_CHARS:
+        return [text]
+    sentences = _sentences(text)
+    if len(sentences) <= MAX_SENTENCES:
+        return sentences or [text[:CHUNK_CHARS]]
+    out: list[str] = []
+    cur = ""
+    for sentence in sentences:
+        if cur and len(cur) + 1 + len(sentence) > CHUNK_CHARS:
+            out.append(cur)
+            cur = sentence
+        else:
+            cur = f"{cur} {sentence}".strip()
+    return out + ([cur] if cur else [])
+
+
 def readable_languages(cfg: dict | None = None) -> set[str]:
     from mmservice.providers.local import models
 
@@ -82,10 +123,11 @@ def assess(texts: list[str], cfg: dict | None = None,
         out.append(sem)
         if sem.unread or not (text or "").strip():
             continue
-        for reading in (text, _plain_reading(text)):
-            if reading:
-                batch.append(reading)
-                owner.append((i, False))
+        for part in chunks(text):
+            for reading in (part, _plain_reading(part)):
+                if reading:
+                    batch.append(reading)
+                    owner.append((i, False))
         if cut and cut[i] and cut[i] != text:
             batch.append(str(cut[i]))
             owner.append((i, True))
