@@ -58,7 +58,8 @@ def _plain_reading(text: str) -> str | None:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n+")
-CHUNK_CHARS = 300  # a text up to this long is read whole; a longer one sentence by sentence
+WHOLE_CHARS = 120  # a text up to this long is read whole (most training lines are shorter)
+CHUNK_CHARS = 300  # longest piece read at once (a run-on sentence is cut at a space)
 MAX_SENTENCES = 64  # beyond this many distinct sentences, they are read in ~CHUNK_CHARS groups
 
 
@@ -79,12 +80,14 @@ def _sentences(text: str) -> list[str]:
 def chunks(text: str) -> list[str]:
     """What the encoder reads of a text. A sentence vector of a long text averages its
     sentences, so one threat among calm lines would be diluted (and the encoder reads 512
-    tokens at most): a text over CHUNK_CHARS is read sentence by sentence (each distinct
+    tokens at most): a text over WHOLE_CHARS is read sentence by sentence (each distinct
     sentence once), in groups of about CHUNK_CHARS when there are very many. A short text is
     read whole, as the heads were trained."""
-    if len(text) <= CHUNK_CHARS:
+    if len(text) <= WHOLE_CHARS:
         return [text]
     sentences = _sentences(text)
+    if len(sentences) == 1 and len(text) <= CHUNK_CHARS:
+        return [text]
     if len(sentences) <= MAX_SENTENCES:
         return sentences or [text[:CHUNK_CHARS]]
     out: list[str] = []
