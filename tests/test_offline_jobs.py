@@ -1,5 +1,6 @@
 """The offline provider through the whole pipeline: no API key, no upstream, real local engines
-(profanity model + term lists, NudeNet, RapidOCR, Whisper tiny.en, espeak-ng) in a real worker.
+(text heads over multilingual-e5-small + term lists, NudeNet, RapidOCR, Whisper tiny.en,
+espeak-ng) in a real worker.
 
 Runs on its own stack (worker + API on a fresh Redis database) so the session worker (which talks
 to the stub) cannot take these jobs.
@@ -39,13 +40,14 @@ def test_local_text_moderation(offline, text, flagged):
     assert mod["flagged"] is flagged, mod
     assert mod["provider"] == "local"
     assert set(mod["category_scores"]) == set(mod["assessed_categories"])
-    assert "sexual/minors" not in mod["assessed_categories"]  # not judged: absent, not 0
+    assert "violence/graphic" not in mod["assessed_categories"]  # not judged: absent, not 0
+    assert mod["language"]["code"] == "en" and "unassessed_reason" not in mod
 
 
-def _banner() -> bytes:
-    img = Image.new("RGB", (640, 200), (255, 255, 255))
+def _banner(text: str = "HELLO 2026", size: int = 72, width: int = 640) -> bytes:
+    img = Image.new("RGB", (width, 200), (255, 255, 255))
     draw = ImageDraw.Draw(img)
-    draw.text((20, 50), "HELLO 2026", fill=(0, 0, 0), font=ImageFont.load_default(size=72))
+    draw.text((20, 50), text, fill=(0, 0, 0), font=ImageFont.load_default(size=size))
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
@@ -56,7 +58,10 @@ def test_local_image_moderation_and_ocr_description(offline):
     job = offline.poll(r.json()["id"], timeout=120)
     assert job["status"] == "succeeded", job
     mod = job["results"]["moderation"]
-    assert mod["assessed_categories"] == ["sexual"] and mod["flagged"] is False
+    # The banner's text was read and judged with the image (harmless here).
+    assert mod["inputs"] == ["image", "ocr_text"] and "HELLO" in mod["ocr_text"].upper()
+    assert "sexual" in mod["assessed_categories"] and "harassment" in mod["assessed_categories"]
+    assert mod["flagged"] is False
     desc = job["results"]["description"]
     ocr_text = desc["data"]["ocr_text"].upper()
     assert desc["data"]["text_lines"][0]["box"]
@@ -90,3 +95,31 @@ def test_local_speech_round_trip(offline):
     assert tr["segments"] and tr["segments"][-1]["end"] <= tr["duration_s"] + 0.5
     assert heard["results"]["moderation"]["inputs"] == ["transcript"]
     assert heard["results"]["moderation"]["flagged"] is False
+
+
+def test_threat_written_in_an_image_is_flagged(offline):
+    png = _banner("I WILL KILL YOU, IDIOT", size=48, width=900)
+    r = offline.submit_file("threat.png", png, "image/png", {"tasks": "moderate"})
+    job = offline.poll(r.json()["id"], timeout=120)
+    assert job["status"] == "succeeded", job
+    mod = job["results"]["moderation"]
+    assert "ocr_text" in mod["inputs"] and "KILL" in mod["ocr_text"].upper()
+    assert mod["flagged"] is True and mod["verdict"] in ("review", "block"), mod
+    assert mod["categories"]["harassment/threatening"] or mod["categories"]["violence"]
+    assert mod["scores_by_kind"]["image"]["harassment"] >= 0.5
+
+
+@pytest.mark.parametrize("text", ["Te voy a matar, idiota", "Я тебя убью, урод"])
+def test_threats_in_other_languages_are_flagged(offline, text):
+    mod = offline.run({"text": text}, timeout=120)["results"]["moderation"]
+    assert mod["flagged"] is True, mod
+    assert mod["language"]["code"] in ("es", "ru")
+
+
+def test_a_language_no_engine_reads_goes_to_review_not_allow(offline):
+    job = offline.run({"text": "お前を殺してやる、絶対に許さない"}, timeout=120)
+    mod = job["results"]["moderation"]
+    assert mod["unassessed_reason"] == "language"
+    assert mod["language"]["code"] == "ja" and mod["language"]["confidence"] >= 0.9
+    assert mod["verdict"] == "review" and mod["flagged"] is True
+    assert mod["assessed_categories"] == [] and mod["category_scores"] == {}

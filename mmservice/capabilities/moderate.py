@@ -26,13 +26,21 @@ class Content:
     transcript: str | None = None
     image: bytes | None = None
     image_mime: str | None = None
+    # Text written in the image (offline OCR), moderated as text and judged with the image.
+    ocr_text: str | None = None
+
+
+OCR_SHOWN_CHARS = 1000  # the OCR text a result shows (what decided), at most
 
 
 def moderate(content: Content, *, provider: Any, policy: Policy, max_chars: int,
-             text_provider: Any = None) -> dict[str, Any]:
+             text_provider: Any = None, unread_verdict: str = "review") -> dict[str, Any]:
     """`text_provider` may wrap `provider` (micro-batching); images go to `provider` itself.
-    Long text is judged in pieces of at most `max_chars`; the policy sees every piece."""
+    Long text is judged in pieces of at most `max_chars`; the policy sees every piece. Text read
+    in the image (`content.ocr_text`) is judged as text with the image's lines (kind `image`),
+    so a picture of a threat is judged as the threat; `inputs` then lists `ocr_text`."""
     from mmservice.media.text_split import split_for_moderation
+    from mmservice.moderation.policy import apply_unassessed_reason
 
     raws: list[RawModeration] = []
     inputs: list[str] = []
@@ -51,10 +59,19 @@ def moderate(content: Content, *, provider: Any, policy: Policy, max_chars: int,
         inputs.append("image")
         raws.append(_judge_image(content.image, content.image_mime, provider))
         kinds.append("image")
+    ocr = (content.ocr_text or "").strip() if content.image is not None else ""
+    if ocr:
+        inputs.append("ocr_text")
+        pieces = split_for_moderation(ocr, max_chars)
+        texts += pieces
+        text_kinds += ["image"] * len(pieces)
     if texts:
         raws.extend((text_provider or provider).moderate_texts(texts))
         kinds += text_kinds
     result = policy.decide(raws, inputs, kinds)
+    if ocr:
+        result["ocr_text"] = ocr[:OCR_SHOWN_CHARS]
+    apply_unassessed_reason(result, unread_verdict)
     if len(texts) > 1:
         result["pieces"] = len(texts)
     if not raws:

@@ -20,6 +20,7 @@ Result = tuple[dict[str, Any], bytes | None]
 def moderate(deps: Any, tenant: str, params: dict, media: list[bytes]) -> Result:
     """Each item judged on its own (one OpenAI `results` entry each) under the policy version
     the API resolved (`params["policy"]`)."""
+    from mmservice.steps.image_text import image_text
     from mmservice.steps.moderate import judge
 
     out = []
@@ -29,6 +30,9 @@ def moderate(deps: Any, tenant: str, params: dict, media: list[bytes]) -> Result
         if item.get("image") is not None:
             content.image, content.image_mime = media[item["image"]], item.get("mime")
             info = {"kind": "image", "sha256": hashlib.sha256(content.image).hexdigest()}
+            if getattr(deps, "ocr", True) and deps.cfg_for(tenant).get("MODERATION_OCR", True):
+                # The text written in it, judged as the job step judges it (a worker only).
+                content.ocr_text = image_text(info, content.image)
         request = {"tenant": tenant, "options": {}, "_policy": params["policy"], "input": info}
         out.append(judge(request, deps, content, batched=False))
     return {"results": out}, None

@@ -130,6 +130,13 @@ def add_provider_extras(result: dict[str, Any], raws: list[RawModeration],
     own `flagged`, their details, and their usage summed over the pieces."""
     if upstream_flagged is not None:
         result["upstream_flagged"] = upstream_flagged
+    with_lang = [r for r in raws if r.language]
+    if with_lang:  # the language of the longest judged text (a text may come in pieces)
+        result["language"] = max(with_lang,
+                                 key=lambda r: (r.usage or {}).get("characters", 0)).language
+    if any(r.unassessed_reason for r in raws):
+        result["unassessed_reason"] = next(r.unassessed_reason for r in raws
+                                           if r.unassessed_reason)
     details = [r.details for r in raws if r.details]
     if details:
         result["details"] = details
@@ -140,6 +147,18 @@ def add_provider_extras(result: dict[str, Any], raws: list[RawModeration],
                 usage[k] = usage.get(k, 0) + v
     if usage:
         result["usage"] = usage
+
+
+def apply_unassessed_reason(result: dict[str, Any], verdict_for_unread: str) -> None:
+    """A text no engine could read (its language) never passes as a silent `allow`: the verdict
+    becomes `verdict_for_unread` (`MMS_UNREAD_LANGUAGE_VERDICT`, default `review`) unless the
+    scores already said something at least as severe."""
+    if not result.get("unassessed_reason"):
+        return
+    order = {"allow": 0, "review": 1, "block": 2}
+    if order[verdict_for_unread] > order[result["verdict"]]:
+        result["verdict"] = verdict_for_unread
+        result["flagged"] = verdict_for_unread != "allow"
 
 
 class ThresholdPolicy:

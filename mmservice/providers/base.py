@@ -30,6 +30,10 @@ class RawModeration:
     upstream_flagged: bool | None = None
     details: dict[str, Any] = field(default_factory=dict)  # e.g. NudeNet detections, matched terms
     usage: dict[str, Any] = field(default_factory=dict)
+    # The text's language ({"code", "confidence"}) when the engine detected it.
+    language: dict[str, Any] | None = None
+    # Why nothing was assessed ("language": written in a language no engine reads here).
+    unassessed_reason: str | None = None
 
 
 @dataclass

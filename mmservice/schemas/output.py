@@ -106,6 +106,15 @@ class ModerationResultSchema(Schema):
         "description": "per judged piece, what the engine saw (matched terms, detections)"})
     usage = _USAGE
     pieces = fields.Integer(metadata={"description": "long text was judged in this many pieces"})
+    language = fields.Dict(metadata={
+        "description": "the judged text's language, `{\"code\": ISO 639-1, \"confidence\"}` "
+                       "(offline engine; the longest piece's when there are several)"})
+    unassessed_reason = fields.String(metadata={
+        "description": "`language`: a text was in a language no engine here reads; it was not "
+                       "scored and the verdict is `MMS_UNREAD_LANGUAGE_VERDICT` (default review)"})
+    ocr_text = fields.String(metadata={
+        "description": "the text read in the image (first 1000 characters), judged as text "
+                       "with the image"})
     note = fields.String()
     cached = _cached()
     elapsed_ms = _ELAPSED

@@ -18,6 +18,7 @@ from typing import Any
 
 from mmservice.jobs.media_source import job_media
 from mmservice.lists.apply import MAX_HITS
+from mmservice.steps.image_text import image_text
 
 SEVERITY = {"allow": 0, "review": 1, "block": 2}
 
@@ -29,20 +30,6 @@ def _texts(content: Any) -> dict[str, str]:
     if content.transcript:
         out["transcript"] = content.transcript
     return out
-
-
-def _ocr_text(image: bytes) -> str | None:
-    """The text written in an image, for the tenant's term lists (a meme's caption is content
-    too). Read with the offline OCR engine in the worker, only when a term list applies to an
-    image job; None where the offline engines are not installed (`requirements-local.txt`).
-    Never in the API process (`deps.ocr` is false there: it loads no model), so the facade's
-    images meet term lists only when a worker judges them (the local provider)."""
-    try:
-        from mmservice.providers.local import image_moderation, ocr
-    except ImportError:
-        return None
-    rgb = image_moderation.to_rgb(image_moderation.open_image(image))
-    return "\n".join(line["text"] for line in ocr.read_text(rgb, "auto")) or None
 
 
 def _inputs(content: Any) -> list[str]:
@@ -68,7 +55,7 @@ def find(job: dict, deps: Any, live: Any, content: Any) -> tuple[list[dict], lis
         image = job_media(job, deps)
     texts = _texts(content)
     if wants_ocr and image is not None:
-        seen = _ocr_text(image)
+        seen = image_text(job, image)
         if seen:
             texts["ocr"] = seen
     sha = (job.get("input") or {}).get("sha256")

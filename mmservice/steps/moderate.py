@@ -24,6 +24,7 @@ from mmservice.cache.steps import for_step
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
 from mmservice.steps import list_match
+from mmservice.steps.image_text import image_text
 
 
 def run(job: dict, deps: Any) -> dict[str, Any]:
@@ -31,8 +32,11 @@ def run(job: dict, deps: Any) -> dict[str, Any]:
     content = Content(text=job.get("_text"))
     if kind == "audio":
         content.transcript = (job["results"].get("transcription") or {}).get("text", "")
+    cfg = deps.cfg_for(job["tenant"])  # the tenant's settings: the builtin policy's lines
     if kind == "image":
         content.image, content.image_mime = job_media(job, deps), job["input"].get("mime")
+        if cfg.get("MODERATION_OCR", True) and getattr(deps, "ocr", True):
+            content.ocr_text = image_text(job, content.image)
     result = judge(job, deps, content)
     to_review(deps, job, result)
     return result
@@ -67,7 +71,8 @@ def judge(job: dict, deps: Any, content: Content, *, batched: bool = True) -> di
         texts = deps.providers.text_moderation(deps.moderation_backlog) if batched else None
         provider, text_provider = cache.moderation(deps.providers.get("moderation"), texts)
         return moderate(content, provider=provider, text_provider=text_provider, policy=live,
-                        max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]))
+                        max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]),
+                        unread_verdict=cfg.get("UNREAD_LANGUAGE_VERDICT", "review"))
 
     result = list_match.moderate(job, deps, live, content, call_model)
     shadow = policies.shadow_verdicts(store, job, cfg, result)

@@ -2,7 +2,7 @@
 
 | capability    | class                | engine                                           |
 |---------------|----------------------|--------------------------------------------------|
-| moderation    | LocalModeration      | alt-profanity-check + term lists; NudeNet 320n    |
+| moderation    | LocalModeration      | e5 heads + term lists; NudeNet 320n; OCR text     |
 | vision        | LocalVision          | RapidOCR (PP-OCRv4) + NudeNet + Pillow colours    |
 | transcription | LocalTranscription   | faster-whisper, Whisper tiny.en int8              |
 | speech        | LocalSpeech          | espeak-ng (libespeak-ng via ctypes)               |
@@ -36,7 +36,8 @@ class _Configured:
 
 
 class LocalModeration(_Configured, LocalTextModeration):
-    """Texts through the term lists + profanity model; images through NudeNet."""
+    """Texts through the heads over multilingual-e5-small (the term lists damp known benign
+    contexts); images through NudeNet (their OCR text is judged as text by the caller)."""
 
     name = PROVIDER
     model = f"{LocalTextModeration.model}+nudenet-320n"
@@ -63,8 +64,10 @@ _CLASSES: dict[str, Any] = {"moderation": LocalModeration, "vision": LocalVision
             "transcription": LocalTranscription, "speech": LocalSpeech}
 _JUDGES = {
     "moderation": "text: harassment, harassment/threatening, hate, hate/threatening, illicit, "
-                  "self-harm, self-harm/intent, sexual, violence (term lists + profanity model); "
-                  "images: sexual only (NudeNet exposed-body classes)",
+                  "self-harm, self-harm/intent, sexual, sexual/minors, violence (trained heads "
+                  "over multilingual-e5-small; languages en, es, fr, de, it, pt, ru by default, "
+                  "others left unassessed); images: sexual (NudeNet exposed-body classes) and "
+                  "the text read in them (OCR, judged as text)",
     "vision": "dimensions, format, dominant colours, OCR text with boxes, NudeNet detections; "
               "no free-form questions (capability_unavailable_offline)",
     "transcription": "English speech (Whisper tiny.en, int8) with segment times",

