@@ -94,7 +94,8 @@ def test_local_speech_round_trip(offline):
     assert len(words & {"quick", "brown", "fox", "jumps", "lazy", "dog"}) >= 4, tr["text"]
     assert tr["segments"] and tr["segments"][-1]["end"] <= tr["duration_s"] + 0.5
     assert heard["results"]["moderation"]["inputs"] == ["transcript"]
-    assert heard["results"]["moderation"]["flagged"] is False
+    mod = heard["results"]["moderation"]
+    assert mod["flagged"] is False, (tr["text"], mod.get("details"))
 
 
 def test_threat_written_in_an_image_is_flagged(offline):
