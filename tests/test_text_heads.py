@@ -120,3 +120,15 @@ def test_short_or_letterless_text_is_scored_not_declined(mod):
     for raw in mod.moderate_texts(["lol", "👍👍", "12345"]):
         assert raw.unassessed_reason is None
         assert max(raw.category_scores.values()) < 0.5
+
+
+def test_a_text_repeating_itself_is_read_once_per_distinct_piece():
+    """The encoder reads each distinct piece once: 10,000 characters of one word repeated cost
+    a couple of reads, not one per 300 characters (an input meant to tie up a worker)."""
+    from mmservice.providers.local.semantic import chunks
+
+    for hostile in ("l" * 10_000 + " kill", "you " * 2_500, "a " * 5_000, "i will " * 1_400):
+        pieces = chunks(hostile)
+        assert 1 <= len(pieces) <= 3 and len(set(pieces)) == len(pieces), (hostile[:20], pieces)
+    varied = " ".join(f"Sentence number {i} is here." for i in range(20))
+    assert len(chunks(varied)) == 20

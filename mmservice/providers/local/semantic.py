@@ -65,15 +65,23 @@ MAX_SENTENCES = 64  # beyond this many distinct sentences, they are read in ~CHU
 
 def _sentences(text: str) -> list[str]:
     out: list[str] = []
+    seen: set[str] = set()
+
+    def add(piece: str) -> None:
+        # Each distinct piece once: a text repeating itself ("you " x 2,500) costs one read,
+        # not one per repetition (the encoder is the slowest part of judging a text).
+        if piece and piece not in seen:
+            seen.add(piece)
+            out.append(piece)
+
     for sentence in _SENTENCE_END.split(text):
         sentence = sentence.strip()
         while len(sentence) > CHUNK_CHARS:  # a run-on "sentence": cut it at a space
             cut = sentence.rfind(" ", 0, CHUNK_CHARS)
             cut = cut if cut > 0 else CHUNK_CHARS
-            out.append(sentence[:cut])
+            add(sentence[:cut])
             sentence = sentence[cut:].strip()
-        if sentence and sentence not in out:
-            out.append(sentence)
+        add(sentence)
     return out
 
 
