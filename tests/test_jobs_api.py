@@ -29,7 +29,10 @@ def assert_moderation_shape(mod: dict) -> None:
 
 
 def test_text_job_is_moderated_and_blocked(client, stub):
-    r = client.submit({"text": "I will hurt you, you worthless idiot", "metadata": {"ref": "a1"}})
+    # Cache off: another test on this stack may have moderated the same line (the upstream call
+    # is counted below).
+    r = client.submit({"text": "I will hurt you, you worthless idiot", "metadata": {"ref": "a1"},
+                       "options": {"cache": False}})
     assert r.status_code == 202
     job = r.json()
     assert r.headers["Location"] == f"/v1/jobs/{job['id']}"
