@@ -102,6 +102,12 @@ def inspect_audio(data: bytes, mime: str | None = None, *, max_duration_s: float
     if info is None:
         info = ff.probe(data, mime, timeout=timeout,
                         limit_s=max_duration_s + 1 if max_duration_s else None)
+    return _checked(info, mime, max_duration_s)
+
+
+def _checked(info: dict, mime: str, max_duration_s: float | None) -> dict:
+    """What `inspect_audio` and `inspect_audio_file` answer from a probe: the same rules for
+    bytes in memory and a spool file (empty, too long)."""
     duration = info.get("duration_s") or 0.0
     if duration <= 0:
         raise _empty()
@@ -129,15 +135,7 @@ def inspect_audio_file(f: BinaryIO, size: int, mime: str | None = None, *,
         info = ff.probe(None, mime, timeout=timeout, input_file=f,
                         limit_s=max_duration_s + 1 if max_duration_s else None)
     f.seek(0)
-    duration = info.get("duration_s") or 0.0
-    if duration <= 0:
-        raise _empty()
-    if max_duration_s and duration > max_duration_s:
-        raise Invalid(f"the audio is longer than {max_duration_s:g} seconds",
-                      code="audio_too_long", field="file")
-    out = {"duration_s": round(duration, 3), "mime": mime}
-    out.update({k: info[k] for k in ("sample_rate", "channels") if info.get(k)})
-    return out
+    return _checked(info, mime, max_duration_s)
 
 
 def load_audio(data: bytes, mime: str | None = None, *, sample_rate: int | None = None,
