@@ -100,6 +100,12 @@ def test_a_job_refused_by_the_open_jobs_quota_stores_nothing(stack):
     assert refused.headers["Retry-After"] and refused.headers["RateLimit-Remaining"] == "0"
     assert _tenant_footprint(s, "q") == before  # no record, index entry, marker, claim or blob
     assert s.redis.llen("moderation") == 2  # and no task message
+    # Without an Idempotency-Key the upload is stored first and admitted with its record in
+    # one script (`jobs.admission`): refused, its blob is deleted again.
+    plain = c.post(s.api_url + "/v1/jobs", files={"file": ("c.png", png, "image/png")},
+                   timeout=30)
+    assert plain.status_code == 429 and plain.json()["error"]["code"] == "quota_exceeded"
+    assert _tenant_footprint(s, "q") == before and s.redis.llen("moderation") == 2
     first_again = c.post(s.api_url + "/v1/jobs", json={"text": "x"}, timeout=30,
                          headers={"Idempotency-Key": "q-3"})
     assert first_again.status_code == 429  # q-3 was refused above: no claim was stored

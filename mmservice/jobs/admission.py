@@ -8,6 +8,11 @@ refusals is exact: a job naming an unknown policy charges nothing and reserves n
 the byte quota reserves nothing; one refused by the open-jobs quota has its bytes given back.
 A refused job stores nothing.
 
+Intake passes the new job's writes along (`JobStore.creation`): an admitted job is created in the
+same call, so a submission costs two round trips (the auth gate's and this), the reservation and
+the record can never be seen apart, and no `WATCH` is needed (a submission with an
+`Idempotency-Key` still claims the key in its own transaction, after admission).
+
 The policy's own hash is found from the tenant's default pointer inside the script, so its key
 is built there from the tenant's key prefix (every key here is in that one tenant's namespace).
 """
@@ -20,6 +25,7 @@ from typing import Any
 
 import redis
 
+from mmservice.jobs.store import Creation
 from mmservice.keys import Keys
 from mmservice.policies.model import BUILTIN
 
@@ -28,9 +34,13 @@ from mmservice.policies.model import BUILTIN
 # ARGV: 1 bytes to charge, 2 byte limit (0: none), 3 counter TTL, 4 job id, 5 open-jobs limit
 #       (0: none), 6 policy name ('' the default, '-' no policy wanted), 7 policy key prefix,
 #       8 the builtin policy's name
-# Reply: {status, policy name, latest version or '', shadow (0/1), number}; status 0 admitted,
-#        1 over the byte quota (number: the bytes it would make), 2 open jobs full (number:
-#        how many with it), 3 the policy is unknown, deleted or shadow-only.
+#       9 a new job's record key ('': admit only), 10 its JSON (the policy that judges it is
+#       added here as `_policy`), 11 its TTL, 12... the commands committed with it, each as its
+#       argument count then its arguments (`JobStore.creation`)
+# Reply: {status, policy name, latest version or '', shadow (0/1), number}; status 0 admitted
+#        (and the job created), 1 over the byte quota (number: the bytes it would make), 2 open
+#        jobs full (number: how many with it), 3 the policy is unknown, deleted or shadow-only,
+#        4 a record with that key exists (nothing charged or reserved).
 _LUA = """
 local name, latest, shadow = ARGV[6], '', 0
 if name ~= '-' then
@@ -52,20 +62,40 @@ if charged then
     return {1, name, latest, shadow, used}
   end
 end
-local open_limit = tonumber(ARGV[5])
+local open_limit, added = tonumber(ARGV[5]), 0
 if open_limit > 0 then
-  redis.call('SADD', KEYS[2], ARGV[4])
+  added = redis.call('SADD', KEYS[2], ARGV[4])
   local n = redis.call('SCARD', KEYS[2])
   if n > open_limit then
-    redis.call('SREM', KEYS[2], ARGV[4])
+    if added == 1 then redis.call('SREM', KEYS[2], ARGV[4]) end
     if charged then redis.call('DECRBY', KEYS[1], nbytes) end
     return {2, name, latest, shadow, n}
+  end
+end
+if ARGV[9] ~= '' then
+  local record = ARGV[10]
+  if ARGV[6] ~= '-' then
+    local pname, pversion = name, tonumber(latest)
+    if name == '' or name == ARGV[8] then pname, pversion = ARGV[8], 0 end
+    record = string.sub(record, 1, -2) .. ',"_policy":'
+      .. cjson.encode({name = pname, version = pversion}) .. '}'
+  end
+  if not redis.call('SET', ARGV[9], record, 'EX', ARGV[11], 'NX') then
+    if added == 1 then redis.call('SREM', KEYS[2], ARGV[4]) end
+    if charged then redis.call('DECRBY', KEYS[1], nbytes) end
+    return {4, name, latest, shadow, 0}
+  end
+  local i = 12
+  while i <= #ARGV do
+    local n = tonumber(ARGV[i])
+    redis.call(unpack(ARGV, i + 1, i + n))
+    i = i + n + 1
   end
 end
 return {0, name, latest, shadow, 0}
 """
 
-ADMITTED, OVER_BYTES, OPEN_FULL, NO_POLICY = 0, 1, 2, 3
+ADMITTED, OVER_BYTES, OPEN_FULL, NO_POLICY, EXISTS = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -84,8 +114,11 @@ class Admission:
         self._script = r.register_script(_LUA)
 
     def admit(self, tenant: str, job_id: str, *, nbytes: int, byte_limit: int,
-              open_limit: int, policy: str | None, want_policy: bool) -> Verdict:
-        """One attempt; the caller turns a refusal into its error (`intake`)."""
+              open_limit: int, policy: str | None, want_policy: bool,
+              creation: Creation | None = None) -> Verdict:
+        """One attempt; the caller turns a refusal into its error (`intake`). With `creation`
+        an admitted job is also created in the same call, so a submission makes two round
+        trips in all (the auth gate's and this one)."""
         now = time.time()
         day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
         k = self.keys
@@ -94,9 +127,19 @@ class Admission:
             keys=[k.upload_bytes(tenant, day), k.open_jobs(tenant), k.policy_default(tenant),
                   k.policy_shadows(tenant)],
             args=[max(0, nbytes), max(0, byte_limit), 2 * 86400, job_id, max(0, open_limit),
-                  name, k.policy(tenant, ""), BUILTIN])
+                  name, k.policy(tenant, ""), BUILTIN, *_creation_args(creation)])
         return Verdict(int(status), _text(got), int(latest or 0), bool(int(shadow)),
                        int(number), 86400 - int(now) % 86400)
+
+
+def _creation_args(c: Creation | None) -> list:
+    if c is None:
+        return [""]
+    out: list = [c.key, c.record, c.ttl_s]
+    for command in c.commands:
+        out.append(len(command))
+        out.extend(command)
+    return out
 
 
 def _text(v: Any) -> str:

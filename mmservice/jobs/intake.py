@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
+from mmservice.errors import Conflict, Invalid, MMSError, PayloadTooLarge, UnsupportedMedia
 from mmservice.jobs import capability_check
-from mmservice.jobs.admission import NO_POLICY, OPEN_FULL, OVER_BYTES, Admission
+from mmservice.jobs.admission import EXISTS, NO_POLICY, OPEN_FULL, OVER_BYTES, Admission
 from mmservice.jobs.deps import Deps
-from mmservice.jobs.store import new_job_id, now_iso
+from mmservice.jobs.store import Creation, new_job_id, now_iso
 from mmservice.media.inspect import inspect_media, inspect_media_file
 from mmservice.netguard import check_url
 from mmservice.policies.model import BUILTIN
@@ -94,12 +94,14 @@ def request_hash(fields: dict, media_sha: str | None) -> str:
 
 
 def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
-           limits: Any, charge_bytes: int, replay: bool) -> dict | None:
-    """The policy that will judge the job, and its quotas, in one round trip (`admission`);
-    before anything is stored, so a refused job leaves nothing behind."""
+           limits: Any, charge_bytes: int, replay: bool,
+           creation: Creation | None = None) -> dict | None:
+    """The policy that will judge the job, and its quotas, in one round trip (`admission`),
+    which also creates the job when given its `creation`. Nothing is charged, reserved or
+    recorded for a refused job (its blob, if written, is the caller's to delete)."""
     cfg = deps.cfg
     want_policy = "moderate" in tasks and deps.policies is not None
-    if limits is None and not want_policy:
+    if limits is None and not want_policy and creation is None:
         return None
     named = (fields.get("options") or {}).get("policy")
     adm = deps.admission or Admission(deps.store.r, deps.store.keys)
@@ -107,7 +109,10 @@ def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
     open_limit = int(cfg["MAX_OPEN_JOBS"]) if limits is not None else 0
     for attempt in (1, 2):
         v = adm.admit(tenant, job_id, nbytes=charge_bytes, byte_limit=byte_limit,
-                      open_limit=open_limit, policy=named, want_policy=want_policy)
+                      open_limit=open_limit, policy=named, want_policy=want_policy,
+                      creation=creation)
+        if v.status == EXISTS:
+            raise Conflict("job id already exists", code="job_exists")
         if v.status == NO_POLICY:
             if replay:
                 return None
@@ -239,20 +244,32 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     replay = bool(idempotency_key) and bool(store.r.exists(
         store.keys.idempotency(tenant, idempotency_key)))  # type: ignore[arg-type]
     limits = None if replay else deps.limits
+    with_record = deps.first_step_with_record
+    marker = store.keys.enqueued(tenant, job_id, tasks[0])
+    if idempotency is None and with_record is not None:
+        # The common case in one round trip: blob first, then admission and record together.
+        _store_media(job, streamed, media, blobs)
+        creation = store.creation(job, markers=(marker,),
+                                  in_same_transaction=lambda pipe: with_record(pipe, job))
+        try:
+            policy_ref = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes,
+                                replay, creation)
+        except MMSError:  # refused: nothing was charged, reserved or recorded
+            _drop_blob(blobs, tenant, job_id)
+            raise
+        except Exception:  # Redis failed: the script may yet have run (see `_undo`)
+            _undo(store, blobs, tenant, job_id)
+            raise
+        if policy_ref is not None:  # the policy version that judges it (mmservice.policies)
+            job["_policy"] = policy_ref
+        return job, True
     policy_ref = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes, replay)
     if policy_ref is not None:  # the policy version that will judge it (mmservice.policies)
         job["_policy"] = policy_ref
     try:
-        if streamed is not None:
-            job["_blob"] = f"{tenant}/{job_id}/input"
-            streamed.seek(0)
-            blobs.put_stream(job["_blob"], streamed)
-        elif media is not None:
-            job["_blob"] = f"{tenant}/{job_id}/input"
-            blobs.put(job["_blob"], media)
+        _store_media(job, streamed, media, blobs)
         # The first step's enqueue-once marker and the idempotency claim go in with the record.
-        with_record = deps.first_step_with_record
-        prior = store.create(job, markers=(store.keys.enqueued(tenant, job_id, tasks[0]),),
+        prior = store.create(job, markers=(marker,),
                              in_same_transaction=(lambda pipe: with_record(pipe, job))
                              if with_record else None,
                              idempotency=idempotency,
@@ -265,11 +282,34 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
         if with_record is None:
             deps.enqueue_step(job, tasks[0], marked=True)
     except Exception:
-        # Nothing half-made survives: no record without a task, no orphan blob.
-        try:
-            store.delete(tenant, job_id)  # also releases its place among the open jobs
-            blobs.delete_prefix(f"{tenant}/{job_id}")
-        except Exception:  # noqa: BLE001 - the original error is the one to report
-            pass
+        _undo(store, blobs, tenant, job_id)
         raise
     return job, True
+
+
+def _undo(store: Any, blobs: Any, tenant: str, job_id: str) -> None:
+    """Nothing half-made survives: no record without a task, no orphan blob. The blob goes
+    only once the record is known gone: a Redis that hung may still commit the record when
+    it resumes, and that job must find its media."""
+    try:
+        store.delete(tenant, job_id)  # also releases its place among the open jobs
+        blobs.delete_prefix(f"{tenant}/{job_id}")
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        pass
+
+
+def _store_media(job: dict, streamed: BinaryIO | None, media: bytes | None, blobs: Any) -> None:
+    if streamed is not None:
+        job["_blob"] = f"{job['tenant']}/{job['id']}/input"
+        streamed.seek(0)
+        blobs.put_stream(job["_blob"], streamed)
+    elif media is not None:
+        job["_blob"] = f"{job['tenant']}/{job['id']}/input"
+        blobs.put(job["_blob"], media)
+
+
+def _drop_blob(blobs: Any, tenant: str, job_id: str) -> None:
+    try:
+        blobs.delete_prefix(f"{tenant}/{job_id}")
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        pass

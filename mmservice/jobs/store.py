@@ -7,9 +7,11 @@ must exist before its task is enqueued. Each record is one JSON value updated th
 """
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -26,6 +28,16 @@ _ALLOWED = {
     "running": {"succeeded", "failed", "canceled"},
     "succeeded": set(), "failed": set(), "canceled": set(),
 }
+
+
+@dataclass(frozen=True)
+class Creation:
+    """A new job's writes, to be committed by a script (`JobStore.creation`)."""
+
+    key: str  # the record's key (SET ... NX: never over an existing record)
+    record: str  # its JSON
+    ttl_s: int
+    commands: list[tuple]  # everything committed with it, as Redis command arguments
 
 
 def now_iso(ts: float | None = None) -> str:
@@ -62,16 +74,7 @@ class JobStore:
         its record were committed together. A claim whose job record is gone (expired,
         deleted) is free: this request creates its job and takes the claim over, atomically."""
         tenant = job["tenant"]
-
-        def more(pipe: Any) -> None:
-            for key in markers:
-                pipe.set(key, "1", ex=self.ttl_s)
-            if in_same_transaction is not None:
-                in_same_transaction(pipe)
-            pipe.zadd(self.keys.jobs_index(tenant), {job["id"]: int(job["_created_ts"] * 1000)})
-            pipe.sadd(self.keys.open_jobs(tenant), job["id"])  # until it settles
-            metrics.Recorder(pipe, self.keys.prefix).job_created(job)
-
+        more = self._with_record(job, markers, in_same_transaction)
         key = self.keys.job(tenant, job["id"])
         if idempotency is None:
             if not self.records.create(key, job, self.ttl_s, more)[0]:
@@ -92,6 +95,33 @@ class JobStore:
                 return self.get(tenant, prior["job_id"])
             except NotFound:
                 continue  # its record expired just now: the claim is free, take it over
+
+    def _with_record(self, job: dict, markers: tuple[str, ...],
+                     in_same_transaction: Callable[[Any], None] | None) -> Callable[[Any], None]:
+        """What is committed with a new record: its index entry, its place among the open
+        jobs, the counters, the `markers` and whatever the caller queues."""
+        def more(pipe: Any) -> None:
+            for key in markers:
+                pipe.set(key, "1", ex=self.ttl_s)
+            if in_same_transaction is not None:
+                in_same_transaction(pipe)
+            pipe.zadd(self.keys.jobs_index(job["tenant"]),
+                      {job["id"]: int(job["_created_ts"] * 1000)})
+            pipe.sadd(self.keys.open_jobs(job["tenant"]), job["id"])  # until it settles
+            metrics.Recorder(pipe, self.keys.prefix).job_created(job)
+        return more
+
+    def creation(self, job: dict, *, markers: tuple[str, ...] = (),
+                 in_same_transaction: Callable[[Any], None] | None = None) -> Creation:
+        """`create`'s writes as plain commands, for a caller that commits them inside its own
+        script (`jobs.admission`: the quotas, the policy and the record in one round trip).
+        Recorded from a pipeline, so both ways write exactly the same keys."""
+        pipe = self.r.pipeline(transaction=False)
+        self._with_record(job, markers, in_same_transaction)(pipe)
+        commands = [args for args, _options in pipe.command_stack]
+        pipe.reset()
+        return Creation(self.keys.job(job["tenant"], job["id"]), json.dumps(job), self.ttl_s,
+                        commands)
 
     def get(self, tenant: str, job_id: str) -> dict:
         try:
