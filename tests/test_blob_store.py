@@ -243,3 +243,38 @@ def test_s3_server_side_encryption_keeps_plaintext_off_the_server_disk(s3_server
     assert sealed.get("default/job/big") == big
     assert _on_disk(s3_server.data_dir, plain_marker)
     assert not _on_disk(s3_server.data_dir, sealed_marker)
+
+
+def test_s3_whole_object_calls_go_through_obstore_and_agree_with_boto3(s3_server):
+    """`put` and `get` take obstore (`mmservice.s3_fast`); what one client writes the other
+    reads, under the prefix, with the bucket made on the first write."""
+    bucket = f"mms-fast-{uuid.uuid4().hex[:8]}"
+    store = blob_store_from_config(config.load(s3_server.cfg(bucket, "p"), environ={}))
+    assert store.fast is not None and store.fast.store() is not None
+    data = bytes(range(256)) * 400
+    store.put("default/job_f/input", data)  # obstore; the bucket is created on the way
+    got = store.client.get_object(Bucket=bucket, Key="p/default/job_f/input")["Body"].read()
+    assert got == data
+    store.client.put_object(Bucket=bucket, Key="p/default/job_f/other", Body=b"from boto3")
+    assert store.get("default/job_f/other") == b"from boto3"
+    assert store.size("default/job_f/input") == len(data)
+    store.delete_prefix("default/job_f")
+    with pytest.raises(NotFound):
+        store.get("default/job_f/input")
+
+
+def test_s3_without_credentials_anywhere_uses_boto3_alone(s3_server, monkeypatch):
+    """No keys in the settings and none in boto3's chain: obstore is not used, and the call
+    fails as boto3 fails it (a 503), not with a 500."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    cfg = {**s3_server.cfg("mms-anon"), "S3_ACCESS_KEY_ID": "", "S3_SECRET_ACCESS_KEY": "",
+           "S3_MAX_ATTEMPTS": 1}
+    store = blob_store_from_config(config.load(cfg, environ={}))
+    assert store.fast is not None and store.fast.store() is None
+    with pytest.raises(Unavailable):
+        store.put("default/job_a/input", b"x")
