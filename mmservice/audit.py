@@ -73,6 +73,9 @@ def append_many(r: redis.Redis, keys: Keys, tenant: str, events: list[dict[str, 
     round trips and contend for the head once. Returns how many were appended."""
     if not events:
         return 0
+    from mmservice.audit_staging import fold
+
+    fold(r, keys, tenant)  # what was staged before these goes first
     now = now_iso(time.time())
     bodies = [json.dumps({**e, "ts": e.get("ts") or now}, sort_keys=True,
                          separators=(",", ":"), ensure_ascii=False, default=str)
@@ -92,7 +95,11 @@ def append_many(r: redis.Redis, keys: Keys, tenant: str, events: list[dict[str, 
 
 
 def append(r: redis.Redis, keys: Keys, tenant: str, event: dict[str, Any]) -> str:
-    """Append `event` (with `ts` added) to the tenant's chain; returns the stream entry id."""
+    """Append `event` (with `ts` added) to the tenant's chain; returns the stream entry id.
+    Events staged before it (`audit_staging`) are chained first: the chain keeps their order."""
+    from mmservice.audit_staging import fold
+
+    fold(r, keys, tenant)
     body = {**event, "ts": event.get("ts") or now_iso(time.time())}
     event_json = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                             default=str)
@@ -120,6 +127,9 @@ def _decode(fields: Any) -> dict[str, str]:
 def verify(r: redis.Redis, keys: Keys, tenant: str, batch: int = 500) -> tuple[bool, str | None]:
     """-> (True, None) when every entry's hash matches its content and links to the one before
     and the head names the last; else (False, id of the first bad entry, or `head`)."""
+    from mmservice.audit_staging import fold
+
+    fold(r, keys, tenant)  # staged events are part of the log
     prev, last = GENESIS, "-"
     start = "-"
     while True:
@@ -156,7 +166,11 @@ def read(r: redis.Redis, keys: Keys, tenant: str, *, since: str | None = None,
          types: tuple[str, ...] = (), limit: int = 100, item: str | None = None,
          job: str | None = None) -> list[dict[str, Any]]:
     """Entries oldest first after `since` (a stream id, or epoch milliseconds), filtered by
-    type or type family (`policy` matches `policy.put`) and by the review item or job."""
+    type or type family (`policy` matches `policy.put`) and by the review item or job.
+    The tenant's staged events (`audit_staging`) are chained first: the log as read has them."""
+    from mmservice.audit_staging import fold
+
+    fold(r, keys, tenant)
     out: list[dict[str, Any]] = []
     start = "-"
     if since:

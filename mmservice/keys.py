@@ -156,6 +156,14 @@ class Keys:
         """The hash of the last entry of a tenant's audit stream (the chain's head)."""
         return f"{self.prefix}:audit:{tenant}:head"
 
+    def audit_pending(self, tenant: str) -> str:
+        """Stream of a tenant's staged audit events, not chained yet (`audit_staging`)."""
+        return f"{self.prefix}:audit:{tenant}:pending"
+
+    def audit_pending_tenants(self) -> str:
+        """Set of the tenants with staged audit events (`audit_staging.fold_all`)."""
+        return f"{self.prefix}:audit-pending"
+
     # -- review queue (mmservice/review/) ----------------------------------------------------
     def review(self, tenant: str, *parts: str) -> str:
         """Everything of a tenant's review queue: `item:<id>` (JSON record), `open` (hash

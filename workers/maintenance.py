@@ -49,14 +49,20 @@ class _Beat:
                           pid=os.getpid(), ttl_s=float(deps.cfg["WORKER_HEARTBEAT_TTL_S"]))
 
     def loop(self) -> None:
+        from mmservice import audit_staging
         from workers.deps import get_deps
 
-        every = float(get_deps().cfg["WORKER_HEARTBEAT_TTL_S"]) / 3
+        deps = get_deps()
+        every = float(deps.cfg["WORKER_HEARTBEAT_TTL_S"]) / 3
         while not self.stop.wait(every):
             try:
                 self.publish()
             except Exception:  # noqa: BLE001 - Redis down: /readyz says so; keep beating
                 log.warning("heartbeat not written", exc_info=True)
+            try:  # the verdicts' staged audit entries, chained in batches
+                audit_staging.fold_all(deps.redis, deps.store.keys)
+            except Exception:  # noqa: BLE001 - they stay staged; the next beat tries again
+                log.warning("staged audit entries not chained", exc_info=True)
 
 
 BEAT = _Beat()

@@ -16,6 +16,7 @@ import json
 import random
 from typing import Any
 
+from mmservice import audit_staging
 from mmservice.errors import NotFound
 from mmservice.review import items
 from mmservice.review.context import Ctx
@@ -33,16 +34,19 @@ def from_verdict(deps: Any, job: dict, result: dict) -> dict | None:
     """-> the item the job was queued in (None: not queued)."""
     ctx = Ctx(deps, job["tenant"])
     sha = content_key(job)
+    verdict = result.get("verdict")
     pipe = ctx.r.pipeline(transaction=True)
     pipe.hget(ctx.k("open"), sha)
     pipe.lrange(ctx.k("reported", sha), 0, -1)
     pipe.delete(ctx.k("reported", sha))
-    open_id, raw_reports, _ = pipe.execute()
+    # Staged with these reads, chained later in batches (`audit_staging`): no round trip and
+    # no contention for the chain's head per verdict.
+    audit_staging.stage(pipe, ctx.keys, ctx.tenant, {
+        "type": "moderation.verdict", "actor": "pipeline", "job": job["id"], "verdict": verdict,
+        "decided_by": result.get("decided_by", "policy"), "policy": result.get("policy"),
+        "sha256": sha})
+    open_id, raw_reports, *_ = pipe.execute()
     reports = [json.loads(x) for x in raw_reports]
-    verdict = result.get("verdict")
-    ctx.audit({"type": "moderation.verdict", "actor": "pipeline", "job": job["id"],
-               "verdict": verdict, "decided_by": result.get("decided_by", "policy"),
-               "policy": result.get("policy"), "sha256": sha})
     source = None
     if reports:
         source = "report"
