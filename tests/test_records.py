@@ -36,14 +36,20 @@ def test_create_never_overwrites_and_commits_its_commands(rec):
         records.get(keys.job("t1", "nope"))
 
 
-def test_concurrent_updates_lose_nothing_and_keep_the_ttl(rec):
+@pytest.mark.parametrize("results", [True, False], ids=["watch-multi", "cas-script"])
+def test_concurrent_updates_lose_nothing_and_keep_the_ttl(rec, results):
+    """Both ways of updating (`results=False`: the compare-and-set script, with the commands
+    queued beside it replayed inside it) under 8 concurrent writers."""
     records, keys = rec
-    key = keys.job("t1", "counter")
+    key = keys.job("t1", f"counter-{results}")
     records.create(key, {"n": 0, "who": []}, 600)
+    counter = keys.metrics(f"bumps-{results}")
 
     def bump(i: int) -> None:
         for _ in range(25):
-            records.update(key, lambda r: (r.__setitem__("n", r["n"] + 1), r["who"].append(i)))
+            records.update(key, lambda r: (r.__setitem__("n", r["n"] + 1), r["who"].append(i)),
+                           in_same_transaction=lambda p, r, res: p.incr(counter),
+                           results=results)
 
     threads = [threading.Thread(target=bump, args=(i,)) for i in range(8)]
     for t in threads:
@@ -52,7 +58,10 @@ def test_concurrent_updates_lose_nothing_and_keep_the_ttl(rec):
         t.join()
     final = records.get(key)
     assert final["n"] == 200 and len(final["who"]) == 200
+    assert int(records.r.get(counter)) == 200  # committed exactly with each write
     assert 0 < records.r.ttl(key) <= 600
+    with pytest.raises(RecordMissing):
+        records.update(keys.job("t1", "absent"), lambda r: None, results=results)
 
 
 def test_an_aborted_update_writes_nothing_and_reads_in_the_same_transaction(rec):

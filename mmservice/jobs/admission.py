@@ -28,6 +28,7 @@ import redis
 from mmservice.jobs.store import Creation
 from mmservice.keys import Keys
 from mmservice.policies.model import BUILTIN
+from mmservice.queued_commands import RUN_LUA, flatten
 
 # KEYS: 1 the day's upload-bytes counter, 2 the open-jobs set, 3 the default-policy pointer,
 #       4 the set of shadow-mode policies
@@ -85,12 +86,8 @@ if ARGV[9] ~= '' then
     if charged then redis.call('DECRBY', KEYS[1], nbytes) end
     return {4, name, latest, shadow, 0}
   end
-  local i = 12
-  while i <= #ARGV do
-    local n = tonumber(ARGV[i])
-    redis.call(unpack(ARGV, i + 1, i + n))
-    i = i + n + 1
-  end
+  local first = 12
+""" + RUN_LUA + """
 end
 return {0, name, latest, shadow, 0}
 """
@@ -135,11 +132,7 @@ class Admission:
 def _creation_args(c: Creation | None) -> list:
     if c is None:
         return [""]
-    out: list = [c.key, c.record, c.ttl_s]
-    for command in c.commands:
-        out.append(len(command))
-        out.extend(command)
-    return out
+    return [c.key, c.record, c.ttl_s, *flatten(c.commands)]
 
 
 def _text(v: Any) -> str:

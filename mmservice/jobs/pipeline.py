@@ -184,14 +184,16 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps, token: str = "") -
         log.exception("step crashed", extra={"job_id": job_id, "step": step})
         return record_step(deps, job, step, error={"code": "internal_error",
                                                "message": f"{step} failed: {type(e).__name__}"})
-    metrics.Recorder(deps.redis, deps.store.keys.prefix).step_done(step, result,
-                                                                   time.monotonic() - t0)
-    result.setdefault("elapsed_ms", round((time.monotonic() - t0) * 1000, 1))
-    return record_step(deps, job, step, result=result)
+    seconds = time.monotonic() - t0
+    result.setdefault("elapsed_ms", round(seconds * 1000, 1))
+    return record_step(deps, job, step, result=result, seconds=seconds)
 
 
 def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
-                error: dict | None = None, state: str | None = None) -> str:
+                error: dict | None = None, state: str | None = None,
+                seconds: float | None = None) -> str:
+    """Save a step's result (or error) on the job. `seconds`: how long the step ran, counted
+    for `/metrics` in the same transaction (once, exactly when the result is saved)."""
     def save(j: dict) -> None:
         if j["status"] in TERMINAL:
             raise _AlreadyDone()
@@ -216,6 +218,8 @@ def record_step(deps: Deps, job: dict, step: str, *, result: dict | None = None,
 
             queue_usage(pipe, usage)  # counted exactly when the result is saved
         recovery.queue_done(pipe, deps, j, [step])
+        if seconds is not None and result is not None:
+            metrics.Recorder(pipe, deps.store.keys.prefix).step_done(step, result, seconds)
         settle_also(pipe, j, fn_result)
 
     try:

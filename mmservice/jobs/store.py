@@ -19,6 +19,7 @@ import redis
 from mmservice import metrics
 from mmservice.errors import Conflict, NotFound
 from mmservice.keys import Keys
+from mmservice.queued_commands import recorded
 from mmservice.records import RecordMissing, RedisRecords, SameTransaction
 
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -116,10 +117,7 @@ class JobStore:
         """`create`'s writes as plain commands, for a caller that commits them inside its own
         script (`jobs.admission`: the quotas, the policy and the record in one round trip).
         Recorded from a pipeline, so both ways write exactly the same keys."""
-        pipe = self.r.pipeline(transaction=False)
-        self._with_record(job, markers, in_same_transaction)(pipe)
-        commands = [args for args, _options in pipe.command_stack]
-        pipe.reset()
+        commands = recorded(self.r, self._with_record(job, markers, in_same_transaction))
         return Creation(self.keys.job(job["tenant"], job["id"]), json.dumps(job), self.ttl_s,
                         commands)
 
@@ -145,7 +143,8 @@ class JobStore:
         """`update`, also returning what `fn` returned."""
         try:
             job, result, _ = self.records.update(self.keys.job(tenant, job_id), fn,
-                                                 in_same_transaction=in_same_transaction)
+                                                 in_same_transaction=in_same_transaction,
+                                                 results=False)
         except RecordMissing:
             raise NotFound(f"no job {job_id!r}", code="job_not_found") from None
         return job, result
