@@ -326,6 +326,9 @@ class _Base(BaseSettings):
                                                "`review`, `block` or `allow`", tenant=True)
     MODERATION_OCR: bool = F(True, "Moderate the text read (offline OCR) in an image that is "
                                    "moderated, with the image")
+    LOCAL_IMAGE_SEXUAL_ENGINE: str = F("opennsfw", "Offline `sexual` image engine: `opennsfw` "
+                                                   "(open_nsfw, BSD-2 weights) or `nudenet` "
+                                                   "(AGPL-3.0 licence files; body-part boxes)")
     LOCAL_DECODE_TIMEOUT_S: float = F(300.0, "Longest ffmpeg decode of an upload for offline "
                                              "transcription", gt=0)
     FFMPEG: str = F("", "ffmpeg to use for audio; empty: the binary in the `imageio-ffmpeg` wheel")
@@ -361,6 +364,11 @@ class _Base(BaseSettings):
     @classmethod
     def _style(cls, v: Any) -> str:
         return choice(v, ("", "guard", "json"), {"auto": ""})
+
+    @field_validator("LOCAL_IMAGE_SEXUAL_ENGINE", mode="before")
+    @classmethod
+    def _sexual_engine(cls, v: Any) -> str:
+        return choice(v, ("opennsfw", "nudenet"), {"open_nsfw": "opennsfw", "": "opennsfw"})
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
