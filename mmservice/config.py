@@ -261,7 +261,8 @@ class _Base(BaseSettings):
                                  "core)", ge=0)
     WORKER_SINGLE_QUEUES: str = F("audio,vision", "Queues only the first worker process "
                                                   "consumes, so their heavy offline engines "
-                                                  "(Whisper, OCR, NudeNet) load once; the other "
+                                                  "(Whisper, OCR, image classifiers) load once; "
+                                                  "the other "
                                                   "queues scale over every process")
     BROKER_VISIBILITY_TIMEOUT_S: int = F(60, "An unacked message (its worker died before "
                                              "starting it, or its ack failed) returns to its "
