@@ -13,8 +13,10 @@
    difference (how much rounding order alone moves a vector), and the largest difference in
    the heads' scores that the vector difference causes on the test lines.
 4. With `--gemm-only-with-onnx` (needs the `onnx` package, not a project dependency): only the
-   12 layers' matrix products, as onnxruntime MatMul nodes with constant (prepacked) weights vs
-   numpy, at 18 and 576 tokens: what an onnxruntime graph of the encoder could gain.
+   12 layers' matrix products (random weights), as onnxruntime MatMul nodes with constant
+   (prepacked) float32 weights, as MatMulNBits (4-bit, int8 activations) and with numpy, at 18
+   and 576 tokens, beside the C engine's whole encode of 1 and 32 lines in the same loop: what
+   an onnxruntime graph of the encoder could gain at most.
 
 The machine is shared: the report carries the load average and the cores other processes used.
 """
@@ -126,12 +128,45 @@ def sameness(c_engine, proto, test: list[str]) -> dict:
             "max_head_score_diff_numpy_vs_c": round(float(score_diff), 4)}
 
 
-def gemm_only(repeats: int = 7) -> dict:
+def _nbits_session(rng):
+    """The same products as onnxruntime's MatMulNBits (4-bit blocks of 32, int8 activations:
+    `accuracy_level=4`), the C engine's own scheme, with random weights."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits, prev = [], [], "x"
+    for layer in range(12):
+        for name, (k, n) in (("qkv", (384, 1152)), ("ao", (384, 384)), ("fi", (384, 1536)),
+                             ("fo", (1536, 384))):
+            b = rng.integers(0, 256, (n, k // 32, 16), dtype=np.uint8)
+            s = (rng.random((n, k // 32)) * 0.01).astype(np.float32)
+            inits += [numpy_helper.from_array(b, f"b{layer}{name}"),
+                      numpy_helper.from_array(s, f"s{layer}{name}")]
+            src = "x" if k == 384 else prev
+            prev = f"y{layer}{name}"
+            nodes.append(helper.make_node("MatMulNBits", [src, f"b{layer}{name}",
+                                                          f"s{layer}{name}"], [prev],
+                                          domain="com.microsoft", K=k, N=n, bits=4,
+                                          block_size=32, accuracy_level=4))
+    outs = [helper.make_tensor_value_info(n.output[0], TensorProto.FLOAT, None) for n in nodes]
+    graph = helper.make_graph(nodes, "nbits", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["T", 384])], outs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def gemm_only(c_engine, texts: list[str], repeats: int = 7) -> dict:
     import numpy as np
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
+    nbits = _nbits_session(rng)
     shapes = [(384, 1152), (384, 384), (384, 1536), (1536, 384)] * 12
     weights = [(rng.standard_normal(s) * 0.05).astype(np.float32) for s in shapes]
     nodes, inits = [], []
@@ -149,21 +184,30 @@ def gemm_only(repeats: int = 7) -> dict:
     sess = ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
     out = {}
-    for tokens in (18, 576):
+    for tokens, batch in ((18, texts[:1]), (576, texts[:32])):
         x = rng.standard_normal((tokens, 384)).astype(np.float32)
         sess.run(None, {"x": x})
-        t_ort, t_np = [], []
+        nbits.run(None, {"x": x})
+        t_ort, t_nb, t_np, t_c = [], [], [], []
         for _ in range(repeats):
             t0 = time.perf_counter()
             sess.run(None, {"x": x})
             t_ort.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
+            nbits.run(None, {"x": x})
+            t_nb.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
             y = x
             for w in weights:
                 y = (x if w.shape[0] == 384 else y) @ w
             t_np.append(time.perf_counter() - t0)
-        out[f"{tokens}_tokens_p50_ms"] = {"onnxruntime_prepacked": _p50_ms(t_ort),
-                                          "numpy": _p50_ms(t_np)}
+            t0 = time.perf_counter()
+            c_engine.passage(batch)
+            t_c.append(time.perf_counter() - t0)
+        out[f"{tokens}_tokens_p50_ms"] = {"onnxruntime_f32_prepacked": _p50_ms(t_ort),
+                                          "onnxruntime_matmulnbits_int8": _p50_ms(t_nb),
+                                          "numpy_f32": _p50_ms(t_np),
+                                          "c_engine_whole_encode": _p50_ms(t_c)}
     return out
 
 
@@ -187,7 +231,7 @@ def run(with_onnx: bool) -> dict:
     report["sameness"] = sameness(c_engine, proto, test)
     if with_onnx:
         load = MachineLoad([os.getpid()])
-        report["gemm_only"] = gemm_only()
+        report["gemm_only"] = gemm_only(c_engine, texts)
         report["gemm_only"]["machine"] = load.done()
     report["tokens_per_line_p50"] = statistics.median(c_engine.token_count(t, False)
                                                       for t in texts)
