@@ -261,7 +261,8 @@ class _Base(BaseSettings):
                                  "core)", ge=0)
     WORKER_SINGLE_QUEUES: str = F("audio,vision", "Queues only the first worker process "
                                                   "consumes, so their heavy offline engines "
-                                                  "(Whisper, OCR, NudeNet) load once; the other "
+                                                  "(Whisper, OCR, image classifiers) load once; "
+                                                  "the other "
                                                   "queues scale over every process")
     BROKER_VISIBILITY_TIMEOUT_S: int = F(60, "An unacked message (its worker died before "
                                              "starting it, or its ack failed) returns to its "
@@ -326,6 +327,9 @@ class _Base(BaseSettings):
                                                "`review`, `block` or `allow`", tenant=True)
     MODERATION_OCR: bool = F(True, "Moderate the text read (offline OCR) in an image that is "
                                    "moderated, with the image")
+    LOCAL_IMAGE_SEXUAL_ENGINE: str = F("opennsfw", "Offline `sexual` image engine: `opennsfw` "
+                                                   "(open_nsfw, BSD-2 weights) or `nudenet` "
+                                                   "(AGPL-3.0 licence files; body-part boxes)")
     LOCAL_DECODE_TIMEOUT_S: float = F(300.0, "Longest ffmpeg decode of an upload for offline "
                                              "transcription", gt=0)
     FFMPEG: str = F("", "ffmpeg to use for audio; empty: the binary in the `imageio-ffmpeg` wheel")
@@ -361,6 +365,11 @@ class _Base(BaseSettings):
     @classmethod
     def _style(cls, v: Any) -> str:
         return choice(v, ("", "guard", "json"), {"auto": ""})
+
+    @field_validator("LOCAL_IMAGE_SEXUAL_ENGINE", mode="before")
+    @classmethod
+    def _sexual_engine(cls, v: Any) -> str:
+        return choice(v, ("opennsfw", "nudenet"), {"open_nsfw": "opennsfw", "": "opennsfw"})
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod

