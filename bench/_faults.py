@@ -267,9 +267,14 @@ def run_scenario(name: str, stub: StubProc, log_dir: str, jobs: int, clients: in
             if done == len(ids) or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
-        # webhooks of settled jobs, then no message left that could deliver more
+        # webhooks of settled jobs, then no message left that could deliver more. The bound
+        # only ends a failure: an attempt that a killed worker had claimed is retried once its
+        # lease ends (`WebhookSettings.lease_s`), so wait past that before calling it lost.
         settled = [j for j, rec in records.items() if rec.get("status") in TERMINAL]
-        hook_deadline = time.monotonic() + 30
+        from mmservice import config, webhooks
+
+        lease_s = webhooks.settings(config.load(sc.cfg, environ={})).lease_s
+        hook_deadline = time.monotonic() + 2 * lease_s + 30
         while time.monotonic() < hook_deadline and not (
                 all(j in receiver.terminal_ids() for j in settled) and broker_idle(sc.r)):
             time.sleep(0.1)
