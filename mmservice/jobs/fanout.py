@@ -114,12 +114,14 @@ def _publish(deps: Any, job: dict, step: registry.Step, key: str, batch: Batch) 
 
 def _send(deps: Any, job: dict, step: registry.Step, key: str, ids: list[str],
           parts: Batch | None = None) -> None:
+    """Publish each part's message and mark it sent at once (a split that dies in between
+    sends that one part again, never a batch)."""
     for pid in ids:
         part = (parts or {}).get(pid) or fh.part(deps.redis, key, pid) or {}
         deps.send_task(registry.FANOUT_TASK, [job["tenant"], job["id"], step.name, pid],
                        task_id=f"{job['id']}.{step.name}.part{pid}",
                        queue=part.get("queue") or step.queue)
-    fh.mark_sent(deps.redis, key, ids)
+        fh.mark_sent(deps.redis, key, pid)
 
 
 def run_part(deps: Any, tenant: str, job_id: str, step_name: str, pid: str,

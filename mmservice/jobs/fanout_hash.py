@@ -93,9 +93,8 @@ def unsent(r: Any, key: str) -> list[str]:
     return [n[6:] for n in names if n.startswith("_part:") and f"_sent:{n[6:]}" not in names]
 
 
-def mark_sent(r: Any, key: str, ids: list[str]) -> None:
-    if ids:
-        r.hset(key, mapping={f"_sent:{pid}": 1 for pid in ids})
+def mark_sent(r: Any, key: str, pid: str) -> None:
+    r.hset(key, f"_sent:{pid}", 1)
 
 
 def part(r: Any, key: str, pid: str) -> dict | None:
