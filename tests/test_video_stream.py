@@ -20,6 +20,7 @@ import pytest
 import videogen
 from doubles import OneProvider
 from mmservice.providers.base import RawModeration
+from mmservice.testing.stack import wait_until
 
 
 class _Frames:
@@ -226,3 +227,50 @@ def test_a_split_killed_mid_stream_is_rerun_without_losing_or_doubling_parts(env
     assert saved["status"] == "succeeded" and \
         saved["results"]["moderation"]["frames"]["total"] == len(expected)
     assert deps.redis.zcard(recovery.running_key(deps)) == 0
+
+
+def test_a_worker_killed_mid_decode_loses_no_keyframe_and_judges_none_twice(stack, stub,
+                                                                           tmp_path):
+    """End to end: the worker running the split (the only one on `moderation`) is SIGKILLed
+    while ffmpeg decodes and keyframes are already being judged by another worker; the
+    recovery sweep hands the step to an heir, whose re-run sends only the keyframes never
+    sent. The job succeeds with every keyframe, each judged by the upstream exactly once."""
+    from mmservice import config
+
+    s = stack({"WORKER_HEARTBEAT_TTL_S": 3.0, "MAX_VIDEO_DURATION_S": 900, "VIDEO_OCR": False},
+              workers=0)
+    s.add_worker("parts", queues="vision,audio,webhooks")
+    doomed = s.add_worker("doomed", queues="moderation")
+    # 90 s of 1280x720 at 25 fps: seconds of decoding (the first keyframe is judged in well
+    # under one), a keyframe every 2 s.
+    data = videogen.make([(30, "testsrc"), (30, "color=navy"), (30, "testsrc")],
+                         size=(1280, 720), fps=25)
+    path = tmp_path / "long.mp4"
+    path.write_bytes(data)
+    cfg = config.load({**s.cfg, "MAX_VIDEO_DURATION_S": 900}, environ={})
+    from mmservice.video.keyframes import extract
+
+    expected = [f.index for f in extract(str(path), "video/mp4", 90.0, cfg)]
+    stub.reset()
+    c = s.client
+    r = c.submit_file("long.mp4", data, "video/mp4")
+    assert r.status_code == 202, r.text
+    jid = r.json()["id"]
+    key = s.services.store.keys.fanout("default", jid, "moderate")  # the stack key's tenant
+
+    def streaming() -> bool:  # keyframes found and judged, the decode still running
+        got = c.get(f"/v1/jobs/{jid}").json().get("progress") or {}
+        return got.get("frame_done", 0) >= 1 and "frame_total" not in got
+
+    wait_until(streaming, 60, what="a keyframe judged while the split still decodes")
+    doomed.kill()
+    assert not s.redis.hexists(key, "_final"), "the split ended before the kill: too short"
+    sent_before = {k for k in s.redis.hkeys(key) if k.startswith(b"_sent:")}
+    s.add_worker("heir", queues="moderation")
+    job = c.poll(jid, timeout=180)
+    assert job["status"] == "succeeded", job
+    mod = job["results"]["moderation"]
+    frames = [i for seg in mod["segments"] if seg["source"] == "frame" for i in seg["frames"]]
+    assert sorted(frames) == expected and mod["frames"]["total"] == len(expected)
+    assert len(stub.requests.matching("/moderations")) == len(expected)  # each judged once
+    assert sent_before < {k for k in s.redis.hkeys(key) if k.startswith(b"_sent:")}

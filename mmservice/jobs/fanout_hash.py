@@ -8,10 +8,12 @@ chunk number, `frame-12`, ...):
 - `_sent:<id>` its message was published (a re-run of a split that died sends only the others);
 - `_final` the number of parts, written once the split has ended, with `_meta` (what `stitch`
   needs besides the parts); until then nobody stitches, and progress shows no total;
+  `_split_started` and `_split_ended` are the split's times (epoch seconds, for benches);
 - `_sent` every part published and the split over: a copy of the split's message does nothing;
 - `<id>` a part's result (`{"ok": ...}` or `{"error": ...}`), written once; `_done:<kind>` and
   `_done` count them;
-- `_run:<id>` the lease of the execution running the part.
+- `_run:<id>` the lease of the execution running the part (with its start time and whether the
+  split was still running then).
 
 Why Lua for the three writes that count: a part recorded and its kind counted, a result and the
 count of results, the split's end and the count of parts are each one atomic step. The last of
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 _RECORD = """
@@ -52,7 +55,8 @@ local n = 0
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(f, 1, 6) == '_part:' then n = n + 1 end
 end
-redis.call('HSET', KEYS[1], '_meta', ARGV[1], '_final', n)
+redis.call('HSET', KEYS[1], '_meta', ARGV[1], '_final', n, '_split_started', ARGV[2],
+           '_split_ended', ARGV[3])
 return redis.call('HMGET', KEYS[1], '_final', '_done')
 """
 
@@ -73,9 +77,11 @@ def record_result(r: Any, key: str, pid: str, kind: str, value: dict) -> bool:
     return _all_done(final, done)
 
 
-def finish(r: Any, key: str, meta: dict) -> bool:
-    """The split has ended: the part count is now final; whether every part is already done."""
-    final, done = r.register_script(_FINISH)(keys=[key], args=[json.dumps(meta)])
+def finish(r: Any, key: str, meta: dict, started: float) -> bool:
+    """The split (begun at `started`) has ended: the part count is now final; whether every
+    part is already done."""
+    final, done = r.register_script(_FINISH)(keys=[key], args=[json.dumps(meta), started,
+                                                                time.time()])
     return _all_done(final, done)
 
 

@@ -65,7 +65,10 @@ def split_stream(job: dict, deps: Any) -> Generator[Batch, None, dict]:
         with tempfile.NamedTemporaryFile(prefix="mms-video-") as fh:
             fh.write(data)
             fh.flush()
-            for found in stream(fh.name, mime, duration, cfg):
+            found_batches = stream(fh.name, mime, duration, cfg)
+            if not cfg["VIDEO_STREAM_KEYFRAMES"]:  # the serial order: every frame, then publish
+                found_batches = iter([[f for b in found_batches for f in b]])
+            for found in found_batches:
                 batch: Batch = {}
                 for f in found:
                     key = sheet.keyframe_key(job, f.index)
