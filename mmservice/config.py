@@ -247,6 +247,9 @@ class _Base(BaseSettings):
                                   ge=64)
     VIDEO_OCR: bool = F(True, "Read the text in keyframes (offline OCR, when installed) and "
                               "moderate it", tenant=True)
+    VIDEO_STREAM_KEYFRAMES: bool = F(True, "Judge keyframes while the video is still being "
+                                           "decoded (false: only once the decode has ended, "
+                                           "the serial order, kept for comparisons)")
     # OpenAI-compatible facade (/v1/moderations, /v1/chat/completions, /v1/audio/*)
     FACADE_WORKER_TIMEOUT_S: float = F(120.0, "How long a facade call handed to a worker (local "
                                               "provider) is waited for before a 503 "

@@ -325,13 +325,13 @@ def test_a_fanout_part_running_under_a_live_worker_is_leased(env):
     live = f"live-{uuid.uuid4().hex[:6]}/1"
     heartbeat.publish(deps.redis, live, queues=["audio"], engines={}, pid=1, ttl_s=60)
     recovery.set_runner(live)
-    assert _lease_part(deps, key, 0, "token-a")  # first execution takes part 0
-    assert _lease_part(deps, key, 1, "token-c")  # another part is another lease
+    assert _lease_part(deps, key, "0", "token-a")  # first execution takes part 0
+    assert _lease_part(deps, key, "1", "token-c")  # another part is another lease
     recovery.set_runner(f"other-{uuid.uuid4().hex[:6]}/2")
-    assert not _lease_part(deps, key, 0, "token-b")  # a copy elsewhere: the holder lives
+    assert not _lease_part(deps, key, "0", "token-b")  # a copy elsewhere: the holder lives
     recovery.set_runner(live)
-    assert _lease_part(deps, key, 0, "token-a")  # the holder's own retry
+    assert _lease_part(deps, key, "0", "token-a")  # the holder's own retry
     heartbeat.withdraw(deps.redis, live)
     recovery.set_runner(f"heir-{uuid.uuid4().hex[:6]}/3")
-    assert _lease_part(deps, key, 0, "token-b")  # the holder died: the copy takes over
+    assert _lease_part(deps, key, "0", "token-b")  # the holder died: the copy takes over
     deps.redis.delete(key)

@@ -155,12 +155,13 @@ def test_progress_counts_frames_while_the_vision_queue_waits(stack):
     job: dict = {}
     while time.monotonic() < deadline:
         job = c.get(f"/v1/jobs/{jid}").json()
-        if job.get("progress"):
+        if "frame_total" in job.get("progress", {}):  # the decode has ended: the total is known
             break
         time.sleep(0.1)
     assert job["status"] == "running" and job["progress"]["frame_total"] >= 5, job
+    assert job["progress"]["frame_found"] == job["progress"]["frame_total"]
     assert job["progress"]["frame_done"] == 0  # no worker takes the `vision` queue yet
-    assert "audio_total" in job["progress"] and job["progress"]["audio_total"] == 0
+    assert job["progress"]["audio_total"] == job["progress"]["audio_found"] == 0
     st.add_worker("vision", queues="vision")
     job = c.poll(jid, timeout=120)
     assert job["status"] == "succeeded", job

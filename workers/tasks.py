@@ -71,9 +71,9 @@ for _step in registry.STEPS:
 
 
 @shared_task(name=registry.FANOUT_TASK, acks_late=True)
-def fanout_part(tenant: str, job_id: str, step: str, index: int) -> str:
+def fanout_part(tenant: str, job_id: str, step: str, part: str) -> str:
     deps, token = get_deps(), secrets.token_hex(8)
     return through_redis_errors(
-        deps.cfg, lambda: fanout.run_part(deps, tenant, job_id, step, int(index), token),
+        deps.cfg, lambda: fanout.run_part(deps, tenant, job_id, step, str(part), token),
         registry.FANOUT_TASK)
 

@@ -167,7 +167,8 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps, token: str = "") -
     t0 = time.monotonic()
     try:
         module = spec.module()
-        if hasattr(module, "split") and getattr(module, "fans_out", lambda _j: True)(job):
+        splits = hasattr(module, "split") or hasattr(module, "split_stream")
+        if splits and getattr(module, "fans_out", lambda _j: True)(job):
             from mmservice.jobs import fanout
 
             fanned = fanout.start(deps, job, spec)

@@ -38,7 +38,7 @@ def _bad(message: str, code: str = "undecodable_video") -> Invalid:
     return Invalid(message, code=code, field="file")
 
 
-def _limits(memory_mb: int):
+def memory_limit(memory_mb: int):
     def apply() -> None:  # runs in the child before exec: only this ffmpeg is limited
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -52,7 +52,7 @@ def run_bounded(args: list[str], *, timeout: float, memory_mb: int,
     cmd = [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, preexec_fn=_limits(memory_mb))
+                              stdin=subprocess.DEVNULL, preexec_fn=memory_limit(memory_mb))
     except subprocess.TimeoutExpired:
         log.info("ffmpeg timed out after %ss (%s)", timeout, error_code)
         raise _bad("decoding the video took too long", "video_decode_timeout") from None

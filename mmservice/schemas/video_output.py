@@ -53,9 +53,14 @@ class VideoTranscriptSchema(Schema):
 
 class ProgressSchema(Schema):
     frame_done = fields.Integer(metadata={"description": "keyframes judged so far"})
-    frame_total = fields.Integer(metadata={"description": "keyframes to judge"})
+    frame_found = fields.Integer(metadata={
+        "description": "keyframes found so far (judging starts while the video is decoded)"})
+    frame_total = fields.Integer(metadata={
+        "description": "keyframes to judge: present once the whole video is decoded"})
     audio_done = fields.Integer(metadata={"description": "soundtrack chunks done"})
-    audio_total = fields.Integer()
+    audio_found = fields.Integer(metadata={"description": "soundtrack chunks found so far"})
+    audio_total = fields.Integer(metadata={
+        "description": "soundtrack chunks: present once the whole video is decoded"})
 
 
 def moderation_fields() -> dict:

@@ -91,10 +91,10 @@ def fans_out(job: dict) -> bool:
     return job["input"]["kind"] == "video"
 
 
-def split(job: dict, deps: Any) -> Any:
+def split_stream(job: dict, deps: Any) -> Any:
     from mmservice.steps import video
 
-    return video.split(job, deps) if fans_out(job) else None
+    return video.split_stream(job, deps)  # only asked when `fans_out`
 
 
 def run_part(job: dict, part: dict, deps: Any) -> dict[str, Any]:

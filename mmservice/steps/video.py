@@ -1,24 +1,28 @@
 """The `moderate` step of a video job, as a fan-out (`mmservice.jobs.fanout`).
 
-`split` decodes once: the keyframes (`video.keyframes`) and the soundtrack (16 kHz mono, cut
-into chunks as audio jobs are) are extracted at the same time, in two bounded ffmpeg runs, and
-stored as blobs. Each keyframe is a part on the `vision` queue, each audio chunk a part on the
-`audio` queue, all published at once, so the job takes about as long as its slowest part rather
-than the sum. `stitch` (run by whichever part lands last) makes the timeline, the verdict and
-the contact sheet; `cleanup` drops the keyframes and chunks, keeping the flagged thumbnails.
+`split_stream` decodes once: the keyframes (`video.keyframes`) and the soundtrack (16 kHz mono,
+cut into chunks as audio jobs are) are extracted at the same time, in two bounded ffmpeg runs,
+and stored as blobs. Each keyframe is a part on the `vision` queue, each audio chunk a part on
+the `audio` queue. Keyframes are handed to the fan-out as ffmpeg writes them, so the first ones
+are judged while the rest of the video is still being decoded: the job takes about as long as
+the longer of decoding and judging, not their sum (the parts also overlap each other).
+`stitch` (run by whichever part lands last once the decode has ended) makes the timeline, the
+verdict and the contact sheet; `cleanup` drops the keyframes and chunks, keeping the flagged
+thumbnails.
 """
 from __future__ import annotations
 
 import tempfile
 import threading
+from collections.abc import Generator
 from typing import Any
 
 from mmservice import policies
 from mmservice.errors import MMSError
-from mmservice.jobs.fanout import Plan
+from mmservice.jobs.fanout import Batch
 from mmservice.jobs.media_source import job_media
 from mmservice.video import parts, sheet, timeline
-from mmservice.video.keyframes import extract, interval_for
+from mmservice.video.keyframes import interval_for, stream
 
 
 def _soundtrack(data: bytes, job: dict, cfg: dict) -> list[dict[str, Any]]:
@@ -37,7 +41,9 @@ def _soundtrack(data: bytes, job: dict, cfg: dict) -> list[dict[str, Any]]:
     return out
 
 
-def split(job: dict, deps: Any) -> Plan:
+def split_stream(job: dict, deps: Any) -> Generator[Batch, None, dict]:
+    """The keyframes in batches as ffmpeg finds them (`keyframes.stream`), and the soundtrack's
+    chunks in the first batch after its own decode (a thread) ends; returns the plan's meta."""
     cfg = deps.cfg_for(job["tenant"])
     data = job_media(job, deps)
     info = job["input"]
@@ -54,28 +60,42 @@ def split(job: dict, deps: Any) -> Plan:
     worker = threading.Thread(target=audio, name="video-audio") if info.get("has_audio") else None
     if worker:
         worker.start()
+    frames = 0
     try:
         with tempfile.NamedTemporaryFile(prefix="mms-video-") as fh:
             fh.write(data)
             fh.flush()
-            frames = extract(fh.name, mime, duration, cfg)
+            found_batches = stream(fh.name, mime, duration, cfg)
+            if not cfg["VIDEO_STREAM_KEYFRAMES"]:  # the serial order: every frame, then publish
+                found_batches = iter([[f for b in found_batches for f in b]])
+            for found in found_batches:
+                batch: Batch = {}
+                for f in found:
+                    key = sheet.keyframe_key(job, f.index)
+                    deps.blobs.put(key, f.jpeg)
+                    batch[f"frame-{f.index}"] = {"kind": "frame", "queue": "vision",
+                                                 "index": f.index, "t": f.t, "blob": key}
+                frames += len(found)
+                if worker and not worker.is_alive() and "chunks" in sound:
+                    batch.update(_audio_parts(job, deps, sound.pop("chunks")))
+                yield batch
     finally:
         if worker:
             worker.join()
-    plan_parts: list[dict[str, Any]] = []
-    for f in frames:
-        key = sheet.keyframe_key(job, f.index)
-        deps.blobs.put(key, f.jpeg)
-        plan_parts.append({"kind": "frame", "queue": "vision", "index": f.index, "t": f.t,
-                           "blob": key})
-    for c in sound.get("chunks", ()):
+    if "chunks" in sound:
+        yield _audio_parts(job, deps, sound.pop("chunks"))
+    return {"duration_s": duration, "keyframes": frames,
+            "sample_interval_s": round(interval_for(duration, cfg), 3),
+            "audio_error": sound.get("error")}
+
+
+def _audio_parts(job: dict, deps: Any, chunks: list[dict[str, Any]]) -> Batch:
+    batch: Batch = {}
+    for c in chunks:
         key = f"{job['tenant']}/{job['id']}/chunks/{c['filename']}"
         deps.blobs.put(key, c.pop("audio"))
-        plan_parts.append({**c, "kind": "audio", "queue": "audio", "blob": key})
-    return Plan(parts=plan_parts, meta={
-        "duration_s": duration, "keyframes": len(frames),
-        "sample_interval_s": round(interval_for(duration, cfg), 3),
-        "audio_error": sound.get("error")})
+        batch[f"audio-{c['index']}"] = {**c, "kind": "audio", "queue": "audio", "blob": key}
+    return batch
 
 
 def run_part(job: dict, part: dict, deps: Any) -> dict[str, Any]:

@@ -8,17 +8,18 @@ mean absolute difference of consecutive frames); the default 0.3 sits where PySc
 content threshold 27 does on cuts, and a minimum gap (`VIDEO_MIN_SCENE_S`, PySceneDetect's 15
 frames at 25 fps) keeps a flicker from taking every frame. Frames come out as JPEGs at most
 `VIDEO_FRAME_MAX_SIDE` pixels on their longest side: enough for the image models and OCR of
-captions, and a bounded size per frame whatever the source resolution.
+captions, and a bounded size per frame whatever the source resolution. They come out of a pipe
+while ffmpeg decodes (`stream`), so judging the first ones starts long before the decode ends.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mmservice.errors import Invalid
 from mmservice.media import video
+from mmservice.video import ffstream
 
 _PTS_RE = re.compile(rb"Parsed_showinfo[^\]]*\] n: *\d+ pts: *-?\d+ pts_time:(-?[\d.]+)")
 
@@ -44,32 +45,36 @@ def select_expr(interval_s: float, threshold: float, min_gap_s: float) -> str:
             f"+gt(scene,{threshold:.3f})*gte(t-prev_selected_t,{min_gap_s:.3f})")
 
 
-def extract(path: str, mime: str, duration_s: float, cfg: dict) -> list[Keyframe]:
-    """Keyframes of the video file at `path`, in time order. Raises `Invalid`
-    (`undecodable_video`, `video_decode_timeout`, `no_keyframes`)."""
+def stream(path: str, mime: str, duration_s: float, cfg: dict) -> Iterator[list[Keyframe]]:
+    """Keyframes of the video file at `path`, in time order, handed over in batches while
+    ffmpeg still decodes (`video.ffstream`): a batch is what one read of its output completed.
+    Raises `Invalid` (`undecodable_video`, `video_decode_timeout`, `no_keyframes`) after the
+    frames it could hand over."""
     side = int(cfg["VIDEO_FRAME_MAX_SIDE"])
     expr = select_expr(interval_for(duration_s, cfg), float(cfg["VIDEO_SCENE_THRESHOLD"]),
                        float(cfg["VIDEO_MIN_SCENE_S"]))
     # Scaled first: the scene score and the JPEG encoder then work on small frames.
     chain = (f"scale='min({side},iw)':'min({side},ih)':force_original_aspect_ratio=decrease"
              f":flags=fast_bilinear,select='{expr}',showinfo")
-    with tempfile.TemporaryDirectory(prefix="mms-kf-") as tmp:
-        out = os.path.join(tmp, "%05d.jpg")
-        proc = video.run_bounded(
+    count = 0
+    for batch in ffstream.frames(
             ["-threads", "1", "-filter_threads", "1", *video.input_args(path, mime, cfg),
              "-map", "0:v:0", "-an", "-sn", "-dn",
              "-t", f"{float(cfg['MAX_VIDEO_DURATION_S']) + 1:.3f}",
              "-vf", chain, "-fps_mode", "vfr", "-frames:v", str(int(cfg["VIDEO_MAX_KEYFRAMES"])),
-             "-q:v", "4", "-f", "image2", out],
+             "-c:v", "mjpeg", "-q:v", "4", "-f", "mpjpeg", "pipe:1"], _PTS_RE,
             timeout=float(cfg["VIDEO_DECODE_TIMEOUT_S"]),
-            memory_mb=int(cfg["VIDEO_DECODE_MEMORY_MB"]))
-        times = [float(t) for t in _PTS_RE.findall(proc.stderr)]
-        names = sorted(n for n in os.listdir(tmp) if n.endswith(".jpg"))
-        frames = []
-        for i, (name, t) in enumerate(zip(names, times)):
-            with open(os.path.join(tmp, name), "rb") as fh:
-                frames.append(Keyframe(i, round(max(0.0, t), 3), fh.read()))
-    if not frames:
+            memory_mb=int(cfg["VIDEO_DECODE_MEMORY_MB"]),
+            max_frame_bytes=side * side * 3):  # an uncompressed frame: no JPEG is larger
+        out = [Keyframe(count + i, round(max(0.0, t), 3), jpeg)
+               for i, (t, jpeg) in enumerate(batch)]
+        count += len(out)
+        yield out
+    if not count:
         raise Invalid("no frame of the video could be decoded", code="no_keyframes",
                       field="file")
-    return frames
+
+
+def extract(path: str, mime: str, duration_s: float, cfg: dict) -> list[Keyframe]:
+    """Every keyframe of `stream`, once ffmpeg is done (the serial form: benches and tools)."""
+    return [f for batch in stream(path, mime, duration_s, cfg) for f in batch]
