@@ -8,6 +8,9 @@ refusals is exact: a job naming an unknown policy charges nothing and reserves n
 the byte quota reserves nothing; one refused by the open-jobs quota has its bytes given back.
 A refused job stores nothing.
 
+A text job that could be answered from the result cache at intake (`cache.at_intake`) also has
+its cache entries read here (KEYS 5..n, one MGET in the script): a miss costs no round trip.
+
 The policy's own hash is found from the tenant's default pointer inside the script, so its key
 is built there from the tenant's key prefix (every key here is in that one tenant's namespace).
 """
@@ -24,13 +27,14 @@ from mmservice.keys import Keys
 from mmservice.policies.model import BUILTIN
 
 # KEYS: 1 the day's upload-bytes counter, 2 the open-jobs set, 3 the default-policy pointer,
-#       4 the set of shadow-mode policies
+#       4 the set of shadow-mode policies, 5.. result-cache entries to read (may be none)
 # ARGV: 1 bytes to charge, 2 byte limit (0: none), 3 counter TTL, 4 job id, 5 open-jobs limit
 #       (0: none), 6 policy name ('' the default, '-' no policy wanted), 7 policy key prefix,
 #       8 the builtin policy's name
 # Reply: {status, policy name, latest version or '', shadow (0/1), number}; status 0 admitted,
 #        1 over the byte quota (number: the bytes it would make), 2 open jobs full (number:
-#        how many with it), 3 the policy is unknown, deleted or shadow-only.
+#        how many with it), 3 the policy is unknown, deleted or shadow-only; when admitted
+#        with KEYS 5.., a sixth element: their values (false where there is none).
 _LUA = """
 local name, latest, shadow = ARGV[6], '', 0
 if name ~= '-' then
@@ -62,6 +66,9 @@ if open_limit > 0 then
     return {2, name, latest, shadow, n}
   end
 end
+if #KEYS > 4 then
+  return {0, name, latest, shadow, 0, redis.call('MGET', unpack(KEYS, 5, #KEYS))}
+end
 return {0, name, latest, shadow, 0}
 """
 
@@ -76,6 +83,7 @@ class Verdict:
     shadow: bool
     number: int  # bytes used (OVER_BYTES) or open jobs (OPEN_FULL)
     day_ends_in_s: int
+    cached: tuple = ()  # the values of the `cache_keys` asked for (None: none), when admitted
 
 
 class Admission:
@@ -84,19 +92,21 @@ class Admission:
         self._script = r.register_script(_LUA)
 
     def admit(self, tenant: str, job_id: str, *, nbytes: int, byte_limit: int,
-              open_limit: int, policy: str | None, want_policy: bool) -> Verdict:
+              open_limit: int, policy: str | None, want_policy: bool,
+              cache_keys: list[str] | tuple[str, ...] = ()) -> Verdict:
         """One attempt; the caller turns a refusal into its error (`intake`)."""
         now = time.time()
         day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
         k = self.keys
         name = "-" if not want_policy else (policy or "")
-        status, got, latest, shadow, number = self._script(
+        status, got, latest, shadow, number, *cached = self._script(
             keys=[k.upload_bytes(tenant, day), k.open_jobs(tenant), k.policy_default(tenant),
-                  k.policy_shadows(tenant)],
+                  k.policy_shadows(tenant), *cache_keys],
             args=[max(0, nbytes), max(0, byte_limit), 2 * 86400, job_id, max(0, open_limit),
                   name, k.policy(tenant, ""), BUILTIN])
         return Verdict(int(status), _text(got), int(latest or 0), bool(int(shadow)),
-                       int(number), 86400 - int(now) % 86400)
+                       int(number), 86400 - int(now) % 86400,
+                       tuple(cached[0]) if cached else ())
 
 
 def _text(v: Any) -> str:

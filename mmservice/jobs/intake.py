@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+from mmservice.cache import at_intake
 from mmservice.errors import Invalid, PayloadTooLarge, UnsupportedMedia
 from mmservice.jobs import capability_check
 from mmservice.jobs.admission import NO_POLICY, OPEN_FULL, OVER_BYTES, Admission
@@ -94,23 +95,26 @@ def request_hash(fields: dict, media_sha: str | None) -> str:
 
 
 def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
-           limits: Any, charge_bytes: int, replay: bool) -> dict | None:
+           limits: Any, charge_bytes: int, replay: bool,
+           cache_keys: list[str]) -> tuple[dict | None, tuple]:
     """The policy that will judge the job, and its quotas, in one round trip (`admission`);
-    before anything is stored, so a refused job leaves nothing behind."""
+    before anything is stored, so a refused job leaves nothing behind. Also the values of
+    `cache_keys` (a hit answered at intake, `cache.at_intake`); () when not read."""
     cfg = deps.cfg
     want_policy = "moderate" in tasks and deps.policies is not None
     if limits is None and not want_policy:
-        return None
+        return None, ()
     named = (fields.get("options") or {}).get("policy")
     adm = deps.admission or Admission(deps.store.r, deps.store.keys)
     byte_limit = int(cfg["MAX_UPLOAD_BYTES_PER_DAY"]) if limits is not None else 0
     open_limit = int(cfg["MAX_OPEN_JOBS"]) if limits is not None else 0
     for attempt in (1, 2):
         v = adm.admit(tenant, job_id, nbytes=charge_bytes, byte_limit=byte_limit,
-                      open_limit=open_limit, policy=named, want_policy=want_policy)
+                      open_limit=open_limit, policy=named, want_policy=want_policy,
+                      cache_keys=cache_keys)
         if v.status == NO_POLICY:
             if replay:
-                return None
+                return None, ()
             raise not_usable(v.policy, shadow=v.shadow)
         if v.status == OVER_BYTES:
             raise limits.bytes_refusal(charge_bytes, byte_limit, v.number, v.day_ends_in_s)
@@ -121,10 +125,10 @@ def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
             raise limits.open_refusal(open_limit)
         break
     if not want_policy:
-        return None
+        return None, v.cached
     if v.policy in ("", "-", BUILTIN):
-        return {"name": BUILTIN, "version": 0}
-    return {"name": v.policy, "version": v.latest}
+        return {"name": BUILTIN, "version": 0}, v.cached
+    return {"name": v.policy, "version": v.latest}, v.cached
 
 
 def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
@@ -135,7 +139,9 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     passes its body's size); charged only when the job is admitted.
 
     The first step is enqueued inside the record's own transaction when the composition root
-    gave a way to (`deps.first_step_with_record`), else right after it (`deps.enqueue_step`)."""
+    gave a way to (`deps.first_step_with_record`), else right after it (`deps.enqueue_step`).
+    A text job whose measurements are all in the result cache is judged here and stored
+    settled, with no task at all (`cache.at_intake`): its `status` is then `succeeded`."""
     cfg, store, blobs = deps.cfg, deps.store, deps.blobs
     text = fields.get("text")
     if text is not None and len(text) > cfg["MAX_TEXT_CHARS"]:
@@ -239,10 +245,30 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     replay = bool(idempotency_key) and bool(store.r.exists(
         store.keys.idempotency(tenant, idempotency_key)))  # type: ignore[arg-type]
     limits = None if replay else deps.limits
-    policy_ref = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes, replay)
+    # A text job's cache entries, read by the admission script: a hit is answered now.
+    hit = None if replay else at_intake.probe(deps, tenant, fields, info, tasks)
+    policy_ref, cached = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes,
+                                replay, hit.keys if hit is not None else [])
     if policy_ref is not None:  # the policy version that will judge it (mmservice.policies)
         job["_policy"] = policy_ref
+    values = at_intake.found(hit, list(cached)) if hit is not None and cached else None
+    settled = False
     try:
+        if hit is not None and values is not None:
+            result = at_intake.decide(deps, job, hit, values)
+            if result is not None:
+                at_intake.settle(deps, job, result)
+                settled = True
+        if settled:
+            prior = store.create(job, in_same_transaction=at_intake.queue_counters(deps, job),
+                                 idempotency=idempotency,
+                                 idempotency_ttl_s=int(cfg["IDEMPOTENCY_TTL_S"]))
+            if prior is not None:
+                if limits is not None:
+                    limits.release_open(tenant, job_id)
+                return prior, False
+            at_intake.after(deps, job)
+            return job, True
         if streamed is not None:
             job["_blob"] = f"{tenant}/{job_id}/input"
             streamed.seek(0)

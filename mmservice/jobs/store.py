@@ -60,7 +60,10 @@ class JobStore:
         None when this call created the job, else the job an earlier request with the same key
         created (Conflict when its body differed); that job is readable, since its claim and
         its record were committed together. A claim whose job record is gone (expired,
-        deleted) is free: this request creates its job and takes the claim over, atomically."""
+        deleted) is free: this request creates its job and takes the claim over, atomically.
+
+        A job created settled (a cache hit answered at intake) is counted and announced as
+        settled in the same transaction, and never enters the open-jobs set."""
         tenant = job["tenant"]
 
         def more(pipe: Any) -> None:
@@ -69,8 +72,11 @@ class JobStore:
             if in_same_transaction is not None:
                 in_same_transaction(pipe)
             pipe.zadd(self.keys.jobs_index(tenant), {job["id"]: int(job["_created_ts"] * 1000)})
-            pipe.sadd(self.keys.open_jobs(tenant), job["id"])  # until it settles
             metrics.Recorder(pipe, self.keys.prefix).job_created(job)
+            if job["status"] in TERMINAL:  # decided at intake (`cache.at_intake`)
+                self.queue_settled(pipe, job)
+            else:
+                pipe.sadd(self.keys.open_jobs(tenant), job["id"])  # until it settles
 
         key = self.keys.job(tenant, job["id"])
         if idempotency is None:
