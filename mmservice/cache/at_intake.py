@@ -124,7 +124,7 @@ def decide(deps: Any, job: dict, p: Probe, values: dict[str, Any]) -> dict[str, 
     from mmservice.capabilities.moderate import Content
     from mmservice.steps.moderate import judge
 
-    t0 = time.monotonic()
+    t0, job["_started_ts"] = time.monotonic(), time.time()
     cache = StepCache(TASK, Prefetched(deps.store.keys, p.namespace, values))
     try:
         result = judge(job, deps, Content(text=job.get("_text")), batched=False,
@@ -144,6 +144,7 @@ def decide(deps: Any, job: dict, p: Probe, values: dict[str, Any]) -> dict[str, 
 def settle(deps: Any, job: dict, result: dict[str, Any]) -> None:
     """Make `job` (not yet stored) the settled job the worker path would have stored."""
     deps.store.set_status(job, "running")
+    job["started_at"] = now_iso(job.pop("_started_ts", None))  # when the judging began
     job["results"]["moderation"] = result
     job["task_status"][TASK] = "succeeded"
     deps.store.set_status(job, "succeeded")
