@@ -45,6 +45,8 @@ class Services:
     deps: Deps
     settle_watch: SettleWatch
     auth: auth_pkg.Auth
+    # The API's background audit writer (`facade.audit_writer`); None in a worker.
+    facade_audit: Any = None
 
 
 def build(cfg: dict, *, role: str = "api") -> Services:
@@ -72,6 +74,7 @@ def build(cfg: dict, *, role: str = "api") -> Services:
     auth = auth_pkg.build(r, store.keys, cfg)
     deps.tenant_cfg = auth.settings.cfg_for
     deps.policies = PolicyStore(r, store.keys)
+    writer = None
     if role == "api":
         from mmservice.lists.apply import ListMatcher
 
@@ -80,6 +83,10 @@ def build(cfg: dict, *, role: str = "api") -> Services:
         # The tenants' lists for what the API judges itself (cache hits at intake, the facade):
         # term and hash lists load on first use; reading an image's text (a model) is off.
         deps.lists, deps.ocr = ListMatcher(r, store.keys), False
+        from mmservice.facade.audit_writer import AuditWriter
+
+        writer = AuditWriter(r, store.keys)
+        deps.audit_later = writer.put
     if role == "worker":
         from mmservice.lists.apply import ListMatcher
         from mmservice.steps import registry
@@ -93,7 +100,7 @@ def build(cfg: dict, *, role: str = "api") -> Services:
                     providers=providers, deps=deps,
                     settle_watch=SettleWatch(r, store.settled_channel(),
                                              int(cfg["JOB_WAITERS_PER_PROCESS"])),
-                    auth=auth)
+                    auth=auth, facade_audit=writer)
 
 
 def _delivery_hook(deps: Deps, *, local_ok: bool) -> Any:

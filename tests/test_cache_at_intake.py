@@ -134,7 +134,10 @@ def test_the_answer_equals_the_worker_paths_and_is_audited_and_reviewed(s):
     by_worker.pop("elapsed_ms")
     at_intake.pop("elapsed_ms")
     assert at_intake == by_worker
-    # The verdict's audit entry, and the review item the content is queued in (joined).
+    # The verdict's audit entry (written by the API's background writer a moment after the
+    # answer), and the review item the content is queued in (joined).
+    wait_until(lambda: "moderation.verdict" in {e["type"] for e in audit_of(c, job["id"])},
+               10, 0.05, "the verdict's audit entry")
     events = audit_of(c, job["id"])
     kinds = {e["type"] for e in events}
     assert "moderation.verdict" in kinds, events

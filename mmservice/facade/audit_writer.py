@@ -1,4 +1,6 @@
-"""One background writer per API process for the facade's per-call audit entries.
+"""One background writer per API process for the audit entries of what the API decides itself:
+the facade's per-call entries, and the verdict entry of a cache hit judged at intake
+(`Deps.audit_later`, used by `review.enqueue.from_verdict`).
 
 Why not `audit.append` in the request: the audit log is a hash chain, so every append reads the
 head and swaps it; 32 clients moderating at once made requests queue behind each other for the

@@ -27,14 +27,16 @@ from mmservice.keys import Keys
 from mmservice.policies.model import BUILTIN
 
 # KEYS: 1 the day's upload-bytes counter, 2 the open-jobs set, 3 the default-policy pointer,
-#       4 the set of shadow-mode policies, 5.. result-cache entries to read (may be none)
+#       4 the set of shadow-mode policies; with result-cache entries to read: 5 the set of
+#       the tenant's list names, 6.. the entries
 # ARGV: 1 bytes to charge, 2 byte limit (0: none), 3 counter TTL, 4 job id, 5 open-jobs limit
 #       (0: none), 6 policy name ('' the default, '-' no policy wanted), 7 policy key prefix,
 #       8 the builtin policy's name
 # Reply: {status, policy name, latest version or '', shadow (0/1), number}; status 0 admitted,
 #        1 over the byte quota (number: the bytes it would make), 2 open jobs full (number:
 #        how many with it), 3 the policy is unknown, deleted or shadow-only; when admitted
-#        with KEYS 5.., a sixth element: their values (false where there is none).
+#        with entries to read, three more: their values (false where there is none), the
+#        shadow policies' names and the list names (what judging a hit at intake reads).
 _LUA = """
 local name, latest, shadow = ARGV[6], '', 0
 if name ~= '-' then
@@ -66,8 +68,9 @@ if open_limit > 0 then
     return {2, name, latest, shadow, n}
   end
 end
-if #KEYS > 4 then
-  return {0, name, latest, shadow, 0, redis.call('MGET', unpack(KEYS, 5, #KEYS))}
+if #KEYS > 5 then
+  return {0, name, latest, shadow, 0, redis.call('MGET', unpack(KEYS, 6, #KEYS)),
+          redis.call('SMEMBERS', KEYS[4]), redis.call('SMEMBERS', KEYS[5])}
 end
 return {0, name, latest, shadow, 0}
 """
@@ -84,6 +87,8 @@ class Verdict:
     number: int  # bytes used (OVER_BYTES) or open jobs (OPEN_FULL)
     day_ends_in_s: int
     cached: tuple = ()  # the values of the `cache_keys` asked for (None: none), when admitted
+    shadow_names: tuple = ()  # ... and then the tenant's shadow policies
+    list_names: tuple = ()  # ... and its lists
 
 
 class Admission:
@@ -99,14 +104,16 @@ class Admission:
         day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
         k = self.keys
         name = "-" if not want_policy else (policy or "")
+        more = [k.list_names(tenant), *cache_keys] if cache_keys else []
         status, got, latest, shadow, number, *cached = self._script(
             keys=[k.upload_bytes(tenant, day), k.open_jobs(tenant), k.policy_default(tenant),
-                  k.policy_shadows(tenant), *cache_keys],
+                  k.policy_shadows(tenant), *more],
             args=[max(0, nbytes), max(0, byte_limit), 2 * 86400, job_id, max(0, open_limit),
                   name, k.policy(tenant, ""), BUILTIN])
         return Verdict(int(status), _text(got), int(latest or 0), bool(int(shadow)),
                        int(number), 86400 - int(now) % 86400,
-                       tuple(cached[0]) if cached else ())
+                       *((tuple(cached[0]), tuple(sorted(map(_text, cached[1]))),
+                          tuple(sorted(map(_text, cached[2])))) if cached else ()))
 
 
 def _text(v: Any) -> str:

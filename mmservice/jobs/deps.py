@@ -60,6 +60,10 @@ class Deps:
     # Whether list matching may read an image's text with the offline OCR engine (a model):
     # true on workers, false in the API process, which never loads one (the facade).
     ocr: bool = True
+    # Appends an audit entry soon, off the request (`facade.audit_writer`, one per API process):
+    # the API's own verdicts (cache hits at intake, the facade) do not wait for the hash chain.
+    # None: entries are appended before the caller goes on (workers).
+    audit_later: Callable[[str, dict], None] | None = None
 
     def cfg_for(self, tenant: str) -> dict:
         """`cfg` with `tenant`'s overrides."""

@@ -96,14 +96,15 @@ def request_hash(fields: dict, media_sha: str | None) -> str:
 
 def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
            limits: Any, charge_bytes: int, replay: bool,
-           cache_keys: list[str]) -> tuple[dict | None, tuple]:
+           cache_keys: list[str]) -> tuple[dict | None, Any]:
     """The policy that will judge the job, and its quotas, in one round trip (`admission`);
-    before anything is stored, so a refused job leaves nothing behind. Also the values of
-    `cache_keys` (a hit answered at intake, `cache.at_intake`); () when not read."""
+    before anything is stored, so a refused job leaves nothing behind. Also what a hit
+    answered at intake needs (`cache.at_intake`): the admission's verdict holds the values of
+    `cache_keys`, the shadow policies' and the lists' names (None when nothing was read)."""
     cfg = deps.cfg
     want_policy = "moderate" in tasks and deps.policies is not None
     if limits is None and not want_policy:
-        return None, ()
+        return None, None
     named = (fields.get("options") or {}).get("policy")
     adm = deps.admission or Admission(deps.store.r, deps.store.keys)
     byte_limit = int(cfg["MAX_UPLOAD_BYTES_PER_DAY"]) if limits is not None else 0
@@ -114,7 +115,7 @@ def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
                       cache_keys=cache_keys)
         if v.status == NO_POLICY:
             if replay:
-                return None, ()
+                return None, None
             raise not_usable(v.policy, shadow=v.shadow)
         if v.status == OVER_BYTES:
             raise limits.bytes_refusal(charge_bytes, byte_limit, v.number, v.day_ends_in_s)
@@ -124,11 +125,12 @@ def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
                 continue
             raise limits.open_refusal(open_limit)
         break
+    read = v if cache_keys else None
     if not want_policy:
-        return None, v.cached
+        return None, read
     if v.policy in ("", "-", BUILTIN):
-        return {"name": BUILTIN, "version": 0}, v.cached
-    return {"name": v.policy, "version": v.latest}, v.cached
+        return {"name": BUILTIN, "version": 0}, read
+    return {"name": v.policy, "version": v.latest}, read
 
 
 def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
@@ -247,15 +249,15 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     limits = None if replay else deps.limits
     # A text job's cache entries, read by the admission script: a hit is answered now.
     hit = None if replay else at_intake.probe(deps, tenant, fields, info, tasks)
-    policy_ref, cached = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes,
-                                replay, hit.keys if hit is not None else [])
+    policy_ref, read = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes,
+                              replay, hit.keys if hit is not None else [])
     if policy_ref is not None:  # the policy version that will judge it (mmservice.policies)
         job["_policy"] = policy_ref
-    values = at_intake.found(hit, list(cached)) if hit is not None and cached else None
+    values = at_intake.found(hit, list(read.cached)) if hit is not None and read else None
     settled = False
     try:
         if hit is not None and values is not None:
-            result = at_intake.decide(deps, job, hit, values)
+            result = at_intake.decide(deps, job, hit, values, read)
             if result is not None:
                 at_intake.settle(deps, job, result)
                 settled = True

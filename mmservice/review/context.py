@@ -38,3 +38,12 @@ class Ctx:
 
     def audit(self, event: dict[str, Any]) -> str:
         return audit.append(self.r, self.keys, self.tenant, event)
+
+    def audit_soon(self, event: dict[str, Any]) -> None:
+        """An entry nothing here reads back (a verdict's): through the process's background
+        writer when it has one (`Deps.audit_later`, the API), else appended now."""
+        later = getattr(self.deps, "audit_later", None)
+        if later is None:
+            self.audit(event)
+        else:
+            later(self.tenant, event)

@@ -40,7 +40,7 @@ def from_verdict(deps: Any, job: dict, result: dict) -> dict | None:
     open_id, raw_reports, _ = pipe.execute()
     reports = [json.loads(x) for x in raw_reports]
     verdict = result.get("verdict")
-    ctx.audit({"type": "moderation.verdict", "actor": "pipeline", "job": job["id"],
+    ctx.audit_soon({"type": "moderation.verdict", "actor": "pipeline", "job": job["id"],
                "verdict": verdict, "decided_by": result.get("decided_by", "policy"),
                "policy": result.get("policy"), "sha256": sha})
     source = None
