@@ -212,7 +212,7 @@ class _Base(BaseSettings):
                           "`options.cache: false`", tenant=True)
     CACHE_AT_INTAKE: bool = F(True, "A text `moderate` job whose scores are all in the cache "
                                     "is judged by the API at `POST` and answered settled "
-                                    "(`201`, no worker); off: it is queued (`202`) like any "
+                                    "(`200`, no worker); off: it is queued (`202`) like any "
                                     "job, for clients that accept only `202`", tenant=True)
     CACHE_TTL_S: float = F(86400.0, "How long a provider result stays reusable", gt=0)
     CACHE_SHARED: bool = F(False, "The tenant's jobs use the result cache shared by the tenants "
