@@ -214,3 +214,8 @@ def test_what_is_not_a_hit_keeps_the_queue(s):
     assert queued(c, {"text": long})["status"] == "succeeded"
     assert hit(c, {"text": long})["results"]["moderation"]["cached"] is True
     assert queued(c, {"text": long + " One more."})["results"]["moderation"]["cached"] is False
+    # More than at_intake.MAX_PIECES pieces: never looked up at intake (the worker's cache
+    # still answers it).
+    longer = " ".join(f"line {i} of a very long text {text}." for i in range(400))
+    assert queued(c, {"text": longer})["results"]["moderation"]["pieces"] > 64
+    assert queued(c, {"text": longer})["results"]["moderation"]["cached"] is True

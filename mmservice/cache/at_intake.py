@@ -41,6 +41,9 @@ from mmservice.jobs.store import now_iso
 
 log = logging.getLogger("mmservice.cache")
 TASK = "moderate"
+# A text in more pieces than this takes the worker path: its keys would make the admission
+# script's reply (and Lua's argument list, limited to a few thousand) as long as the text.
+MAX_PIECES = 64
 
 
 class NotCached(Exception):
@@ -100,7 +103,7 @@ def probe(deps: Any, tenant: str, fields: dict, info: dict, tasks: list[str]) ->
     from mmservice.media.text_split import split_for_moderation
 
     pieces = split_for_moderation(text, int(deps.cfg["MODERATION_MAX_CHARS"]))
-    if not pieces:
+    if not pieces or len(pieces) > MAX_PIECES:
         return None
     namespace = None if cfg.get("CACHE_SHARED") else tenant
     names = [digest(f"{TASK}:text", identity, {}, text_hash(p)) for p in pieces]
