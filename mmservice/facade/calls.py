@@ -53,8 +53,8 @@ def api_deps(svc: Any) -> Any:
             if deps is None:
                 from mmservice.lists.apply import ListMatcher
 
-                deps = dataclasses.replace(svc.deps, lists=ListMatcher(svc.redis, svc.store.keys),
-                                           ocr=False)
+                lists = svc.deps.lists or ListMatcher(svc.redis, svc.store.keys)
+                deps = dataclasses.replace(svc.deps, lists=lists, ocr=False)
                 svc.facade_deps = deps
     return deps
 

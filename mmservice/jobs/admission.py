@@ -13,6 +13,11 @@ same call, so a submission costs two round trips (the auth gate's and this), the
 the record can never be seen apart, and no `WATCH` is needed (a submission with an
 `Idempotency-Key` still claims the key in its own transaction, after admission).
 
+A text job that could be answered from the result cache at intake (`cache.at_intake`) also has
+its cache entries read here (KEYS 5..n, one MGET in the script): when they are all there the
+job is not created here (the API judges it and stores it settled); a miss is created at once,
+so it costs no round trip more.
+
 The policy's own hash is found from the tenant's default pointer inside the script, so its key
 is built there from the tenant's key prefix (every key here is in that one tenant's namespace).
 """
@@ -31,7 +36,8 @@ from mmservice.policies.model import BUILTIN
 from mmservice.queued_commands import RUN_LUA, flatten
 
 # KEYS: 1 the day's upload-bytes counter, 2 the open-jobs set, 3 the default-policy pointer,
-#       4 the set of shadow-mode policies
+#       4 the set of shadow-mode policies; with result-cache entries to read: 5 the set of
+#       the tenant's list names, 6.. the entries
 # ARGV: 1 bytes to charge, 2 byte limit (0: none), 3 counter TTL, 4 job id, 5 open-jobs limit
 #       (0: none), 6 policy name ('' the default, '-' no policy wanted), 7 policy key prefix,
 #       8 the builtin policy's name
@@ -39,9 +45,12 @@ from mmservice.queued_commands import RUN_LUA, flatten
 #       added here as `_policy`), 11 its TTL, 12... the commands committed with it, each as its
 #       argument count then its arguments (`JobStore.creation`)
 # Reply: {status, policy name, latest version or '', shadow (0/1), number}; status 0 admitted
-#        (and the job created), 1 over the byte quota (number: the bytes it would make), 2 open
-#        jobs full (number: how many with it), 3 the policy is unknown, deleted or shadow-only,
-#        4 a record with that key exists (nothing charged or reserved).
+#        (and the job created, unless every cache entry asked for was found), 1 over the byte
+#        quota (number: the bytes it would make), 2 open jobs full (number: how many with it),
+#        3 the policy is unknown, deleted or shadow-only, 4 a record with that key exists
+#        (nothing charged or reserved). Admitted with entries to read and all of them found (or
+#        no job to create), three more: their values (false where there is none), the shadow
+#        policies' names and the list names (what judging a hit at intake reads).
 _LUA = """
 local name, latest, shadow = ARGV[6], '', 0
 if name ~= '-' then
@@ -71,6 +80,14 @@ if open_limit > 0 then
     if added == 1 then redis.call('SREM', KEYS[2], ARGV[4]) end
     if charged then redis.call('DECRBY', KEYS[1], nbytes) end
     return {2, name, latest, shadow, n}
+  end
+end
+if #KEYS > 5 then
+  local vals, all = redis.call('MGET', unpack(KEYS, 6, #KEYS)), true
+  for _, v in ipairs(vals) do if not v then all = false end end
+  if all or ARGV[9] == '' then
+    return {0, name, latest, shadow, 0, vals, redis.call('SMEMBERS', KEYS[4]),
+            redis.call('SMEMBERS', KEYS[5])}
   end
 end
 if ARGV[9] ~= '' then
@@ -103,6 +120,10 @@ class Verdict:
     shadow: bool
     number: int  # bytes used (OVER_BYTES) or open jobs (OPEN_FULL)
     day_ends_in_s: int
+    cached: tuple = ()  # the values of the `cache_keys` asked for (None: none), when admitted
+    shadow_names: tuple = ()  # ... and then the tenant's shadow policies
+    list_names: tuple = ()  # ... and its lists
+    created: bool = False  # the job was created by this call (`creation` given, no hit)
 
 
 class Admission:
@@ -112,21 +133,31 @@ class Admission:
 
     def admit(self, tenant: str, job_id: str, *, nbytes: int, byte_limit: int,
               open_limit: int, policy: str | None, want_policy: bool,
-              creation: Creation | None = None) -> Verdict:
+              creation: Creation | None = None,
+              cache_keys: list[str] | tuple[str, ...] = ()) -> Verdict:
         """One attempt; the caller turns a refusal into its error (`intake`). With `creation`
         an admitted job is also created in the same call, so a submission makes two round
-        trips in all (the auth gate's and this one)."""
+        trips in all (the auth gate's and this one), unless `cache_keys` (a text job's result
+        cache entries) are all found: then nothing is created and their values come back
+        (`Verdict.cached`), for the API to judge the job and store it settled."""
         now = time.time()
         day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d")
         k = self.keys
         name = "-" if not want_policy else (policy or "")
-        status, got, latest, shadow, number = self._script(
+        more = [k.list_names(tenant), *cache_keys] if cache_keys else []
+        status, got, latest, shadow, number, *cached = self._script(
             keys=[k.upload_bytes(tenant, day), k.open_jobs(tenant), k.policy_default(tenant),
-                  k.policy_shadows(tenant)],
+                  k.policy_shadows(tenant), *more],
             args=[max(0, nbytes), max(0, byte_limit), 2 * 86400, job_id, max(0, open_limit),
                   name, k.policy(tenant, ""), BUILTIN, *_creation_args(creation)])
+        read: dict[str, tuple] = {}
+        if cached:
+            read = {"cached": tuple(cached[0]),
+                    "shadow_names": tuple(sorted(map(_text, cached[1]))),
+                    "list_names": tuple(sorted(map(_text, cached[2])))}
         return Verdict(int(status), _text(got), int(latest or 0), bool(int(shadow)),
-                       int(number), 86400 - int(now) % 86400)
+                       int(number), 86400 - int(now) % 86400, **read,
+                       created=creation is not None and int(status) == ADMITTED and not cached)
 
 
 def _creation_args(c: Creation | None) -> list:

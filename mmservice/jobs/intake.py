@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+from mmservice.cache import at_intake
 from mmservice.errors import Conflict, Invalid, MMSError, PayloadTooLarge, UnsupportedMedia
 from mmservice.jobs import capability_check
 from mmservice.jobs.admission import EXISTS, NO_POLICY, OPEN_FULL, OVER_BYTES, Admission
@@ -95,14 +96,18 @@ def request_hash(fields: dict, media_sha: str | None) -> str:
 
 def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
            limits: Any, charge_bytes: int, replay: bool,
-           creation: Creation | None = None) -> dict | None:
+           cache_keys: list[str], creation: Creation | None = None
+           ) -> tuple[dict | None, Any]:
     """The policy that will judge the job, and its quotas, in one round trip (`admission`),
     which also creates the job when given its `creation`. Nothing is charged, reserved or
-    recorded for a refused job (its blob, if written, is the caller's to delete)."""
+    recorded for a refused job (its blob, if written, is the caller's to delete). Returns the
+    policy reference and the admission's verdict (None when no script ran): `created`, or
+    what a hit answered at intake needs (`cache.at_intake`): the values of `cache_keys`, the
+    shadow policies' and the lists' names."""
     cfg = deps.cfg
     want_policy = "moderate" in tasks and deps.policies is not None
     if limits is None and not want_policy and creation is None:
-        return None
+        return None, None
     named = (fields.get("options") or {}).get("policy")
     adm = deps.admission or Admission(deps.store.r, deps.store.keys)
     byte_limit = int(cfg["MAX_UPLOAD_BYTES_PER_DAY"]) if limits is not None else 0
@@ -110,12 +115,12 @@ def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
     for attempt in (1, 2):
         v = adm.admit(tenant, job_id, nbytes=charge_bytes, byte_limit=byte_limit,
                       open_limit=open_limit, policy=named, want_policy=want_policy,
-                      creation=creation)
+                      creation=creation, cache_keys=cache_keys)
         if v.status == EXISTS:
             raise Conflict("job id already exists", code="job_exists")
         if v.status == NO_POLICY:
             if replay:
-                return None
+                return None, None
             raise not_usable(v.policy, shadow=v.shadow)
         if v.status == OVER_BYTES:
             raise limits.bytes_refusal(charge_bytes, byte_limit, v.number, v.day_ends_in_s)
@@ -125,11 +130,12 @@ def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
                 continue
             raise limits.open_refusal(open_limit)
         break
+    read = v if cache_keys else None
     if not want_policy:
-        return None
+        return None, read
     if v.policy in ("", "-", BUILTIN):
-        return {"name": BUILTIN, "version": 0}
-    return {"name": v.policy, "version": v.latest}
+        return {"name": BUILTIN, "version": 0}, read
+    return {"name": v.policy, "version": v.latest}, read
 
 
 def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
@@ -140,7 +146,9 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     passes its body's size); charged only when the job is admitted.
 
     The first step is enqueued inside the record's own transaction when the composition root
-    gave a way to (`deps.first_step_with_record`), else right after it (`deps.enqueue_step`)."""
+    gave a way to (`deps.first_step_with_record`), else right after it (`deps.enqueue_step`).
+    A text job whose measurements are all in the result cache is judged here and stored
+    settled, with no task at all (`cache.at_intake`): its `status` is then `succeeded`."""
     cfg, store, blobs = deps.cfg, deps.store, deps.blobs
     text = fields.get("text")
     if text is not None and len(text) > cfg["MAX_TEXT_CHARS"]:
@@ -246,28 +254,51 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
     limits = None if replay else deps.limits
     with_record = deps.first_step_with_record
     marker = store.keys.enqueued(tenant, job_id, tasks[0])
+    # A text job's cache entries, read by the admission script: a hit is answered now.
+    hit = None if replay else at_intake.probe(deps, tenant, fields, info, tasks)
+    creation = None
     if idempotency is None and with_record is not None:
-        # The common case in one round trip: blob first, then admission and record together.
+        # The common case in one round trip: blob first, then admission and record together
+        # (unless every cache entry of a text job is found: then it is judged here).
         _store_media(job, streamed, media, blobs)
         creation = store.creation(job, markers=(marker,),
                                   in_same_transaction=lambda pipe: with_record(pipe, job))
-        try:
-            policy_ref = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes,
-                                replay, creation)
-        except MMSError:  # refused: nothing was charged, reserved or recorded
+    try:
+        policy_ref, read = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes,
+                                  replay, hit.keys if hit is not None else [], creation)
+    except MMSError:  # refused: nothing was charged, reserved or recorded
+        if creation is not None:
             _drop_blob(blobs, tenant, job_id)
-            raise
-        except Exception:  # Redis failed: the script may yet have run (see `_undo`)
+        raise
+    except Exception:  # Redis failed: the script may yet have run (see `_undo`)
+        if creation is not None:
             _undo(store, blobs, tenant, job_id)
-            raise
-        if policy_ref is not None:  # the policy version that judges it (mmservice.policies)
-            job["_policy"] = policy_ref
-        return job, True
-    policy_ref = _admit(deps, tenant, job_id, fields, tasks, limits, charge_bytes, replay)
+        raise
     if policy_ref is not None:  # the policy version that will judge it (mmservice.policies)
         job["_policy"] = policy_ref
+    if read is not None and read.created:
+        return job, True
+    values = (at_intake.found(hit, list(read.cached))
+              if hit is not None and read is not None and read.cached else None)
+    settled = False
     try:
-        _store_media(job, streamed, media, blobs)
+        if hit is not None and values is not None:
+            result = at_intake.decide(deps, job, hit, values, read)
+            if result is not None:
+                at_intake.settle(deps, job, result)
+                settled = True
+        if settled:
+            prior = store.create(job, in_same_transaction=at_intake.queue_counters(deps, job),
+                                 idempotency=idempotency,
+                                 idempotency_ttl_s=int(cfg["IDEMPOTENCY_TTL_S"]))
+            if prior is not None:
+                if limits is not None:
+                    limits.release_open(tenant, job_id)
+                return prior, False
+            at_intake.after(deps, job)
+            return job, True
+        if creation is None:  # else stored before the admission
+            _store_media(job, streamed, media, blobs)
         # The first step's enqueue-once marker and the idempotency claim go in with the record.
         prior = store.create(job, markers=(marker,),
                              in_same_transaction=(lambda pipe: with_record(pipe, job))

@@ -73,7 +73,10 @@ class JobStore:
         None when this call created the job, else the job an earlier request with the same key
         created (Conflict when its body differed); that job is readable, since its claim and
         its record were committed together. A claim whose job record is gone (expired,
-        deleted) is free: this request creates its job and takes the claim over, atomically."""
+        deleted) is free: this request creates its job and takes the claim over, atomically.
+
+        A job created settled (a cache hit answered at intake) is counted and announced as
+        settled in the same transaction, and never enters the open-jobs set."""
         tenant = job["tenant"]
         more = self._with_record(job, markers, in_same_transaction)
         key = self.keys.job(tenant, job["id"])
@@ -108,8 +111,11 @@ class JobStore:
                 in_same_transaction(pipe)
             pipe.zadd(self.keys.jobs_index(job["tenant"]),
                       {job["id"]: int(job["_created_ts"] * 1000)})
-            pipe.sadd(self.keys.open_jobs(job["tenant"]), job["id"])  # until it settles
             metrics.Recorder(pipe, self.keys.prefix).job_created(job)
+            if job["status"] in TERMINAL:  # decided at intake (`cache.at_intake`)
+                self.queue_settled(pipe, job)
+            else:
+                pipe.sadd(self.keys.open_jobs(job["tenant"]), job["id"])  # until it settles
         return more
 
     def creation(self, job: dict, *, markers: tuple[str, ...] = (),

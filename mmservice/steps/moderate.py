@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 from mmservice import metrics, policies, review
-from mmservice.cache.steps import for_step
+from mmservice.cache.steps import StepCache, for_step
 from mmservice.capabilities.moderate import Content, moderate
 from mmservice.jobs.media_source import job_media
 from mmservice.steps import list_match
@@ -54,23 +54,28 @@ def to_review(deps: Any, job: dict, result: dict[str, Any]) -> None:
             "review queue hook failed", extra={"job_id": job["id"]})
 
 
-def judge(job: dict, deps: Any, content: Content, *, batched: bool = True) -> dict[str, Any]:
+def judge(job: dict, deps: Any, content: Content, *, batched: bool = True,
+          step_cache: StepCache | None = None, text_provider: Any = None) -> dict[str, Any]:
     """`content` judged for `job` (a job record, or the facade's request in the same shape:
     `tenant`, `options`, `input.kind`): its policy, the result cache, its lists, the shadow
     policies. The one place both the moderate step and the OpenAI-compatible facade judge
     content. `batched=False` sends texts straight to the provider (a synchronous caller has
-    nobody to share a batch with)."""
+    nobody to share a batch with). `step_cache` and `text_provider` replace the job's cache and
+    the texts' provider: intake judges a hit on entries it prefetched, with a text provider that
+    refuses to measure (`cache.at_intake`)."""
     cfg = deps.cfg_for(job["tenant"])  # the tenant's settings: the builtin policy's lines
     store = getattr(deps, "policies", None)
     live = policies.for_job(store, job, cfg)
-    cache = for_step(job, deps, "moderate")
+    cache = step_cache if step_cache is not None else for_step(job, deps, "moderate")
 
     def call_model() -> dict[str, Any]:
         """The measurements (from the cache when known), decided by the policy; the current
         lists are applied around it by `list_match`, on a cache hit too."""
-        texts = deps.providers.text_moderation(deps.moderation_backlog) if batched else None
-        provider, text_provider = cache.moderation(deps.providers.get("moderation"), texts)
-        return moderate(content, provider=provider, text_provider=text_provider, policy=live,
+        texts = text_provider
+        if texts is None and batched:
+            texts = deps.providers.text_moderation(deps.moderation_backlog)
+        provider, for_texts = cache.moderation(deps.providers.get("moderation"), texts)
+        return moderate(content, provider=provider, text_provider=for_texts, policy=live,
                         max_chars=int(deps.cfg["MODERATION_MAX_CHARS"]),
                         unread_verdict=cfg.get("UNREAD_LANGUAGE_VERDICT", "review"))
 

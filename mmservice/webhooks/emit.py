@@ -79,6 +79,8 @@ def on_job_terminal(job: dict, deps, *, local_ok: bool = False) -> str | None:
     """A settled job's `job.<status>` event; its `data` is the job as clients see it."""
     if job.get("status") not in TERMINAL:
         return None
+    if not hooks(deps, job["tenant"]).endpoints.url_for(job["tenant"], job.get("webhook_url")):
+        return None  # no URL: the job's public view (a marshmallow dump) is not worth making
     return emit(deps, Event(f"job.{job['status']}", job["tenant"], job["id"], public_view(job),
                             url=job.get("webhook_url"), refs={"job_id": job["id"]}),
                 local_ok=local_ok)
