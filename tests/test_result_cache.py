@@ -228,8 +228,10 @@ def test_hits_and_misses_are_counted_per_task(s):
 
 def test_another_model_misses_and_entries_expire(stack, stub):
     """A worker with another moderation model does not reuse the first model's scores; an entry
-    is gone after MMS_CACHE_TTL_S (waited for on Redis itself), and the next job misses."""
-    s2 = stack(cfg={"CACHE_TTL_S": 4.0})
+    is gone after MMS_CACHE_TTL_S (waited for on Redis itself), and the next job misses.
+    Hits go through the worker here (`CACHE_AT_INTAKE` off): only the worker's model changes,
+    and an API answering at intake names entries by its own provider settings (README)."""
+    s2 = stack(cfg={"CACHE_TTL_S": 4.0, "CACHE_AT_INTAKE": False})
     text = f"short lived {_uid()}"
     assert s2.client.run({"text": text})["results"]["moderation"]["cached"] is False
     calls = moderations(stub)

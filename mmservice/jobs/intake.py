@@ -130,7 +130,7 @@ def _admit(deps: Deps, tenant: str, job_id: str, fields: dict, tasks: list[str],
                 continue
             raise limits.open_refusal(open_limit)
         break
-    read = v if cache_keys else None
+    read = v  # what the script read (a hit at intake), and whether it created the job
     if not want_policy:
         return None, read
     if v.policy in ("", "-", BUILTIN):
