@@ -28,9 +28,12 @@ def assert_moderation_shape(mod: dict) -> None:
     assert set(mod["assessed_categories"]) <= CATS
 
 
-def test_text_job_is_moderated_and_blocked(client, stub):
-    # Cache off: another test on this stack may have moderated the same line (the upstream call
-    # is counted below).
+def test_text_job_is_moderated_and_blocked(stack, stub):
+    # Cache off: another test may have moderated the same line (the upstream call is counted
+    # below). A stack of its own with a generous upstream timeout: on a loaded machine the
+    # shared stack's 2 s timeout can expire, and its retry would be counted as a second call.
+    client = stack(cfg={"UPSTREAM_TIMEOUT_S": 30.0}).client
+    stub.reset()
     r = client.submit({"text": "I will hurt you, you worthless idiot", "metadata": {"ref": "a1"},
                        "options": {"cache": False}})
     assert r.status_code == 202
