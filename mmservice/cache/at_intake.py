@@ -209,14 +209,44 @@ def queue_counters(deps: Any, job: dict) -> Any:
     return more
 
 
-def after(deps: Any, job: dict) -> None:
+def store(deps: Any, job: dict, idempotency: tuple[str, str] | None,
+          idempotency_ttl_s: int) -> dict | None:
+    """Create the settled `job` (None) or find the job an earlier request with the same
+    Idempotency-Key made (returned). Without a key, the review hook's reads and the verdict's
+    staged audit entry ride the creating transaction (`review.enqueue.queue_reads`): one
+    round trip fewer, and the entry is committed exactly with the record."""
+    from mmservice.review import enqueue
+
+    result = job["results"]["moderation"]
+    counters = queue_counters(deps, job)
+    got: dict[str, Any] = {}
+
+    def also(pipe: Any) -> None:
+        counters(pipe)
+        if idempotency is None:
+            got["pick"] = enqueue.queue_reads(pipe, deps, job, result)
+    prior = deps.store.create(job, in_same_transaction=also, idempotency=idempotency,
+                              idempotency_ttl_s=idempotency_ttl_s,
+                              results=lambda replies: got.__setitem__("replies", replies))
+    if prior is None:
+        read = got["pick"](got["replies"]) if "replies" in got and "pick" in got else None
+        after(deps, job, read)
+    return prior
+
+
+def after(deps: Any, job: dict, read: Any = None) -> None:
     """What a settled verdict gets once its record is stored: the review hook (its audit
-    entry; a review item when it says `review`) and the job's webhook. The job is stored and
-    answered whatever happens here; a failure is logged with the job id."""
+    entry; a review item when it says `review`; `read`: what `queue_reads` read in the
+    creating transaction) and the job's webhook. The job is stored and answered whatever
+    happens here; a failure is logged with the job id."""
+    from mmservice.review.enqueue import from_reads
     from mmservice.steps.moderate import to_review
 
     try:
-        to_review(deps, job, job["results"]["moderation"])
+        if read is not None:
+            from_reads(deps, job, job["results"]["moderation"], read)
+        else:
+            to_review(deps, job, job["results"]["moderation"])
     except Exception:  # noqa: BLE001 - the record is settled; the client gets its answer
         log.exception("review hook failed at intake", extra={"job_id": job["id"]})
     log.info("job settled at intake", extra={"job_id": job["id"], "status": job["status"]})

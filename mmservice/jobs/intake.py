@@ -288,14 +288,11 @@ def submit(fields: dict, upload: Upload | None, deps: Deps, *, tenant: str,
                 at_intake.settle(deps, job, result)
                 settled = True
         if settled:
-            prior = store.create(job, in_same_transaction=at_intake.queue_counters(deps, job),
-                                 idempotency=idempotency,
-                                 idempotency_ttl_s=int(cfg["IDEMPOTENCY_TTL_S"]))
+            prior = at_intake.store(deps, job, idempotency, int(cfg["IDEMPOTENCY_TTL_S"]))
             if prior is not None:
                 if limits is not None:
                     limits.release_open(tenant, job_id)
                 return prior, False
-            at_intake.after(deps, job)
             return job, True
         if creation is None:  # else stored before the admission
             _store_media(job, streamed, media, blobs)

@@ -63,8 +63,8 @@ class JobStore:
     # -- CRUD -------------------------------------------------------------------------------
     def create(self, job: dict, *, markers: tuple[str, ...] = (),
                in_same_transaction: Callable[[Any], None] | None = None,
-               idempotency: tuple[str, str] | None = None, idempotency_ttl_s: int = 0
-               ) -> dict | None:
+               idempotency: tuple[str, str] | None = None, idempotency_ttl_s: int = 0,
+               results: Callable[[list], None] | None = None) -> dict | None:
         """Write a new record with its index entry, counters and `markers` (e.g. the first
         step's enqueue marker) in one transaction; `in_same_transaction(pipe)` queues more (the
         first step's task message, so no record exists without one).
@@ -81,8 +81,12 @@ class JobStore:
         more = self._with_record(job, markers, in_same_transaction)
         key = self.keys.job(tenant, job["id"])
         if idempotency is None:
-            if not self.records.create(key, job, self.ttl_s, more)[0]:
+            # `results`: handed the transaction's replies (a GET queued there reads atomically)
+            done = self.records.create(key, job, self.ttl_s, more)
+            if not done[0]:
                 raise Conflict("job id already exists", code="job_exists")
+            if results is not None:
+                results(done)
             return None
         idem_key, body_hash = idempotency
         while True:

@@ -32,20 +32,37 @@ def content_key(job: dict) -> str:
 
 def from_verdict(deps: Any, job: dict, result: dict) -> dict | None:
     """-> the item the job was queued in (None: not queued)."""
+    pipe = deps.redis.pipeline(transaction=True)
+    read = queue_reads(pipe, deps, job, result)
+    return from_reads(deps, job, result, read(pipe.execute()))
+
+
+def queue_reads(pipe: Any, deps: Any, job: dict, result: dict) -> Any:
+    """Queue what a verdict's hook reads and writes first into `pipe` (a transaction the caller
+    sends: its own, or the one that stores a job settled at intake, `cache.at_intake`): the
+    open item of the content, its user reports (taken), and the verdict's audit entry, staged
+    (`audit_staging`: no round trip and no race for the chain's head per verdict). Returns a
+    function that picks (open item id, reports) out of the transaction's results."""
     ctx = Ctx(deps, job["tenant"])
     sha = content_key(job)
-    verdict = result.get("verdict")
-    pipe = ctx.r.pipeline(transaction=True)
+    first = len(pipe.command_stack)
     pipe.hget(ctx.k("open"), sha)
     pipe.lrange(ctx.k("reported", sha), 0, -1)
     pipe.delete(ctx.k("reported", sha))
-    # Staged with these reads, chained later in batches (`audit_staging`): no round trip and
-    # no contention for the chain's head per verdict.
     audit_staging.stage(pipe, ctx.keys, ctx.tenant, {
-        "type": "moderation.verdict", "actor": "pipeline", "job": job["id"], "verdict": verdict,
-        "decided_by": result.get("decided_by", "policy"), "policy": result.get("policy"),
-        "sha256": sha})
-    open_id, raw_reports, *_ = pipe.execute()
+        "type": "moderation.verdict", "actor": "pipeline", "job": job["id"],
+        "verdict": result.get("verdict"), "decided_by": result.get("decided_by", "policy"),
+        "policy": result.get("policy"), "sha256": sha})
+    return lambda results: (results[first], results[first + 1])
+
+
+def from_reads(deps: Any, job: dict, result: dict, read: tuple[Any, list]) -> dict | None:
+    """The rest of the hook, on what `queue_reads` read: queue the content when the verdict
+    says `review`, users reported it, it already has an open item, or it is sampled."""
+    ctx = Ctx(deps, job["tenant"])
+    sha = content_key(job)
+    verdict = result.get("verdict")
+    open_id, raw_reports = read
     reports = [json.loads(x) for x in raw_reports]
     source = None
     if reports:
