@@ -49,8 +49,13 @@ def store_kwargs(cfg: dict, extra: dict[str, str]) -> dict[str, Any]:
         "region": cfg.get("S3_REGION") or "us-east-1",
         "client_options": {"connect_timeout": timeout, "read_timeout": timeout,
                            "allow_http": endpoint.startswith("http://")},
+        # botocore's `standard` mode waits about 1, 2, 4... s between attempts; obstore's
+        # default starts at 0.1 s, which gave up on a server still starting (a connection
+        # refused five times in half a second) where boto3 rode it out.
         "retry_config": {"max_retries": max(0, attempts - 1),
-                         "retry_timeout": timeout * attempts},
+                         "retry_timeout": timeout * attempts,
+                         "backoff": {"init_backoff": timedelta(seconds=1), "base": 2,
+                                     "max_backoff": timedelta(seconds=20)}},
     }
     if endpoint:  # a custom endpoint is addressed path-style, as boto3's client is
         out.update(endpoint=endpoint, virtual_hosted_style_request=False)
