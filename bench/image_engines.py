@@ -26,13 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from bench._machine import rss_mb  # noqa: E402
 
 
 def images() -> dict[str, tuple[bytes, str]]:
@@ -69,9 +63,9 @@ def run(repeats: int) -> dict:
 
     cfg = config.load(environ={})
     mod = LocalModeration(cfg)
-    rss0 = _rss_mib()
+    rss0 = rss_mb([os.getpid()])
     models.warm_up(cfg=cfg)
-    rss_all = _rss_mib()
+    rss_all = rss_mb([os.getpid()])
     load = MachineLoad([os.getpid()])
     lat: dict[str, dict[str, list[float]]] = {}
     for name, (data, mime) in images().items():

@@ -26,6 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench._machine import rss_mb  # noqa: E402
+
 TEST = os.path.join(ROOT, "mmservice", "moderation", "heads", "data", "test.tsv")
 
 
@@ -37,14 +39,6 @@ def load_test() -> list[dict]:
         label, cat, lang, kind, text = line.rstrip("\n").split("\t", 4)
         rows.append({"label": label, "category": cat, "lang": lang, "kind": kind, "text": text})
     return rows
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _prf(tp: int, fp: int, fn: int, tn: int) -> dict:
@@ -156,9 +150,9 @@ def run(quiet: bool = False) -> dict:
 
     cfg = config.load(environ={})
     engine = LocalModeration(cfg)
-    rss_before = _rss_mib()
+    rss_before = rss_mb([os.getpid()])
     models.warm_up(cfg=cfg)
-    rss_all = _rss_mib()
+    rss_all = rss_mb([os.getpid()])
     q, errors = quality(engine, cfg)
     texts = [r["text"] for r in load_test()][:64]
     report = {"heads_version": heads_model.version(), "test_set": os.path.relpath(TEST, ROOT),
