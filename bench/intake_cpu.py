@@ -5,6 +5,8 @@ not a profiler: a profiler's per-call cost inflates call-heavy code (marshmallow
 times; these counters cost a few microseconds per request, so the shares hold.
 
 `.venv/bin/python bench/intake_cpu.py` (about 20 s; `BENCH_INTAKE_CPU_N`, 1,000 requests).
+`BENCH_INTAKE_CPU_KIND=hit`: the same for a text job answered from the result cache at intake
+(`cache.at_intake`: `200` with the settled job), its entry written before the run.
 Not part of `make bench`. Run it in an old worktree and here, alternately, for an A/B.
 Last line: API CPU per request inside Flask (ms).
 """
@@ -30,6 +32,9 @@ TARGETS = [
     ("mmservice.jobs.store", "JobStore", "create"),
     ("mmservice.jobs.store", "JobStore", "creation"),
     ("werkzeug.formparser", "FormDataParser", "parse"),
+    ("mmservice.cache.at_intake", None, "decide"),
+    ("mmservice.cache.at_intake", None, "store"),
+    ("mmservice.cache.at_intake", None, "after"),
     ("marshmallow.schema", "Schema", "dump"),
     ("flask.app", "Flask", "wsgi_app"),
 ]
@@ -58,6 +63,28 @@ def _wrap(module: str, cls: str | None, name: str) -> None:
     setattr(owner, name, counted)
 
 
+def _cached_text(app) -> bytes:
+    """A text job's body whose measurement is in the result cache, as a worker would have left
+    it (the provider's identity, the tenant's namespace)."""
+    import json
+    from dataclasses import asdict
+
+    from mmservice.cache import at_intake
+    from mmservice.cache.store import ResultCache
+    from mmservice.providers.base import RawModeration
+
+    deps = app.extensions["mms"].deps
+    fields = {"text": "you are a lovely person and I like your hat", "tasks": ["moderate"]}
+    info = {"kind": "text"}
+    p = at_intake.probe(deps, "default", fields, info, ["moderate"])
+    assert p is not None, "the cache at intake is off"
+    raw = RawModeration(category_scores={"harassment": 0.01, "hate": 0.0},
+                        assessed_categories=["harassment", "hate"], model="m", provider="p")
+    ResultCache(deps.redis, deps.store.keys, namespace=p.namespace, ttl_s=3600).put_many(
+        {name: asdict(raw) for name in p.names})
+    return json.dumps(fields).encode()
+
+
 def main() -> None:
     for target in TARGETS:
         _wrap(*target)
@@ -74,7 +101,12 @@ def main() -> None:
                           "RATE_LIMIT": "100000000/minute", "MAX_OPEN_JOBS": 10 ** 9,
                           "MAX_UPLOAD_BYTES_PER_DAY": 10 ** 15})
         headers = {"Authorization": "Bearer " + make_key(r.url)}
-        body, ctype = multipart({}, "file", "photo.jpg", jpeg_of_size(100 * 1024), "image/jpeg")
+        if os.environ.get("BENCH_INTAKE_CPU_KIND") == "hit":
+            body, ctype, status = _cached_text(app), "application/json", 200
+        else:
+            body, ctype = multipart({}, "file", "photo.jpg", jpeg_of_size(100 * 1024),
+                                    "image/jpeg")
+            status = 202
         client = app.test_client()
 
         def run(n: int) -> float:
@@ -82,7 +114,7 @@ def main() -> None:
             for _ in range(n):
                 resp = client.post("/v1/jobs", data=body,
                                    headers={"Content-Type": ctype, **headers})
-                assert resp.status_code == 202, resp.get_data()
+                assert resp.status_code == status, resp.get_data()
             return (time.process_time() - t0) * 1000 / n
 
         run(50)

@@ -30,8 +30,10 @@ def test_create_never_overwrites_and_commits_its_commands(rec):
     key = keys.job("t1", "a")
     created, n = records.create(key, {"v": 1}, 60, lambda pipe: pipe.incr(keys.metrics("n")))
     assert created and n == 1
-    created, n = records.create(key, {"v": 2}, 60, lambda pipe: pipe.incr(keys.metrics("n")))
-    assert not created and records.get(key) == {"v": 1}
+    refused = records.create(key, {"v": 2}, 60, lambda pipe: pipe.incr(keys.metrics("n")))
+    assert refused == [False] and records.get(key) == {"v": 1}
+    # the commands go with the record: none of them ran for the record that was not written
+    assert int(records.r.get(keys.metrics("n"))) == 1
     with pytest.raises(RecordMissing):
         records.get(keys.job("t1", "nope"))
 
