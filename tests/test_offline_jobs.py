@@ -83,7 +83,10 @@ def test_local_free_form_question_is_refused_clearly(offline):
 
 
 def test_local_speech_round_trip(offline):
-    said = "The quick brown fox jumps over the lazy dog."
+    # Whisper tiny.en hears this sentence exactly in every voice at speeds 0.8 and 1.0 (checked
+    # on two CPUs); the pangram it replaced came back as "quick roundfark stump ... lazy nog"
+    # on one of them (the int8 kernels differ by CPU), so the test judged the machine.
+    said = "Thank you for your order. Your package will arrive on Monday."
     job = offline.run({"text": said, "tasks": ["speak"], "options": {"format": "wav"}},
                       timeout=120)
     assert job["status"] == "succeeded", job
@@ -94,7 +97,7 @@ def test_local_speech_round_trip(offline):
     assert heard["status"] == "succeeded", heard
     tr = heard["results"]["transcription"]
     words = set(tr["text"].lower().replace(".", "").replace(",", "").split())
-    assert len(words & {"quick", "brown", "fox", "jumps", "lazy", "dog"}) >= 4, tr["text"]
+    assert len(words & {"thank", "order", "package", "arrive", "monday"}) >= 4, tr["text"]
     assert tr["segments"] and tr["segments"][-1]["end"] <= tr["duration_s"] + 0.5
     assert heard["results"]["moderation"]["inputs"] == ["transcript"]
     mod = heard["results"]["moderation"]
