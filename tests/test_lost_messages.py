@@ -237,3 +237,35 @@ def test_a_job_whose_message_was_lost_finishes_once_end_to_end(stack, stub):
     assert len(sent) == 1
     wait_until(lambda: s.redis.zcard("mms:queued_steps") == 0, 10, what="the index emptied")
     assert int(s.redis.hget("mms:metrics:jobs_finished", "succeeded") or 0) == 1
+
+
+def test_a_lost_fanout_part_is_republished_once_and_a_leased_one_is_left(env):
+    """A step that fanned out waits on its parts' messages: one lost (never taken by a part
+    task) is published again; one whose task took its lease has left the index."""
+    from mmservice.jobs import fanout
+    from mmservice.jobs import fanout_hash as fh
+    from mmservice.jobs.lost_messages import QueuedSweeper
+    from mmservice.steps import registry
+
+    deps, sent, _ = env
+    job = _job(deps, tasks=("transcribe",))
+    deps.store.update(job["tenant"], job["id"], lambda j: j.update(
+        status="running", task_status={"transcribe": "running"}))
+    step = registry.get("transcribe")
+    key = deps.store.keys.fanout(job["tenant"], job["id"], step.name)
+    batch = {"0": {"start": 0}, "1": {"start": 30, "queue": "audio"}}
+    fanout._publish(deps, job, step, key, batch)  # recorded, sent (here: to `sent`), marked
+    assert [args[3] for name, args, _kw in sent if name == registry.FANOUT_TASK] == ["0", "1"]
+    sent.clear()
+    prefix = f"{job['tenant']}/{job['id']}/transcribe"
+    assert sorted(_waiting(deps)) == [prefix, f"{prefix}#0", f"{prefix}#1"]
+    # part 1's task arrived and took its lease; part 0's message was lost
+    assert fanout._lease_part(deps, key, "1", "tok", f"{prefix}#1")
+    _age(deps)
+    one, two = QueuedSweeper(deps, "s1/1", age_s=AGE_S), QueuedSweeper(deps, "s2/2", age_s=AGE_S)
+    assert one.sweep() == {"republished": 1, "unindexed": 1, "in_queue": 0}  # the step: started
+    assert two.sweep()["republished"] == 0
+    assert sent == [(registry.FANOUT_TASK, [job["tenant"], job["id"], "transcribe", "0"],
+                     {"task_id": f"{job['id']}.transcribe.part0", "queue": "audio"})]
+    assert fh.lease(deps.redis, key, "0", "{}", (deps.store.keys.queued_steps(), f"{prefix}#0"))
+    assert _waiting(deps) == []
