@@ -143,6 +143,11 @@ class _Base(FirstSettings):
                                      "worker's heartbeat expired, and fails overdue jobs",
                                 gt=0)
     RECOVERY_BATCH: int = F(200, "Most index entries one recovery pass reads", ge=1)
+    QUEUED_REPUBLISH_AFTER_S: float = F(30.0, "A step published this long ago that has not "
+                                              "started, and whose message is no longer in its "
+                                              "queue (lost when Redis died), is published "
+                                              "again by the recovery pass; a copy of a slow "
+                                              "message does nothing", gt=0)
     STEP_REDIS_RETRY_MAX: int = F(20, "Retries of a step task that hit a Redis error",
                                   ge=0)
     STEP_REDIS_RETRY_BACKOFF_S: float = F(1.0, "First delay of those retries; doubled each "

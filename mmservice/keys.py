@@ -33,6 +33,11 @@ class Keys:
         """Marker: this step's message has been published once."""
         return f"{self.tenant(tenant)}:enq:{job_id}:{step}"
 
+    def queued_steps(self) -> str:
+        """Sorted set of `tenant/job/step` whose message was published and which has not
+        started, scored by when it was published (`mmservice.jobs.lost_messages`)."""
+        return f"{self.prefix}:queued_steps"
+
     def fanout(self, tenant: str, job_id: str, step: str) -> str:
         """Hash of a fanned-out step's plan and its parts' results."""
         return f"{self.tenant(tenant)}:fanout:{job_id}:{step}"

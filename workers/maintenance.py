@@ -91,19 +91,24 @@ def _sweeper() -> None:
 
 def _recovery() -> None:
     """Every `MMS_RECOVERY_SWEEP_S`: re-publish running steps whose worker died, fail overdue
-    jobs (`mmservice.jobs.recovery`). Every worker runs one; the claims make that safe."""
+    jobs (`mmservice.jobs.recovery`), re-publish waiting steps whose message was lost
+    (`mmservice.jobs.lost_messages`). Every worker runs one; the claims make that safe."""
+    from mmservice.jobs.lost_messages import QueuedSweeper
     from mmservice.jobs.recovery import Sweeper
     from workers.deps import get_deps
 
     deps = get_deps()
-    sweeper = Sweeper(deps, BEAT.name, int(deps.cfg["RECOVERY_BATCH"]))
+    batch = int(deps.cfg["RECOVERY_BATCH"])
+    sweeper = Sweeper(deps, BEAT.name, batch)
+    waiting = QueuedSweeper(deps, BEAT.name, float(deps.cfg["QUEUED_REPUBLISH_AFTER_S"]), batch)
     while not BEAT.stop.wait(float(deps.cfg["RECOVERY_SWEEP_S"])):
-        try:
-            done = sweeper.sweep()
-            if done["requeued"] or done["reaped"]:
-                log.info("recovery pass", extra=done)
-        except Exception:  # noqa: BLE001 - Redis down: try again next pass
-            log.warning("recovery pass failed", exc_info=True)
+        for what, one in (("recovery pass", sweeper), ("lost-message pass", waiting)):
+            try:
+                done = one.sweep()
+                if done.get("requeued") or done.get("reaped") or done.get("republished"):
+                    log.info(what, extra=done)
+            except Exception:  # noqa: BLE001 - Redis down: try again next pass
+                log.warning("%s failed", what, exc_info=True)
 
 
 def _warm_up(queues: list[str]) -> None:

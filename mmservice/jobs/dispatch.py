@@ -3,16 +3,20 @@
 Why an enqueue-once marker: a step is enqueued by exactly one writer (the API for the first step,
 the finishing step for the next). A re-delivered step message that finds its work done calls
 `advance` again; the marker keeps that from enqueuing the next step twice. Crash recovery is the
-broker's job (`acks_late` redelivers the unacked message), not a second enqueue.
+broker's job (`acks_late` redelivers the unacked message), and a message lost outright (taken
+off its queue by a worker when Redis died) is re-published by the sweep of waiting steps
+(`jobs.lost_messages`), never by a second enqueue here.
 """
 from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from mmservice.jobs import lost_messages
 from mmservice.keys import DEFAULT as KEYS
 from mmservice.keys import Keys
 from mmservice.steps import registry
@@ -111,11 +115,18 @@ def make_enqueue_step(celery_app: Any, redis_client, ttl_s: int,
     if publish is None:
         def publish(name: str, args: list, task_id: str, queue: str) -> None:
             celery_app.send_task(name, args=args, task_id=task_id, queue=queue)
+    mark = redis_client.register_script(lost_messages.MARK_AND_INDEX_LUA)
 
     def enqueue_step(job: dict, step: str, *, marked: bool = False) -> None:
-        """`marked`: the caller already wrote the marker (the API does, with the job record)."""
+        """`marked`: the caller already wrote the marker (the API does, with the job record).
+        The marker and the step's entry among the waiting steps are one script (one round
+        trip, as the marker alone was): a message lost from here on is re-published by the
+        sweep (`jobs.lost_messages`), a publisher that dies right after the marker included."""
         marker = marker_key(job, step, keys)
-        if not marked and not redis_client.set(marker, 1, nx=True, ex=ttl_s):
+        if not marked and not int(mark(keys=[marker, keys.queued_steps()],
+                                       args=[ttl_s, time.time(),
+                                             lost_messages.member(job["tenant"], job["id"],
+                                                                  step)])):
             return
         try:
             publish(*step_task(job, step))

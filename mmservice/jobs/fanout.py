@@ -23,6 +23,10 @@ never stitches a plan that is still growing. A split that dies mid-stream (its w
 is run again by the recovery sweep: its part ids are stable, so the re-run records nothing
 twice and sends only the parts whose message was never sent; results already saved stay.
 
+A part whose message vanished (taken off its queue when Redis died, never recorded as unacked)
+is published again by the sweep of waiting work (`jobs.lost_messages`): a part enters its index
+with its `_sent` mark and leaves it with its lease.
+
 A part may name its own `queue` (a video's frames go to `vision`, its soundtrack's chunks to
 `audio`) and its `kind`: the hash then counts `_found:<kind>` and `_done:<kind>`, which
 `progress` reads for a running job's answer.
@@ -39,6 +43,7 @@ from typing import Any
 from mmservice import logs
 from mmservice.errors import MMSError
 from mmservice.jobs import fanout_hash as fh
+from mmservice.jobs.lost_messages import part_member
 from mmservice.steps import registry
 
 log = logging.getLogger("mmservice.fanout")
@@ -123,7 +128,8 @@ def _send(deps: Any, job: dict, step: registry.Step, key: str, ids: list[str],
         deps.send_task(registry.FANOUT_TASK, [job["tenant"], job["id"], step.name, pid],
                        task_id=f"{job['id']}.{step.name}.part{pid}",
                        queue=part.get("queue") or step.queue)
-        fh.mark_sent(deps.redis, key, pid)
+        fh.mark_sent(deps.redis, key, pid, (deps.store.keys.queued_steps(),  # if it is lost
+                                            part_member(job["tenant"], job["id"], step.name, pid)))
 
 
 def run_part(deps: Any, tenant: str, job_id: str, step_name: str, pid: str,
@@ -149,7 +155,7 @@ def run_part(deps: Any, tenant: str, job_id: str, step_name: str, pid: str,
     if r.hexists(key, pid):
         every = fh.all_done(r, key)
     else:
-        if not _lease_part(deps, key, pid, token):
+        if not _lease_part(deps, key, pid, token, part_member(tenant, job_id, step_name, pid)):
             return "part-running-elsewhere"
         try:
             value = {"ok": step.module().run_part(job, part, deps)}
@@ -184,8 +190,9 @@ def _stitch(deps: Any, job: dict, step: registry.Step, key: str) -> str:
     return outcome
 
 
-def _lease_part(deps: Any, key: str, pid: str, token: str) -> bool:
-    """Take the part's lease unless another execution holds it under a live worker."""
+def _lease_part(deps: Any, key: str, pid: str, token: str, member: str = "") -> bool:
+    """Take the part's lease unless another execution holds it under a live worker; `member`:
+    the part's entry among the waiting work, which it leaves (`jobs.lost_messages`)."""
     from mmservice.jobs import recovery
 
     # When it started and whether the split was still running then: the overlap of decoding
@@ -193,7 +200,8 @@ def _lease_part(deps: Any, key: str, pid: str, token: str) -> bool:
     me = json.dumps({"runner": recovery.runner(), "token": token, "at": time.time(),
                      "split_open": not deps.redis.hexists(key, "_final")})
     field = f"_run:{pid}"
-    if deps.redis.hsetnx(key, field, me):
+    if fh.lease(deps.redis, key, pid, me,
+                (deps.store.keys.queued_steps(), member) if member else None):
         return True
     raw = deps.redis.hget(key, field)
     holder = json.loads(raw) if raw else {}

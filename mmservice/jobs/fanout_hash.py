@@ -99,8 +99,26 @@ def unsent(r: Any, key: str) -> list[str]:
     return [n[6:] for n in names if n.startswith("_part:") and f"_sent:{n[6:]}" not in names]
 
 
-def mark_sent(r: Any, key: str, pid: str) -> None:
-    r.hset(key, f"_sent:{pid}", 1)
+def mark_sent(r: Any, key: str, pid: str, waiting: tuple[str, str] | None = None) -> None:
+    """The part's message was published; `waiting`: (index, member) of the waiting work it
+    enters in the same transaction (`jobs.lost_messages`)."""
+    with r.pipeline(transaction=waiting is not None) as p:
+        p.hset(key, f"_sent:{pid}", 1)
+        if waiting is not None:
+            p.zadd(waiting[0], {waiting[1]: time.time()})
+        p.execute()
+
+
+def lease(r: Any, key: str, pid: str, holder: str, waiting: tuple[str, str] | None = None
+          ) -> bool:
+    """Take part `pid`'s lease if nobody holds it (whether it was taken); `waiting`: (index,
+    member) the part leaves in the same transaction, as its message has arrived."""
+    if waiting is None:
+        return bool(r.hsetnx(key, f"_run:{pid}", holder))
+    with r.pipeline(transaction=True) as p:
+        p.hsetnx(key, f"_run:{pid}", holder)
+        p.zrem(*waiting)
+        return bool(p.execute()[0])
 
 
 def part(r: Any, key: str, pid: str) -> dict | None:

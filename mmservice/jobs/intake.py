@@ -1,27 +1,25 @@
 """Turning a validated request into a stored job: media checks, blob write, record, idempotency.
 
 Why a plain function: the API view, the CLI and tests call the same code, and the view stays a
-thin parse -> submit -> 202. Nothing here talks to Celery; `enqueue` is passed in.
+thin parse -> submit -> 202. Nothing here talks to Celery; `enqueue` is passed in. The checks
+of the request's URLs (data:, image, video, webhook) are `jobs.input_urls`.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 from mmservice.cache import at_intake
 from mmservice.errors import Conflict, Invalid, MMSError, PayloadTooLarge, UnsupportedMedia
 from mmservice.jobs import capability_check
 from mmservice.jobs.admission import EXISTS, NO_POLICY, OPEN_FULL, OVER_BYTES, Admission
 from mmservice.jobs.deps import Deps
+from mmservice.jobs.input_urls import check_image_url, check_webhook_url, decode_data_url
 from mmservice.jobs.store import Creation, new_job_id, now_iso
 from mmservice.media.inspect import inspect_media, inspect_media_file
-from mmservice.netguard import check_url
 from mmservice.policies.model import BUILTIN
 from mmservice.policies.store import not_usable
 from mmservice.steps.registry import plan_tasks
@@ -37,56 +35,6 @@ class Upload:
     declared_mime: str | None
     file: BinaryIO | None = None
     size: int = 0
-
-
-def decode_data_url(url: str, max_bytes: int) -> bytes:
-    head, sep, payload = url.partition(",")
-    if not sep or not head.lower().startswith("data:") or not head.lower().endswith(";base64"):
-        raise Invalid("a data: URL must be base64 encoded (data:<mime>;base64,<data>)",
-                      code="invalid_data_url", field="image_url")
-    if len(payload) * 3 // 4 > max_bytes:
-        raise PayloadTooLarge(f"image is larger than {max_bytes} bytes", code="image_too_large",
-                              field="image_url")
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise Invalid("image_url data is not valid base64", code="invalid_base64",
-                      field="image_url") from None
-
-
-IMAGE_URL_RULE = ("image_url must be a data: URL or an https URL (http only when "
-                  "MMS_ALLOW_PRIVATE_URLS is set)")
-
-
-def _scheme(url: str) -> str:
-    try:
-        return urlsplit(url).scheme.lower()
-    except ValueError:
-        return ""
-
-
-def check_image_url(url: str, cfg: dict, field: str = "image_url") -> None:
-    """One rule, one message: https; http too when the operator allow-listed private hosts
-    (a test or an intranet setup); the address is checked again when the worker fetches.
-    The same rule holds for `video_url` (`field`)."""
-    allow = cfg.get("ALLOW_PRIVATE_URLS")
-    schemes = ("https", "http") if allow else ("https",)
-    if _scheme(url) not in schemes:
-        raise Invalid(IMAGE_URL_RULE.replace("image_url", field), code="url_not_allowed",
-                      field=field)
-    check_url(url, allow, field=field, resolve=False, schemes=schemes,
-              allow_setting="MMS_ALLOW_PRIVATE_URLS")
-
-
-def check_webhook_url(url: str, cfg: dict) -> None:
-    """The delivery-time SSRF check, moved forward to POST for what is known now (scheme,
-    credentials, literal private addresses, `localhost`); hostnames are resolved again at each
-    delivery (DNS may change)."""
-    if _scheme(url) not in ("http", "https"):
-        raise Invalid("webhook_url must be an http or https URL", code="invalid_url",
-                      field="webhook_url")
-    check_url(url, cfg.get("WEBHOOK_ALLOWLIST"), field="webhook_url", resolve=False,
-              schemes=("https", "http"), allow_setting="MMS_WEBHOOK_ALLOWLIST")
 
 
 def request_hash(fields: dict, media_sha: str | None) -> str:

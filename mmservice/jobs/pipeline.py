@@ -14,7 +14,7 @@ import redis
 
 from mmservice import logs, metrics
 from mmservice.errors import MMSError, NotFound
-from mmservice.jobs import recovery
+from mmservice.jobs import lost_messages, recovery
 from mmservice.jobs.deps import Deps
 from mmservice.jobs.store import TERMINAL, now_iso
 from mmservice.steps import registry
@@ -144,6 +144,7 @@ def run_step(tenant: str, job_id: str, step: str, deps: Deps, token: str = "") -
 
     def index(pipe, j: dict, _result) -> None:
         recovery.queue_running(pipe, deps, j, step)
+        lost_messages.queue_started(pipe, deps.store.keys, j, [step])  # its message arrived
 
     try:
         job = deps.store.update(tenant, job_id, start, in_same_transaction=index)

@@ -13,9 +13,11 @@ timeout stays as the last resort (a sweeper dying between claim and publish).
 
 Not covered here: a step whose message a worker received but had not started when it died (in
 the broker's unacked hash), and fan-out parts (`mmservice.jobs.fanout`): the broker's
-visibility timeout (a minute by default) returns those messages to their queue. That timeout
-can be short because a copy of a message whose step still runs under a live worker does
-nothing (`runs_elsewhere`; parts hold a lease of the same kind).
+visibility timeout (a minute by default) returns those messages to their queue. A step message
+that vanished outright (never recorded as unacked) is `mmservice.jobs.lost_messages`'s; a
+re-run published here enters its index with the claim, in case that message is lost too. The
+visibility timeout can be short because a copy of a message whose step still runs under a live
+worker does nothing (`runs_elsewhere`; parts hold a lease of the same kind).
 """
 from __future__ import annotations
 
@@ -78,8 +80,12 @@ def queue_running(pipe: Any, deps: Deps, job: dict, step: str) -> None:
 
 
 def queue_done(pipe: Any, deps: Deps, job: dict, steps: list[str]) -> None:
-    """Inside the transaction that ends `steps` (recorded, failed, settled): unindex them."""
+    """Inside the transaction that ends `steps` (recorded, failed, settled): unindex them
+    (from the waiting steps too: a failed job's pending steps never start)."""
+    from mmservice.jobs import lost_messages
+
     pipe.zrem(running_key(deps), *[_member(job, s) for s in steps])
+    lost_messages.queue_started(pipe, deps.store.keys, job, steps)
 
 
 def unindex(deps: Deps, job: dict, step: str) -> None:
@@ -141,8 +147,13 @@ class Sweeper:
                 raise _Lost()
             j["_runner"][step] = f"{REQUEUED}{self.me}"
 
+        def index(pipe: Any, j: dict, _result: Any) -> None:  # in case this message is lost
+            from mmservice.jobs import lost_messages
+
+            lost_messages.queue_waiting(pipe, self.deps.store.keys, j, step)
+
         try:
-            self.deps.store.update(job["tenant"], job["id"], claim)
+            self.deps.store.update(job["tenant"], job["id"], claim, in_same_transaction=index)
         except (_Lost, NotFound):
             return 0
         name, args, task_id, queue = step_task(job, step)

@@ -18,6 +18,7 @@ import redis
 
 from mmservice import metrics
 from mmservice.errors import Conflict, NotFound
+from mmservice.jobs import lost_messages
 from mmservice.keys import Keys
 from mmservice.queued_commands import recorded
 from mmservice.records import RecordMissing, RedisRecords, SameTransaction
@@ -107,7 +108,8 @@ class JobStore:
     def _with_record(self, job: dict, markers: tuple[str, ...],
                      in_same_transaction: Callable[[Any], None] | None) -> Callable[[Any], None]:
         """What is committed with a new record: its index entry, its place among the open
-        jobs, the counters, the `markers` and whatever the caller queues."""
+        jobs, its first step's entry among the waiting steps (`jobs.lost_messages`), the
+        counters, the `markers` and whatever the caller queues."""
         def more(pipe: Any) -> None:
             for key in markers:
                 pipe.set(key, "1", ex=self.ttl_s)
@@ -120,6 +122,8 @@ class JobStore:
                 self.queue_settled(pipe, job)
             else:
                 pipe.sadd(self.keys.open_jobs(job["tenant"]), job["id"])  # until it settles
+                # its first step waits for its message: swept if that message is lost
+                lost_messages.queue_waiting(pipe, self.keys, job, job["tasks"][0])
         return more
 
     def creation(self, job: dict, *, markers: tuple[str, ...] = (),
