@@ -72,9 +72,12 @@ def create_moderation():
     svc, who, cfg = services(), tenant(), tenant_cfg()
     body = _json_body()
     items, images = moderations.parse(body, cfg)
-    ref = moderations.policy_ref(svc.deps.policies, who, request.headers.get(POLICY_HEADER))
-    _ran_on("moderate")
-    out, _ = calls.run(svc, "moderate", who, {"items": items, "policy": ref}, images, _gone)
+    name = request.headers.get(POLICY_HEADER)
+    if _ran_on("moderate") == "api":
+        ref, out = calls.moderate_here(svc, who, items, images, name)
+    else:
+        ref = moderations.policy_ref(svc.deps.policies, who, name)
+        out, _ = calls.run(svc, "moderate", who, {"items": items, "policy": ref}, images, _gone)
     results = out["results"]
     for n, (item, res) in enumerate(zip(items, results)):
         records.count(svc, who, "moderation", res)
