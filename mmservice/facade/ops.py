@@ -13,6 +13,7 @@ from typing import Any
 
 from mmservice.cache.steps import StepCache, for_step, mark
 from mmservice.capabilities.moderate import Content
+from mmservice.providers import cancel
 
 Result = tuple[dict[str, Any], bytes | None]
 
@@ -74,7 +75,9 @@ def transcribe(deps: Any, tenant: str, params: dict, media: list[bytes]) -> Resu
                              max_chunk_s=float(cfg["TRANSCRIPTION_MAX_CHUNK_S"]),
                              overlap_s=float(cfg["TRANSCRIPTION_CHUNK_OVERLAP_S"]))
         with ThreadPoolExecutor(max_workers=min(4, len(chunks))) as pool:
-            parts = list(pool.map(lambda c: one(*export_chunk(segment, c)), chunks))
+            # The pool's threads carry the request's token: a client that hangs up ends them.
+            parts = list(pool.map(cancel.carry(lambda c: one(*export_chunk(segment, c))),
+                                  chunks))
         result = stitch(list(zip(chunks, parts)))
     out = formatted(result, "verbose_json", duration or None)
     out["usage"] = {**(result.get("usage") or {}), "audio_seconds": out["duration_s"]}

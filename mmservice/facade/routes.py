@@ -29,6 +29,14 @@ def _gone() -> bool:
     return calls.client_gone(request.environ)
 
 
+def _watched() -> Any:
+    """Upstream calls made in the block end when the client hangs up (`providers.cancel`)."""
+    from mmservice.providers import cancel
+
+    env = request.environ
+    return cancel.watching(env.get("gunicorn.socket") or env.get("werkzeug.socket"))
+
+
 def _ran_on(op: str) -> str:
     """Where this call runs (`calls.run`), for its audit entry."""
     where = "worker" if calls.local(services().cfg, op) else "api"
@@ -74,7 +82,8 @@ def create_moderation():
     items, images = moderations.parse(body, cfg)
     name = request.headers.get(POLICY_HEADER)
     if _ran_on("moderate") == "api":
-        ref, out = calls.moderate_here(svc, who, items, images, name)
+        with _watched():
+            ref, out = calls.moderate_here(svc, who, items, images, name)
     else:
         ref = moderations.policy_ref(svc.deps.policies, who, name)
         out, _ = calls.run(svc, "moderate", who, {"items": items, "policy": ref}, images, _gone)
@@ -123,10 +132,11 @@ def create_chat_completion():
     provider = svc.providers.get("vision")
     stream = bool(body.get("stream"))
     _note(model=body["model"], stream=stream)
-    resp = passthrough.open_call(provider, "/chat/completions", body, stream=stream)
+    with _watched():
+        resp = passthrough.open_call(provider, "/chat/completions", body, stream=stream)
+        data = b"" if stream else resp.content
     ctype = resp.headers.get("content-type", "application/json")
     if not stream:
-        data = resp.content
         try:
             usage = resp.json().get("usage") or {}
         except ValueError:
@@ -150,7 +160,8 @@ def _transcription(task: str) -> Response:
     svc, who = services(), tenant()
     params, data = audio.parse_transcription(request.form, request.files, tenant_cfg(), task)
     _ran_on("transcribe")
-    result, _ = calls.run(svc, "transcribe", who, params, [data], _gone)
+    with _watched():
+        result, _ = calls.run(svc, "transcribe", who, params, [data], _gone)
     records.count(svc, who, "transcription", result)
     _note(model=result.get("model"), audio_seconds=result.get("duration_s"),
           cached=bool(result.get("cached")))
@@ -189,7 +200,8 @@ def create_speech():
                 "response_format": params["format"], "speed": params["speed"]}
         if params["instructions"]:
             body["instructions"] = params["instructions"]
-        resp = passthrough.open_call(provider, "/audio/speech", body, stream=True)
+        with _watched():
+            resp = passthrough.open_call(provider, "/audio/speech", body, stream=True)
         records.count(svc, who, "speech", {"model": provider.model, "usage": usage})
         chunks = passthrough.relay(resp, lambda tail: None)
         return _with_id(Response(stream_with_context(chunks), content_type=resp.headers.get(
