@@ -101,3 +101,23 @@ def test_usage_and_cache_counters_are_exact_once_the_writer_drained(s):
     # One row (capability, upstream, model), every call counted once.
     rows = [row for row in usage["data"] if row["capability"] == "moderation"]
     assert len(rows) == 1 and rows[0]["requests"] == 17
+
+
+def test_the_writers_batch_reads_the_audit_head_and_staged_events_still_go_first(s):
+    """The writer reads the chain's head in its counters' transaction (no read of its own);
+    events staged before (a verdict's entry, `audit_staging`) must still be chained first."""
+    from mmservice import audit, audit_staging
+
+    svc = s.api.app.extensions["mms"]
+    writer, keys, tenant = writer_for(svc), svc.store.keys, "rt-audit"
+    post = _tenant_client(s, tenant)
+    post(f"first {time.time()}")  # the plain path: nothing staged
+    assert writer.drain()
+    pipe = s.redis.pipeline()
+    audit_staging.stage(pipe, keys, tenant, {"type": "test.staged", "actor": "test"})
+    pipe.execute()
+    post(f"second {time.time()}")
+    assert writer.drain()
+    types = [e["event"]["type"] for e in audit.read(s.redis, keys, tenant, limit=100)]
+    assert types == ["facade.create_moderation", "test.staged", "facade.create_moderation"]
+    assert audit.verify(s.redis, keys, tenant) == (True, None)

@@ -8,9 +8,10 @@ chain stays exactly as verifiable and a busy process contends for the head once 
 
 The same thread writes each call's counters (usage, `accounting.writes_for`; the result cache's
 lookups, `metrics.Recorder.cache_lookups`): a call queues a function that adds its increments to
-a pipeline, and the thread runs every queued one into one MULTI/EXEC per batch, before that
-batch's audit entries. Increments add up in any order, so the totals are exactly what the calls
-counted, for two round trips a request no longer waits for.
+a pipeline, and the thread runs every queued one into one MULTI/EXEC per batch, which also reads
+the batch's tenants' audit heads (`audit.queue_head_read`), so a batch costs two round trips (that
+transaction, then one append script per tenant). Increments add up in any order, so the totals
+are exactly what the calls counted, for two round trips a request no longer waits for.
 
 The cost: an entry or a count is written a moment after its answer (`drain()` is the signal
 tests wait on), and what is still queued when the process is killed is lost (a clean stop
@@ -90,11 +91,11 @@ class AuditWriter:
                     counts.append(event)
                 else:
                     by_tenant.setdefault(tenant, []).append(event)
-            if counts:
-                self._count(counts)
+            heads = self._count_and_read(counts, list(by_tenant))
             for tenant, events in by_tenant.items():
                 try:
-                    audit.append_many(self.r, self.keys, tenant, events)
+                    audit.append_many(self.r, self.keys, tenant, events,
+                                      **({"head": heads[tenant]} if tenant in heads else {}))
                 except Exception:  # noqa: BLE001 - logged; the writer must keep running
                     log.warning("facade audit entries not written", exc_info=True,
                                 extra={"tenant": tenant, "entries": len(events)})
@@ -102,15 +103,24 @@ class AuditWriter:
                 self._pending -= len(batch)
                 self._done.notify_all()
 
-    def _count(self, counts: list[Callable[[Any], None]]) -> None:
+    def _count_and_read(self, counts: list[Callable[[Any], None]],
+                        tenants: list[str]) -> dict[str, Any]:
+        """The batch's increments, and each tenant's audit head (`audit.queue_head_read`), in
+        one transaction: one round trip. -> tenant: the head for `append_many` (none when the
+        read failed: `append_many` reads it itself)."""
         try:
             pipe = self.r.pipeline(transaction=True)
             for queue_increments in counts:
                 queue_increments(pipe)
-            pipe.execute()
+            n = len(pipe)
+            picks = [audit.queue_head_read(pipe, self.keys, t) for t in tenants]
+            replies = pipe.execute()[n:]
         except Exception:  # noqa: BLE001 - logged; the writer must keep running
             log.warning("facade counters not written", exc_info=True,
                         extra={"calls": len(counts)})
+            return {}
+        return {t: pick(*replies[2 * i:2 * i + 2]) for i, (t, pick) in
+                enumerate(zip(tenants, picks))}
 
 
 class _Deferred:
