@@ -21,7 +21,8 @@ Only the socket in use by the cancelled request's own thread is ever shut down: 
 connection between two calls belongs to no token.
 
 Limits: calls through an HTTP proxy (`HTTPS_PROXY`) use httpx's proxy transport, not this backend,
-and run to their timeout; so do calls on threads that did not carry the token (`carry`).
+and run to their timeout; so do calls on threads that did not carry the token (`carry`), and
+calls of a client whose socket cannot be peeked at (TLS terminated by the API server itself).
 """
 from __future__ import annotations
 
@@ -178,14 +179,36 @@ def http_client() -> Any:
 
 
 # -- the watcher ---------------------------------------------------------------------------------
+_ARMED = select.EPOLLRDHUP | select.EPOLLONESHOT
+
+
+def _at_eof(sock: socket.socket) -> bool | None:
+    """True: the peer closed; False: it is there (nothing to read); None: cannot tell (bytes
+    are waiting, or a socket that does not peek, e.g. TLS)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except ValueError:
+        return None
+    except OSError:  # reset
+        return True
+
+
 class _Watcher:
     """One thread per process blocked in `epoll.poll`, cancelling the tokens of the client
-    sockets that closed."""
+    sockets that closed.
+
+    Why each event is checked on the socket (a peek) before anything is cancelled: an event
+    names a file descriptor, and the request that registered it may have ended and its number
+    gone to a new connection between `poll` returning and the lock being taken. A socket with
+    nothing to read is still there: it is re-armed (one-shot registration, so a socket whose
+    state cannot be told never makes the thread spin)."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.epoll = select.epoll()
-        self.tokens: dict[int, Token] = {}
+        self.watched: dict[int, tuple[socket.socket, Token]] = {}
         self.lock = threading.Lock()
         threading.Thread(target=self._run, name="client-hangups", daemon=True).start()
 
@@ -193,24 +216,32 @@ class _Watcher:
         while True:
             for fd, _ in self.epoll.poll():
                 with self.lock:
-                    token = self.tokens.pop(fd, None)
-                    if token is not None:
+                    sock, token = self.watched.get(fd, (None, None))
+                    if sock is None or token is None:
+                        continue
+                    eof = _at_eof(sock)
+                    if eof:
+                        del self.watched[fd]
                         self.epoll.unregister(fd)
-                if token is not None:
+                    elif eof is False:
+                        self.epoll.modify(fd, _ARMED)
+                if eof:
                     token.cancel()
 
-    def add(self, fd: int, token: Token) -> bool:
+    def add(self, sock: socket.socket, token: Token) -> int:
+        """-> the registered file descriptor, or -1 (closed, or watched already)."""
         with self.lock:
             try:
-                self.epoll.register(fd, select.EPOLLRDHUP)
-            except OSError:  # closed, or watched already: not watched again
-                return False
-            self.tokens[fd] = token
-            return True
+                fd = sock.fileno()
+                self.epoll.register(fd, _ARMED)
+            except (OSError, ValueError):
+                return -1
+            self.watched[fd] = (sock, token)
+            return fd
 
     def remove(self, fd: int) -> None:
         with self.lock:
-            if self.tokens.pop(fd, None) is not None:
+            if self.watched.pop(fd, None) is not None:
                 self.epoll.unregister(fd)
 
 
@@ -236,17 +267,11 @@ def watching(sock: socket.socket | None) -> Iterator[Token]:
     token = Token()
     watcher, fd = None, -1
     if sock is not None:
-        try:
-            fd = sock.fileno()
-        except (OSError, ValueError):
-            fd = -1
-        if fd >= 0:
-            watcher = _the_watcher()
-            if not watcher.add(fd, token):
-                watcher = None
+        watcher = _the_watcher()
+        fd = watcher.add(sock, token)
     try:
         with bound(token):
             yield token
     finally:
-        if watcher is not None:
+        if watcher is not None and fd >= 0:
             watcher.remove(fd)
