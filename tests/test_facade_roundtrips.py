@@ -74,8 +74,14 @@ def test_lists_shadows_and_the_default_policy_still_apply_on_the_prefetched_read
     post = _tenant_client(s, tenant)
     listed = post("a quuxly hello").get_json()["results"][0]
     assert listed["mmservice"]["decided_by"] == "list" and listed["flagged"] is True
-    judged = post(f"you idiot {time.time()}")
+    with counting() as trips:
+        judged = post(f"you idiot {time.time()}")
     assert judged.headers["x-mmservice-policy"] == "rt-default@1"  # the default, unnamed
+    # The default policy's version is read once (resolved, then judged on the same record:
+    # one PIPELINE(HMGET,GET) + HGET, not two); then the list records, the term list's version,
+    # the cache write of the miss, the shadow policy's version and its agree/disagree counter.
+    assert trips.names() == ["EVALSHA", PREFETCH, "PIPELINE(HMGET,GET)", "HGET", "MGET", "MGET",
+                             "SET", "PIPELINE(HMGET,GET)", "HGET", "HINCRBY"], trips.names()
     assert judged.headers["x-mmservice-verdict"] == "block"
     # The shadow policy judged it too (allow, under its high lines): counted as a disagreement.
     assert int(r.hget(shadow_key, shadow_field) or 0) == shadows_before + 1

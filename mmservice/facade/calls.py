@@ -94,11 +94,11 @@ def moderate_here(svc: Any, tenant: str, items: list[dict], media: list[bytes],
 
     deps = api_deps(svc)
     reads = prefetch.read(deps, tenant, items, media)
-    ref = moderations.policy_ref(deps.policies, tenant,
-                                 policy_name or reads.default_policy or BUILTIN)
+    ref, record = moderations.policy_record(deps.policies, tenant,
+                                            policy_name or reads.default_policy or BUILTIN)
     recorder = writer_for(svc).recorder(deps.store.keys.prefix)
     caches = [prefetch.step_cache(deps, reads, recorder) for _ in items]
-    out, _ = ops.moderate(prefetch.judging_deps(deps, reads), tenant,
+    out, _ = ops.moderate(prefetch.judging_deps(deps, reads, record), tenant,
                           {"items": items, "policy": ref}, media, caches)
     return ref, out
 

@@ -9,9 +9,10 @@ wrappers the intake path already uses for the same purpose (`cache.at_intake._Li
 `_Shadows`) and a `ResultCache` that answers the prefetched names from memory.
 
 What is not prefetched keeps its own round trip, as before: a named (not builtin) policy's
-record, the records of lists that exist, the stored versions of shadow policies, a cache write
-after a miss. So a tenant with no lists, no shadows and the builtin policy is judged on one
-pipelined read; the others pay only for what they have.
+record (read once: resolving it hands the record to the judgment, `_Known`), the records of
+lists that exist, the stored versions of shadow policies, a cache write after a miss. So a
+tenant with no lists, no shadows and the builtin policy is judged on one pipelined read; the
+others pay only for what they have.
 
 Only the API path uses this (`calls.run` with the openai provider); a call handed to a worker
 is judged there as a job step is.
@@ -58,6 +59,7 @@ class Preloaded(ResultCache):
 class Reads:
     """What one pipeline read for a tenant's moderation."""
 
+    tenant: str
     default_policy: str | None
     list_names: tuple[str, ...]
     shadow_names: tuple[str, ...]
@@ -108,15 +110,34 @@ def read(deps: Any, tenant: str, items: list[dict], media: list[bytes]) -> Reads
             values[name] = decode(blob) if isinstance(blob, bytes) and blob else None
         except (ValueError, zlib.error):  # an entry from another version: a miss
             values[name] = None
-    return Reads(default.decode() if default else None,
+    return Reads(tenant, default.decode() if default else None,
                  tuple(sorted(n.decode() for n in lists)),
                  tuple(sorted(n.decode() for n in shadows)), values, namespace, cache_on)
 
 
-def judging_deps(deps: Any, reads: Reads) -> Any:
-    """`deps` whose list matcher and policy store answer the names `reads` holds."""
+class _Known:
+    """The policy store, with the version record the facade resolved (`policy_record`): the
+    judgment's read of that version is answered from it."""
+
+    def __init__(self, store: Any, tenant: str, record: dict[str, Any]):
+        self.store, self.tenant, self.record = store, tenant, record
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def get(self, tenant: str, name: str, version: int | None = None) -> dict[str, Any]:
+        rec = self.record
+        if (tenant, name, version) == (self.tenant, rec["name"], rec["version"]):
+            return rec
+        return self.store.get(tenant, name, version)
+
+
+def judging_deps(deps: Any, reads: Reads, record: dict[str, Any] | None = None) -> Any:
+    """`deps` whose list matcher and policy store answer the names `reads` holds (and the
+    resolved policy version `record`, when not the builtin one)."""
     if deps.policies is not None:
-        deps = dataclasses.replace(deps, policies=_Shadows(deps.policies, reads.shadow_names))
+        store = deps.policies if record is None else _Known(deps.policies, reads.tenant, record)
+        deps = dataclasses.replace(deps, policies=_Shadows(store, reads.shadow_names))
     if deps.lists is not None:
         deps = dataclasses.replace(deps, lists=_Lists(deps.lists, reads.list_names))
     return deps
