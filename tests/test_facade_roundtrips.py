@@ -35,7 +35,7 @@ def _tenant_client(s, tenant: str):
     key = make_key(app.extensions["mms"].cfg["REDIS_URL"], tenant=tenant)
     c = app.test_client()
 
-    def post(text: str, **headers: str):
+    def post(text: str | list[str], **headers: str):
         r = c.post("/v1/moderations", json={"input": text},
                    headers={"Authorization": f"Bearer {key}", **headers})
         assert r.status_code == 200, r.data
@@ -127,3 +127,13 @@ def test_the_writers_batch_reads_the_audit_head_and_staged_events_still_go_first
     types = [e["event"]["type"] for e in audit.read(s.redis, keys, tenant, limit=100)]
     assert types == ["facade.create_moderation", "test.staged", "facade.create_moderation"]
     assert audit.verify(s.redis, keys, tenant) == (True, None)
+
+
+def test_a_text_twice_in_one_request_is_measured_once(s, stub):
+    """The second item finds what the first measured (as it did when each item looked up)."""
+    post = _tenant_client(s, "rt-twice")
+    text = f"the same text twice {time.time()}"
+    before = len(stub.requests.matching("/moderations"))
+    got = post([text, text]).get_json()["results"]
+    assert [x["mmservice"]["cached"] for x in got] == [False, True]
+    assert len(stub.requests.matching("/moderations")) == before + 1
