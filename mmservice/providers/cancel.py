@@ -167,9 +167,8 @@ def http_client() -> Any:
     that attribute (another httpx) keeps its own backend: calls are then not cancellable."""
     import httpx2
     import openai
-    from openai._constants import DEFAULT_CONNECTION_LIMITS
 
-    transport = httpx2.HTTPTransport(limits=DEFAULT_CONNECTION_LIMITS)
+    transport = httpx2.HTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
     pool = getattr(transport, "_pool", None)
     if isinstance(getattr(pool, "_network_backend", None), httpcore2.SyncBackend):
         pool._network_backend = _Backend()  # type: ignore[union-attr]
