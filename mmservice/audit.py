@@ -67,23 +67,32 @@ return n
 """
 
 
-def append_many(r: redis.Redis, keys: Keys, tenant: str, events: list[dict[str, Any]]) -> int:
+_READ: Any = object()
+
+
+def append_many(r: redis.Redis, keys: Keys, tenant: str, events: list[dict[str, Any]], *,
+                head: Any = _READ) -> int:
     """Append `events` in order as consecutive chain entries in one script call (the hashes are
     chained here from the head read first): what a busy writer uses, so many entries cost two
-    round trips and contend for the head once. Returns how many were appended."""
+    round trips and contend for the head once. Returns how many were appended.
+    `head`: the head (bytes, or None for an empty chain) a caller read in its own round trip,
+    having found nothing staged (`queue_head_read`): the first try uses it, one round trip
+    fewer; a head that moved since is read again, as always."""
     if not events:
         return 0
     from mmservice.audit_staging import fold
 
-    fold(r, keys, tenant)  # what was staged before these goes first
+    if head is _READ:
+        fold(r, keys, tenant)  # what was staged before these goes first
     now = now_iso(time.time())
     bodies = [json.dumps({**e, "ts": e.get("ts") or now}, sort_keys=True,
                          separators=(",", ":"), ensure_ascii=False, default=str)
               for e in events]
     script = r.register_script(_APPEND_MANY)
-    for _ in range(MAX_TRIES):
-        head = r.get(keys.audit_head(tenant))
-        prev = head.decode() if head else GENESIS  # type: ignore[union-attr]
+    for attempt in range(MAX_TRIES):
+        if attempt or head is _READ:
+            head = r.get(keys.audit_head(tenant))
+        prev = head.decode() if head else GENESIS
         args: list[str] = [prev, GENESIS]
         link = prev
         for body in bodies:
@@ -92,6 +101,15 @@ def append_many(r: redis.Redis, keys: Keys, tenant: str, events: list[dict[str, 
         if script(keys=[keys.audit(tenant), keys.audit_head(tenant)], args=args):
             return len(bodies)
     raise ChainConflict(f"audit chain of {tenant!r}: head kept moving")
+
+
+def queue_head_read(pipe: Any, keys: Keys, tenant: str) -> Any:
+    """Queue, on a caller's pipeline, what `append_many(head=...)` needs; returns a function of
+    that pipeline's replies (these two at their place) -> the head to pass, or `_READ` when
+    events are staged (they must be folded first: `append_many` reads and folds itself)."""
+    pipe.xlen(keys.audit_pending(tenant))
+    pipe.get(keys.audit_head(tenant))
+    return lambda staged, head: _READ if staged else head
 
 
 def append(r: redis.Redis, keys: Keys, tenant: str, event: dict[str, Any]) -> str:

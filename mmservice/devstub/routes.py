@@ -77,12 +77,27 @@ class RequestLog:
     """Thread-safe, list-like record of the requests the stub served (newest last)."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._items: list[dict] = []
 
     def append(self, item: dict) -> None:
         with self._lock:
             self._items.append(item)
+            self._lock.notify_all()
+
+    def note(self, item: dict, **fields) -> None:
+        """Add `fields` to a logged request's record (waiters are woken)."""
+        with self._lock:
+            item.update(fields)
+            self._lock.notify_all()
+
+    def wait_for(self, predicate, timeout: float) -> list[dict]:
+        """The records once `predicate(records)` holds (woken by `append` and `note`); raises
+        TimeoutError when it has not by `timeout`."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: predicate(list(self._items)), timeout):
+                raise TimeoutError(f"the stub's requests never matched: {self._items[-3:]!r}")
+            return list(self._items)
 
     def clear(self) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ for the delayed ACK on every call, which would swamp any latency a benchmark wan
 from __future__ import annotations
 
 import json
+import select
 import socket
 import socketserver
 import struct
@@ -99,10 +100,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(Reply.error(e))
         if fault.as_dict():
             record["fault"] = fault.as_dict()
-        stub.sleep((stub.latency_ms + fault.latency_ms) / 1000)
+        if not self._pause((stub.latency_ms + fault.latency_ms) / 1000, record):
+            return None
         if fault.reset or fault.hang_s:
-            if fault.hang_s:
-                stub.sleep(fault.hang_s)  # returns early on shutdown
+            if fault.hang_s and not self._pause(fault.hang_s, record):
+                return None
             record["status"] = "reset"
             return self._abort()
         if fault.status and fault.status >= 400:
@@ -122,6 +124,28 @@ class _Handler(BaseHTTPRequestHandler):
                               else b'{"id": "trunc', "application/json")
         record["status"] = reply.status
         self._send(reply, record)
+
+    def _pause(self, seconds: float, record: dict) -> bool:
+        """Wait `seconds` (a latency or a hang) unless the caller hangs up first: then its
+        record says `status: "client_gone"` and nothing is answered (False). Like a real
+        upstream that notices the closed connection and drops the work."""
+        stub: StubServer = self.server.stub
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not stub._stop.is_set():
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.1))
+            if not readable:
+                continue
+            try:
+                data = self.connection.recv(1, socket.MSG_PEEK)
+            except OSError:
+                data = b""
+            if data:  # the next request, pipelined: the caller is there
+                stub.sleep(deadline - time.monotonic())
+                break
+            self.close_connection = True
+            stub.requests.note(record, status="client_gone")
+            return False
+        return True
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

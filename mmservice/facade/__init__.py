@@ -15,7 +15,10 @@ the gate and the guard every route has.
 Where a call runs (`calls.py`):
 - openai provider: in the API process, through the same provider object the workers build (the
   official client against the configured upstream). A synchronous gateway that added a queue hop
-  to every call would add its latency too.
+  to every call would add its latency too. A moderation's reads (default policy, list names,
+  shadow names, cache entries) are one pipeline (`prefetch.py`); its counters are written by the
+  background writer (`audit_writer.py`); a client that hangs up closes the upstream connection
+  of its call (`providers.cancel`).
 - local provider: the API process never loads a model, so the call is handed to a worker: its
   parameters and media go to a short-lived Redis hash, a `mms.facade_call` task goes to the
   capability's queue (`moderation`, `audio`), and the API waits for the reply with BLPOP (one

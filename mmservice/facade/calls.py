@@ -83,6 +83,26 @@ def run(svc: Any, op: str, tenant: str, params: dict, media: list[bytes],
     return ops.OPS[op](api_deps(svc), tenant, params, media)
 
 
+def moderate_here(svc: Any, tenant: str, items: list[dict], media: list[bytes],
+                  policy_name: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """-> (the policy ref, `ops.moderate`'s result) for a moderation judged in this process:
+    the tenant's default policy, list names, shadow names and the items' cache entries read in
+    one pipeline first (`prefetch.py`); the lookups counted by the background writer."""
+    from mmservice.facade import moderations, prefetch
+    from mmservice.facade.audit_writer import writer_for
+    from mmservice.policies import BUILTIN
+
+    deps = api_deps(svc)
+    reads = prefetch.read(deps, tenant, items, media)
+    ref, record = moderations.policy_record(deps.policies, tenant,
+                                            policy_name or reads.default_policy or BUILTIN)
+    recorder = writer_for(svc).recorder(deps.store.keys.prefix)
+    caches = [prefetch.step_cache(deps, reads, recorder) for _ in items]
+    out, _ = ops.moderate(prefetch.judging_deps(deps, reads, record), tenant,
+                          {"items": items, "policy": ref}, media, caches)
+    return ref, out
+
+
 # -- the API's side of the hand-off -------------------------------------------------------------
 def in_worker(svc: Any, op: str, tenant: str, params: dict, media: list[bytes],
               gone: Callable[[], bool]) -> ops.Result:

@@ -109,6 +109,7 @@ def register(blp: Any) -> None:
                         status=status, mimetype="application/json")
 
     from mmservice.facade.calls import ClientGone
+    from mmservice.providers.cancel import Cancelled
 
     @blp.errorhandler(ClientGone)
     def _gone(e: ClientGone):
@@ -116,6 +117,11 @@ def register(blp: Any) -> None:
         # access log and the audit entry.
         return Response(body(499, "the client closed the request", "client_closed_request"),
                         status=499, mimetype="application/json")
+
+    @blp.errorhandler(Cancelled)
+    def _cancelled(e: Cancelled):
+        log.info("facade call cancelled: the client hung up", extra={"call": str(e)})
+        return _gone(ClientGone(str(e)))
 
     @blp.errorhandler(Exception)
     def _crash(e: Exception):

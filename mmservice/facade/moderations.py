@@ -123,8 +123,14 @@ def parse(body: Any, cfg: dict) -> tuple[list[dict], list[bytes]]:
 def policy_ref(store: Any, tenant: str, name: str | None) -> dict[str, Any]:
     """The policy version that judges the request: `x-mmservice-policy` names one, else the
     tenant's default (a 400 for an unknown or shadow-only name)."""
+    return policy_record(store, tenant, name)[0]
+
+
+def policy_record(store: Any, tenant: str, name: str | None
+                  ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """`policy_ref`, with the version's record (None: builtin)."""
     try:
-        return store.resolve(tenant, name or None, field="x-mmservice-policy")
+        return store.resolve_record(tenant, name or None, field="x-mmservice-policy")
     except Invalid as e:
         raise BadRequest(e.message, code=e.code, field=e.field) from None
 

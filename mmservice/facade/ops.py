@@ -11,20 +11,23 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mmservice.cache.steps import for_step, mark
+from mmservice.cache.steps import StepCache, for_step, mark
 from mmservice.capabilities.moderate import Content
+from mmservice.providers import cancel
 
 Result = tuple[dict[str, Any], bytes | None]
 
 
-def moderate(deps: Any, tenant: str, params: dict, media: list[bytes]) -> Result:
+def moderate(deps: Any, tenant: str, params: dict, media: list[bytes],
+             caches: list[StepCache] | None = None) -> Result:
     """Each item judged on its own (one OpenAI `results` entry each) under the policy version
-    the API resolved (`params["policy"]`)."""
+    the API resolved (`params["policy"]`). `caches`: each item's result cache, when the caller
+    read its entries already (`prefetch.py`); else the step's own, as a job's."""
     from mmservice.steps.image_text import image_text
     from mmservice.steps.moderate import judge
 
     out = []
-    for item in params["items"]:
+    for n, item in enumerate(params["items"]):
         content = Content(text=item.get("text") or None)
         info: dict[str, Any] = {"kind": "text"}
         if item.get("image") is not None:
@@ -34,7 +37,8 @@ def moderate(deps: Any, tenant: str, params: dict, media: list[bytes]) -> Result
                 # The text written in it, judged as the job step judges it (a worker only).
                 content.ocr_text = image_text(info, content.image)
         request = {"tenant": tenant, "options": {}, "_policy": params["policy"], "input": info}
-        out.append(judge(request, deps, content, batched=False))
+        out.append(judge(request, deps, content, batched=False,
+                         step_cache=caches[n] if caches else None))
     return {"results": out}, None
 
 
@@ -71,7 +75,9 @@ def transcribe(deps: Any, tenant: str, params: dict, media: list[bytes]) -> Resu
                              max_chunk_s=float(cfg["TRANSCRIPTION_MAX_CHUNK_S"]),
                              overlap_s=float(cfg["TRANSCRIPTION_CHUNK_OVERLAP_S"]))
         with ThreadPoolExecutor(max_workers=min(4, len(chunks))) as pool:
-            parts = list(pool.map(lambda c: one(*export_chunk(segment, c)), chunks))
+            # The pool's threads carry the request's token: a client that hangs up ends them.
+            parts = list(pool.map(cancel.carry(lambda c: one(*export_chunk(segment, c))),
+                                  chunks))
         result = stitch(list(zip(chunks, parts)))
     out = formatted(result, "verbose_json", duration or None)
     out["usage"] = {**(result.get("usage") or {}), "audio_seconds": out["duration_s"]}

@@ -1,7 +1,8 @@
 """What every facade call leaves behind: usage counters, an audit entry, a review item.
 
 Why here and not in each view: the routes differ, the bookkeeping does not. Usage goes through
-`accounting.writes_for` (the same counters and `GET /v1/usage` rows as jobs); the audit entry
+`accounting.writes_for` (the same counters and `GET /v1/usage` rows as jobs), added by the
+process's background writer a moment after the answer; the audit entry
 goes on the tenant's hash chain (`mmservice.audit`, appended in batches off the request path)
 with the route, the status and, for
 moderations, the verdict and policy, never the content.
@@ -18,11 +19,12 @@ log = logging.getLogger("mmservice.facade")
 
 
 def count(svc: Any, tenant: str, cap: str, result: dict[str, Any]) -> None:
-    """Add one call's `usage` to the tenant's counters (a cache hit carries none: requests=1)."""
-    key, fields, ttl = accounting.writes_for(svc.cfg, tenant, cap, result, svc.store.keys)
-    pipe = svc.redis.pipeline(transaction=False)
-    accounting.queue_usage(pipe, (key, fields, ttl))
-    pipe.execute()
+    """Add one call's `usage` to the tenant's counters (a cache hit carries none: requests=1),
+    in the background writer's next batch (audit_writer.py): no round trip in the request."""
+    from mmservice.facade.audit_writer import writer_for
+
+    writes = accounting.writes_for(svc.cfg, tenant, cap, result, svc.store.keys)
+    writer_for(svc).count(lambda pipe: accounting.queue_usage(pipe, writes))
 
 
 def audit_call(svc: Any, tenant: str, event: dict[str, Any]) -> None:

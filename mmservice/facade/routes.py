@@ -29,6 +29,14 @@ def _gone() -> bool:
     return calls.client_gone(request.environ)
 
 
+def _watched() -> Any:
+    """Upstream calls made in the block end when the client hangs up (`providers.cancel`)."""
+    from mmservice.providers import cancel
+
+    env = request.environ
+    return cancel.watching(env.get("gunicorn.socket") or env.get("werkzeug.socket"))
+
+
 def _ran_on(op: str) -> str:
     """Where this call runs (`calls.run`), for its audit entry."""
     where = "worker" if calls.local(services().cfg, op) else "api"
@@ -72,9 +80,13 @@ def create_moderation():
     svc, who, cfg = services(), tenant(), tenant_cfg()
     body = _json_body()
     items, images = moderations.parse(body, cfg)
-    ref = moderations.policy_ref(svc.deps.policies, who, request.headers.get(POLICY_HEADER))
-    _ran_on("moderate")
-    out, _ = calls.run(svc, "moderate", who, {"items": items, "policy": ref}, images, _gone)
+    name = request.headers.get(POLICY_HEADER)
+    if _ran_on("moderate") == "api":
+        with _watched():
+            ref, out = calls.moderate_here(svc, who, items, images, name)
+    else:
+        ref = moderations.policy_ref(svc.deps.policies, who, name)
+        out, _ = calls.run(svc, "moderate", who, {"items": items, "policy": ref}, images, _gone)
     results = out["results"]
     for n, (item, res) in enumerate(zip(items, results)):
         records.count(svc, who, "moderation", res)
@@ -120,10 +132,11 @@ def create_chat_completion():
     provider = svc.providers.get("vision")
     stream = bool(body.get("stream"))
     _note(model=body["model"], stream=stream)
-    resp = passthrough.open_call(provider, "/chat/completions", body, stream=stream)
+    with _watched():
+        resp = passthrough.open_call(provider, "/chat/completions", body, stream=stream)
+        data = b"" if stream else resp.content
     ctype = resp.headers.get("content-type", "application/json")
     if not stream:
-        data = resp.content
         try:
             usage = resp.json().get("usage") or {}
         except ValueError:
@@ -147,7 +160,8 @@ def _transcription(task: str) -> Response:
     svc, who = services(), tenant()
     params, data = audio.parse_transcription(request.form, request.files, tenant_cfg(), task)
     _ran_on("transcribe")
-    result, _ = calls.run(svc, "transcribe", who, params, [data], _gone)
+    with _watched():
+        result, _ = calls.run(svc, "transcribe", who, params, [data], _gone)
     records.count(svc, who, "transcription", result)
     _note(model=result.get("model"), audio_seconds=result.get("duration_s"),
           cached=bool(result.get("cached")))
@@ -186,7 +200,8 @@ def create_speech():
                 "response_format": params["format"], "speed": params["speed"]}
         if params["instructions"]:
             body["instructions"] = params["instructions"]
-        resp = passthrough.open_call(provider, "/audio/speech", body, stream=True)
+        with _watched():
+            resp = passthrough.open_call(provider, "/audio/speech", body, stream=True)
         records.count(svc, who, "speech", {"model": provider.model, "usage": usage})
         chunks = passthrough.relay(resp, lambda tail: None)
         return _with_id(Response(stream_with_context(chunks), content_type=resp.headers.get(

@@ -177,19 +177,25 @@ class PolicyStore:
                 field: str = "options.policy") -> dict[str, Any]:
         """The `{name, version}` a job is judged by: the named policy's latest version, or the
         tenant's default (none: builtin, version 0). Unknown or shadow-only -> 422 on `field`."""
+        return self.resolve_record(tenant, name, field)[0]
+
+    def resolve_record(self, tenant: str, name: str | None, field: str = "options.policy"
+                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """`resolve`, with the version's record it read (None for the builtin policy): a
+        caller that judges at once needs not read it again."""
         if name is None:
             name = self.default_name(tenant)
             if name is None:
-                return {"name": BUILTIN, "version": 0}
+                return {"name": BUILTIN, "version": 0}, None
         if name == BUILTIN:
-            return {"name": BUILTIN, "version": 0}
+            return {"name": BUILTIN, "version": 0}, None
         try:
             rec = self.get(tenant, name)
         except NotFound:
             raise not_usable(name, shadow=False, field=field) from None
         if rec.get("mode") == "shadow":
             raise not_usable(name, shadow=True, field=field)
-        return {"name": name, "version": rec["version"]}
+        return {"name": name, "version": rec["version"]}, rec
 
 
 def not_usable(name: str, *, shadow: bool, field: str = "options.policy") -> Invalid:

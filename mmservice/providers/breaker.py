@@ -71,6 +71,14 @@ class Breaker:
             self.consecutive, self._probing = 0, False
             self._set(CLOSED)
 
+    def abandon(self) -> None:
+        """A call its caller gave up (`cancel.Cancelled`): it says nothing about the upstream,
+        so nothing is counted; a probe's turn passes to the next call."""
+        with self._cond:
+            if self._probing:
+                self._probing = False
+                self._cond.notify_all()
+
     def failure(self) -> None:
         with self._cond:
             self.consecutive += 1

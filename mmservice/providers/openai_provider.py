@@ -39,10 +39,15 @@ def upstream_settings(cfg: dict, cap: str) -> dict[str, Any]:
 
 
 def make_client(cfg: dict, cap: str, *, timeout: float | None = None) -> openai.OpenAI:
+    """The official client, on an HTTP client whose calls a hung-up client cancels
+    (`cancel.py`; only a call made inside `cancel.watching` ever is)."""
+    from mmservice.providers import cancel
+
     s = upstream_settings(cfg, cap)
     return openai.OpenAI(base_url=s["base_url"], api_key=s["api_key"] or "not-needed",
                          timeout=float(cfg["UPSTREAM_TIMEOUT_S"] if timeout is None else timeout),
-                         max_retries=0, default_headers=kinds.default_headers(cfg, cap) or None)
+                         max_retries=0, default_headers=kinds.default_headers(cfg, cap) or None,
+                         http_client=cancel.http_client())
 
 
 def _data_url(data: bytes, mime: str) -> str:

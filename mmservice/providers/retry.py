@@ -10,6 +10,8 @@ seconds, not attempts. With 5 attempts, a 10 s storm of 429 (Retry-After 1) then
 job in ten although the 120 s budget was far from spent; `UPSTREAM_MAX_ATTEMPTS` (30) is high
 enough that a storm shorter than `UPSTREAM_RETRY_BUDGET_S` fails nothing. Between attempts the
 upstream's circuit breaker (breaker.py) may hold a call back; that wait spends the same budget.
+A call whose client hung up (`cancel.py`) ends with `cancel.Cancelled`: never retried, never
+counted as the upstream's failure.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from tenacity import (
 from mmservice import logs, metrics
 from mmservice.errors import UpstreamError
 from mmservice.providers import breaker as breakers
+from mmservice.providers import cancel
 
 log = logging.getLogger("mmservice.upstream")
 T = TypeVar("T")
@@ -127,8 +130,14 @@ class RetryPolicy:
                     raise (last[-1] if last else UpstreamError(
                         str(e), code="upstream_unavailable", retryable=False)) from None
             try:
+                if cancel.cancelled():
+                    raise cancel.Cancelled(what)
                 out = fn()
             except BaseException as e:  # noqa: BLE001 - classified, re-raised
+                if cancel.cancelled():  # the client hung up: no retry, no upstream failure
+                    if self.breaker is not None:
+                        self.breaker.abandon()
+                    raise cancel.Cancelled(what) from None
                 try:
                     err = classify(e)
                 except BaseException:
