@@ -15,26 +15,9 @@ import uuid
 import pytest
 import redis
 
+from doubles import CountingModeration as _Moderation
 from doubles import OneProvider
 from mmservice.testing.stack import wait_until
-
-
-class _Moderation:
-    """Scores nothing; counts its texts and runs `on_call` (e.g. to break Redis) first."""
-
-    name, model = "test", "omni-test"
-
-    def __init__(self, calls: list, on_call=None):
-        self.calls, self.on_call = calls, on_call
-
-    def moderate_texts(self, texts: list[str]):
-        from mmservice.providers.base import RawModeration
-
-        if self.on_call is not None:
-            self.on_call()
-        self.calls.extend(texts)
-        return [RawModeration({"violence": 0.0}, ["violence"], self.model, self.name)
-                for _ in texts]
 
 
 class _BreakableRedis(redis.Redis):
