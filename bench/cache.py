@@ -18,9 +18,12 @@ Phases:
   trip's p50 (`bench/_celery_noop.py`: publish, run nothing, result back by pub/sub), measured
   sequentially on the same Redis in the same run, interleaved one by one with the hits (a
   no-op Celery worker runs beside the stack during the hits phase), so both see the same
-  machine at the same moment. The baselines measured alone before the stream and after the
-  hits (`e2e_latency.celery_baseline`) are reported beside it: on this 2-core machine they
-  moved between 1.95 and 2.62 ms p50 within one run, more than the change being measured.
+  machine at the same moment, each after a 20 ms pause (`BENCH_CACHE_SETTLE_S`) so that what
+  the previous one left running (a hit's settle announcement wakes every API process's
+  long-poll listener) is over before the next clock starts. The baselines measured alone
+  before the stream and after the hits (`e2e_latency.celery_baseline`, a tight loop of round
+  trips) are reported beside it: on this 2-core machine they moved between 1.95 and 2.62 ms
+  p50 within one run, more than the change being measured.
 
 The record's own timestamps split a hit (ms resolution): created -> started (the Celery hop)
 and started -> finished (the step: cache lookup, policy, the record's save).
@@ -58,6 +61,11 @@ RATE = float(os.environ.get("BENCH_CACHE_RATE", "20"))
 JOBS = int(os.environ.get("BENCH_CACHE_JOBS", "300"))
 HITS = int(os.environ.get("BENCH_CACHE_HITS", "200"))
 WARMUP_JOBS = 20
+# A pause before each interleaved hit and Celery round trip: what one leaves running after its
+# answer (a settled hit's announcement wakes every API process's long-poll listener) must not
+# land on the next one's clock. Both sides get the same pause, so both start from a machine at
+# rest.
+SETTLE_S = float(os.environ.get("BENCH_CACHE_SETTLE_S", "0.02"))
 CALLS_TARGET, HIT_RATIO_TARGET = 0.55, 1.2
 
 
@@ -192,7 +200,9 @@ def main() -> int:
         with profiled("cache-hits", {"worker": worker.pid, **{
                 f"api-{n}": p for n, p in enumerate(api.pids()[1:])}}, HITS * 0.02):
             for _ in range(HITS):  # interleaved: both see the same machine
+                time.sleep(SETTLE_S)
                 seq.append(one(rng.choice(cached_texts), then_get=True))
+                time.sleep(SETTLE_S)
                 celery_seq.append(celery_rtt())
         st.stop(noop_worker)
         # Apart: a queued hit's worker goes on after the job settles (its delivery hand-off,
