@@ -38,6 +38,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     cfg = mms_config.load(test_config)
     guard.check_auth_setting(cfg)
+    from mmservice.api import multipart_boundary
+
+    multipart_boundary.install()  # werkzeug's form parse, its boundary found by bytes.find
     logs.setup(cfg["LOG_LEVEL"])
     app = Flask(__name__)
     logs.init_app(app)
