@@ -278,3 +278,41 @@ def test_s3_without_credentials_anywhere_uses_boto3_alone(s3_server, monkeypatch
     assert store.fast is not None and store.fast.store() is None
     with pytest.raises(Unavailable):
         store.put("default/job_a/input", b"x")
+
+
+def test_local_store_writes_no_folder_per_job_and_still_reads_the_older_layout(tmp_path):
+    """Jobs' files share 256 shard folders per tenant (a folder per job made every upload pay
+    for a fresh folder: `mmservice/local_blobs.py`); blobs written in the older per-job layout
+    are still read, deleted by `delete_prefix` and swept."""
+    root = tmp_path / "blobs"
+    store = LocalBlobStore(str(root))
+    for i in range(300):
+        store.put(f"default/job_{i}/input", b"x")
+    folders = [d for d in os.listdir(root / "default")]
+    assert len(folders) <= 256 and all(len(d) == 2 for d in folders)
+    store.put("default/job_7/chunks/0", b"c")
+    assert store.get("default/job_7/chunks/0") == b"c"
+    assert store.delete_prefix("default/job_7/chunks") == 1
+    assert store.get("default/job_7/input") == b"x"
+
+    old = root / "default" / "job_before" / "chunks"
+    old.mkdir(parents=True)
+    (old / "0").write_bytes(b"old chunk")
+    (root / "default" / "job_before" / "input").write_bytes(b"old input")
+    assert store.get("default/job_before/chunks/0") == b"old chunk"
+    assert store.size("default/job_before/input") == 9
+    with store.open("default/job_before/input") as f:
+        assert f.read() == b"old input"
+    assert store.delete_prefix("default/job_before") == 2
+    assert not (root / "default" / "job_before").exists()
+
+    (root / "default" / "job_ancient").mkdir()
+    (root / "default" / "job_ancient" / "input").write_bytes(b"a")
+    long_ago = time.time() - 10_000
+    os.utime(root / "default" / "job_ancient", (long_ago, long_ago))
+    os.utime(store.local_path("default/job_3/input"), (long_ago, long_ago))
+    assert store.sweep(5_000) == 2  # one job of each layout
+    assert not (root / "default" / "job_ancient").exists()
+    with pytest.raises(NotFound):
+        store.get("default/job_3/input")
+    assert store.get("default/job_4/input") == b"x"

@@ -266,7 +266,7 @@ def test_blob_sweep_removes_only_expired_job_media(tmp_path):
     store.put("default/job_old/input", b"old")
     store.put("default/job_new/input", b"new")
     old = time.time() - 10_000
-    os.utime(tmp_path / "default" / "job_old", (old, old))
+    os.utime(store.local_path("default/job_old/input"), (old, old))
     assert store.sweep(5_000) == 1
     assert store.get("default/job_new/input") == b"new"
     with pytest.raises(NotFound):
