@@ -78,8 +78,11 @@ def _tenant_footprint(s, tenant: str) -> tuple[list, list]:
     keys = sorted(k.decode() for k in s.redis.keys(f"mms:t:{tenant}:*")
                   if b":quota:" not in k and not k.endswith(b":apikeys")
                   and not k.endswith(b":settings"))
+    # the tenant's files (its shard folders are shared by all its jobs: an empty one is no
+    # footprint of a job)
     blob_dir = os.path.join(s.cfg["BLOB_DIR"], tenant)
-    blobs = sorted(os.listdir(blob_dir)) if os.path.isdir(blob_dir) else []
+    blobs = sorted(os.path.relpath(os.path.join(d, f), blob_dir)
+                   for d, _sub, files in os.walk(blob_dir) for f in files)
     return keys, blobs
 
 
