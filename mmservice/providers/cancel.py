@@ -109,22 +109,20 @@ class _Stream(httpcore2.NetworkStream):
         self.inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        token = current()
-        if token is None:
-            return self.inner.read(max_bytes, timeout)
-        token.enter(self, httpcore2.ReadError)
-        try:
-            return self.inner.read(max_bytes, timeout)
-        finally:
-            token.leave()
+        return self._watched(httpcore2.ReadError, self.inner.read, max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        return self._watched(httpcore2.WriteError, self.inner.write, buffer, timeout)
+
+    def _watched(self, error: type[Exception], call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` with this stream in the calling thread's token, if it has one: a
+        hang-up then shuts the socket and the call raises `error`."""
         token = current()
         if token is None:
-            return self.inner.write(buffer, timeout)
-        token.enter(self, httpcore2.WriteError)
+            return call(*args)
+        token.enter(self, error)
         try:
-            return self.inner.write(buffer, timeout)
+            return call(*args)
         finally:
             token.leave()
 
