@@ -22,6 +22,10 @@ from redis.connection import AbstractConnection
 
 _NAME = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
 _lock = threading.Lock()
+# What redis-py sends when it opens a connection (`on_connect`): once per pooled connection, not
+# per call. A call that happens to open one (another thread held the pooled connection) makes
+# these round trips too; they are kept apart (`handshakes`), not counted as the call's.
+_HANDSHAKE = frozenset({"HELLO", "CLIENT", "SELECT", "AUTH"})
 
 
 class RoundTrips:
@@ -30,12 +34,14 @@ class RoundTrips:
     def __init__(self, thread: int):
         self.thread = thread
         self.trips: list[list[str]] = []
+        self.handshakes: list[list[str]] = []
 
     def __len__(self) -> int:
         return len(self.trips)
 
     def clear(self) -> None:
         self.trips.clear()
+        self.handshakes.clear()
 
     def names(self) -> list[str]:
         """One label per round trip: `GET`, or `PIPELINE(MGET,GET,SMEMBERS)`."""
@@ -53,7 +59,11 @@ def counting() -> Iterator[RoundTrips]:
             if threading.get_ident() == seen.thread:
                 parts = [command] if isinstance(command, (bytes, str)) else command
                 blob = b"".join(p.encode() if isinstance(p, str) else bytes(p) for p in parts)
-                seen.trips.append([m.decode().upper() for m in _NAME.findall(blob)])
+                names = [m.decode().upper() for m in _NAME.findall(blob)]
+                if names and set(names) <= _HANDSHAKE:
+                    seen.handshakes.append(names)
+                else:
+                    seen.trips.append(names)
             original(self, command, check_health)
 
         AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
