@@ -14,12 +14,13 @@ from typing import Any
 import redis
 
 # Runs the commands flattened from ARGV[first] on: each as its argument count, then its
-# arguments. Expects a Lua local `first` set before it.
+# arguments. Expects a Lua local `first` set before it; leaves their replies, in order, in the
+# local `replies` (for a script that returns what its commands read).
 RUN_LUA = """
-local i = first
+local i, replies = first, {}
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
+  replies[#replies + 1] = redis.call(unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
 """

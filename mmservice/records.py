@@ -44,13 +44,10 @@ return 1
 _CREATE_LUA = """
 local n = tonumber(ARGV[1])
 if not redis.call(unpack(ARGV, 2, 1 + n)) then return {0} end
-local out, i = {1}, n + 2
-while i <= #ARGV do
-  n = tonumber(ARGV[i])
-  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
-return out
+local first = n + 2
+""" + RUN_LUA + """
+table.insert(replies, 1, 1)
+return replies
 """
 
 
