@@ -117,25 +117,18 @@ class LocalBlobStore:
         touches `t/job_12`. Returns how many blobs went."""
         key = prefix.rstrip("/")
         path = self.local_path(key)
+        if "/" not in key:  # a tenant, or a one-part key
+            return _remove_tree(path)
+        folder, name = os.path.split(path)
         removed = 0
-        if "/" in key:
-            folder, name = os.path.split(path)
-            try:
-                entries = list(os.scandir(folder))
-            except FileNotFoundError:
-                entries = []
-            for entry in entries:
-                if entry.name == name or entry.name.startswith(name + SEP):
-                    try:
-                        os.unlink(entry.path)
-                        removed += 1
-                    except FileNotFoundError:
-                        continue
-        else:  # a tenant, or a one-part key
-            removed += _remove_tree(path)
-        if "/" in key:
-            removed += _remove_tree(self._old_path(key))
-        return removed
+        for entry in _files(folder):
+            if entry.name == name or entry.name.startswith(name + SEP):
+                try:
+                    os.unlink(entry.path)
+                    removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed + _remove_tree(self._old_path(key))
 
     def sweep(self, older_than_s: float) -> int:
         """Delete the blobs of jobs not written for `older_than_s` (their records have
