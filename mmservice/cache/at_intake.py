@@ -36,7 +36,7 @@ import redis
 
 from mmservice import metrics
 from mmservice.cache.steps import StepCache
-from mmservice.cache.store import ResultCache, decode, digest, provider_identity, text_hash
+from mmservice.cache.store import Preloaded, decode, digest, provider_identity, text_hash
 from mmservice.jobs.store import now_iso
 
 log = logging.getLogger("mmservice.cache")
@@ -55,25 +55,6 @@ class _CacheOnly:
 
     def moderate_texts(self, texts: list[str]) -> list[Any]:
         raise NotCached(f"{len(texts)} text piece(s) not in the cache")
-
-
-class Prefetched(ResultCache):
-    """A `ResultCache` whose reads were made by the admission script: no round trip, and no
-    write (an intake judgment measures nothing new)."""
-
-    def __init__(self, keys: Any, namespace: str | None, values: dict[str, Any]):
-        super().__init__(None, keys, namespace=namespace, ttl_s=1)  # type: ignore[arg-type]
-        self.values = values
-
-    def get_many(self, names: Any) -> list[Any]:
-        out = [self.values.get(n) for n in names]
-        found = sum(v is not None for v in out)
-        self.hits += found
-        self.misses += len(out) - found
-        return out
-
-    def put_many(self, items: dict[str, Any]) -> None:
-        return None
 
 
 @dataclass
@@ -167,7 +148,11 @@ def decide(deps: Any, job: dict, p: Probe, values: dict[str, Any],
     from mmservice.steps.moderate import judge
 
     t0, job["_started_ts"] = time.monotonic(), time.time()
-    cache = StepCache(TASK, Prefetched(deps.store.keys, p.namespace, values))
+    # Every entry is among `values` (a miss never gets here), so nothing is read again, and
+    # nothing is written: the provider refuses before a miss could be measured.
+    cache = StepCache(TASK, Preloaded(deps.redis, deps.store.keys, namespace=p.namespace,
+                                      ttl_s=float(deps.cfg.get("CACHE_TTL_S") or 86400),
+                                      values=values))
     if deps.policies is not None:
         deps = dataclasses.replace(deps, policies=_Shadows(deps.policies, read.shadow_names))
     if deps.lists is not None:

@@ -139,3 +139,30 @@ class ResultCache:
     def served(self) -> bool:
         """Every lookup was answered from the cache: this step made no upstream call."""
         return self.hits > 0 and self.misses == 0
+
+
+class Preloaded(ResultCache):
+    """A `ResultCache` whose entries for `values`' names were read already (None: known
+    absent), by a round trip the caller made anyway (the admission script at intake,
+    `cache.at_intake`; the facade's one pipeline, `facade.prefetch`); other names are looked
+    up as usual, and writes go to Redis as usual."""
+
+    def __init__(self, r: Any, keys: Any, *, namespace: str | None, ttl_s: float,
+                 values: dict[str, Any]):
+        super().__init__(r, keys, namespace=namespace, ttl_s=ttl_s)
+        self.values = values
+
+    def get_many(self, names: Any) -> list[Any]:
+        if not names or any(n not in self.values for n in names):
+            return super().get_many(names)
+        out = [self.values[n] for n in names]
+        found = sum(v is not None for v in out)
+        self.hits += found
+        self.misses += len(out) - found
+        return out
+
+    def put_many(self, items: dict[str, Any]) -> None:
+        """Written as usual, and known here too: the request's next item with the same text
+        (`values` is shared by its items' caches) is a hit, as it was when each looked up."""
+        super().put_many(items)
+        self.values.update(items)

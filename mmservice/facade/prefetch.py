@@ -27,38 +27,13 @@ from typing import Any
 from mmservice.cache.at_intake import _Lists, _Shadows
 from mmservice.cache.steps import StepCache
 from mmservice.cache.store import (
-    ResultCache,
+    Preloaded,
     bytes_hash,
     decode,
     digest,
     provider_identity,
     text_hash,
 )
-
-
-class Preloaded(ResultCache):
-    """A `ResultCache` whose entries for `values`' names were read already (None: known
-    absent); other names are looked up as usual, and writes go to Redis as usual."""
-
-    def __init__(self, r: Any, keys: Any, *, namespace: str | None, ttl_s: float,
-                 values: dict[str, Any]):
-        super().__init__(r, keys, namespace=namespace, ttl_s=ttl_s)
-        self.values = values
-
-    def get_many(self, names: Any) -> list[Any]:
-        if not names or any(n not in self.values for n in names):
-            return super().get_many(names)
-        out = [self.values[n] for n in names]
-        found = sum(v is not None for v in out)
-        self.hits += found
-        self.misses += len(out) - found
-        return out
-
-    def put_many(self, items: dict[str, Any]) -> None:
-        """Written as usual, and known here too: the request's next item with the same text
-        (`values` is shared by its items' caches) is a hit, as it was when each looked up."""
-        super().put_many(items)
-        self.values.update(items)
 
 
 @dataclass
