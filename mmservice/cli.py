@@ -250,7 +250,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         fd = api_sock.fileno()
         procs.append(("api", subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "app:app", "-b", f"fd://{fd}",
-             "--no-control-socket", "-w", str(args.api_workers), "--threads", "4",
+             "--no-control-socket", "-w", str(args.api_workers),
+             "--threads", str(args.cfg["API_THREADS"]),
              "--timeout", "60", "--access-logfile", "-"], env=env, start_new_session=True,
             pass_fds=(fd,))))
         api_sock.close()  # gunicorn holds it now

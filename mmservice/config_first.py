@@ -53,6 +53,9 @@ class FirstSettings(BaseSettings):
     IDEMPOTENCY_TTL_S: int = F(24 * 3600, "How long an `Idempotency-Key` is remembered", ge=1)
     JOB_DEADLINE_S: int = F(600, "A job not settled by then is failed with `job_timeout`",
                             ge=1)
+    API_THREADS: int = F(16, "Threads per API process (gunicorn `--threads` of `make run`): "
+                             "requests one process serves at once, most of them waiting on an "
+                             "upstream (the facade) or on Redis", ge=1)
     JOB_WAITERS_PER_PROCESS: int = F(2, "Long-polling GETs (`?wait=`) one API process lets wait "
                                         "at once; keep it below gunicorn's `--threads` "
                                         "(`0`: off)", ge=0)
@@ -99,6 +102,9 @@ class FirstSettings(BaseSettings):
                                             "exchanged for a cookie)", ge=60)
     # Input limits
     MAX_TEXT_CHARS: int = F(100_000, "Text limit (413)", tenant=True, ge=1)
+    DECODE_PIXELS_PER_PROCESS: int = F(100_000_000, "Pixels one process decodes at once to "
+                                                    "check uploads (memory: ~4 bytes each); "
+                                                    "others wait their turn", ge=1)
     MAX_IMAGE_BYTES: int = F(20 * 1024 * 1024, "Image limit in bytes (413)", tenant=True, ge=1)
     MAX_AUDIO_BYTES: int = F(200 * 1024 * 1024, "Audio limit in bytes (413)", tenant=True, ge=1)
     MAX_IMAGE_PIXELS: int = F(50_000_000, "Decompression-bomb guard (422)", tenant=True, ge=1)

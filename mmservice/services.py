@@ -26,6 +26,7 @@ from mmservice.jobs.deps import Deps
 from mmservice.jobs.dispatch import RedisTaskPublisher, make_enqueue_step
 from mmservice.jobs.settle_watch import SettleWatch
 from mmservice.jobs.store import JobStore
+from mmservice.media import decode_budget
 from mmservice.policies.store import PolicyStore
 from mmservice.providers.registry import Registry
 from mmservice.redis_conn import get_redis
@@ -51,6 +52,7 @@ def build(cfg: dict, *, role: str = "api") -> Services:
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     r = get_redis(cfg["REDIS_URL"], cfg.get("REDIS_TIMEOUT_S"))
+    decode_budget.configure(int(cfg["DECODE_PIXELS_PER_PROCESS"]))
     store = JobStore(r, int(cfg["JOB_TTL_S"]))
     blobs = blob_store_from_config(cfg)
     celery = make_celery(cfg)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps
 
 from ..errors import Invalid, UnsupportedMedia
+from . import decode_budget
 from .jpeg_structure import jpeg_well_formed
 from .sniff import sniff
 
@@ -126,7 +127,9 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         # Decode at 1/8 scale: the whole entropy-coded stream is still read (truncation and
         # corruption are still caught) but the inverse DCT does 1/64 of the work.
         img.draft("RGB", (max(1, w // 8), max(1, h // 8)))
-    _load(img, max_pixels)  # first frame only: that is all we ever send anywhere
+    dw, dh = img.size  # what the decode holds: the draft's size for a JPEG
+    with decode_budget.budget().take(dw * dh):
+        _load(img, max_pixels)  # first frame only: that is all we ever send anywhere
     return {"width": w, "height": h, "format": img.format, "mime": _MIME[str(img.format)],
             "frames": frames}
 

@@ -39,7 +39,8 @@ __all__ = ["ALL_QUEUES", "ApiServer", "Client", "GunicornApp", "LaunchError", "P
            "broker_idle", "make_key", "service_env", "wait_until"]
 
 GUNICORN_WORKERS = int(process_variable("BENCH_API_WORKERS", "2"))  # = make run's MMS_API_WORKERS
-GUNICORN_THREADS = 4  # = make run, Dockerfile and docker-compose
+# = make run's MMS_API_THREADS (its default), the Dockerfile's and docker-compose's
+GUNICORN_THREADS = int(process_variable("BENCH_API_THREADS", "16"))
 
 
 def broker_idle(r: redis.Redis, queues: str = ALL_QUEUES) -> bool:
