@@ -264,6 +264,39 @@ def test_batch_order_and_empty(mod):
     assert [r.category_scores["harassment"] >= 0.7 for r in raws] == [False, True, False]
 
 
+def test_profanity_scorer_equals_sklearns_predict_proba():
+    """The numpy scorer (profanity.py) against the wheel's own sklearn pipeline, on every line of
+    the heads' data and the moderation sample (and the engine's normalized readings of them),
+    in one batch and one line per call."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from mmservice.providers.local import models
+    from mmservice.providers.local.profanity import ProfanityScorer, load
+    from mmservice.providers.local.text_moderation import analyse
+
+    root = Path(__file__).resolve().parent.parent
+    files = sorted((root / "mmservice" / "moderation" / "heads" / "data").glob("*.tsv"))
+    lines = [row.rstrip("\n").split("\t")[-1]
+             for f in [*files, root / "bench" / "data" / "moderation_sample.tsv"]
+             for row in f.read_text(encoding="utf-8").splitlines()
+             if row.strip() and not row.startswith("#")]
+    assert len(lines) > 3000
+    readings = [s for t in lines[:400] for s in analyse(t).model_inputs]
+    texts = lines + readings + ["", "   ", "the and of it", "FUCK fuck Fuck you", "x" * 5000]
+    ours, sklearns = load()
+    assert isinstance(models.get("profanity"), ProfanityScorer)
+    want = np.asarray(sklearns(texts))
+    got = ours(texts)
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < 1e-9
+    assert 0.02 < float(np.mean(want > 0.5)) < 0.98  # both classes present: a real comparison
+    singles = np.array([ours([t])[0] for t in texts[:200]])
+    assert np.abs(singles - want[:200]).max() < 1e-9
+    assert ours([]).shape == (0,)
+
+
 # -------------------------------------------------------------------------- image + vision ---
 
 def test_plain_image_is_not_sexual_nor_graphic(mod, plain_image):

@@ -145,13 +145,16 @@ class _Slot:
 
 
 def _load_profanity():
-    import numpy as np  # noqa: F401  (sklearn needs it; imported here to keep import time low)
-    from profanity_check import predict_prob
-
-    predict_prob(["warm up"])  # unpickles the vectorizer and model once
+    # The wheel's estimators, unpickled once, applied with numpy (profanity.py: sklearn's own
+    # predict_proba costs ~5 ms a call in input validation alone).
     import profanity_check
-    return predict_prob, {"model": MODEL_NAMES["profanity"],
-                          "version": getattr(profanity_check, "__version__", None)}
+
+    from mmservice.providers.local.profanity import load
+
+    scorer, _ = load()
+    scorer(["warm up"])
+    return scorer, {"model": MODEL_NAMES["profanity"],
+                    "version": getattr(profanity_check, "__version__", None)}
 
 
 def _ort_session_options():
