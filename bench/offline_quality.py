@@ -345,6 +345,7 @@ def bench_asr(quiet: bool, mode: str = "cell") -> tuple[list[dict], dict, str]:
     into one clip of about 15 s, as a voice message or a short recording would be; mode
     "sentence": every sentence is its own 2-6 s clip (harder for Whisper: no context, and each
     call pays for a full 30 s window, so the real-time factor is much worse)."""
+    from mmservice.media.audio import pcm_to_wav
     from mmservice.providers.local import LocalSpeech, LocalTranscription
     from mmservice.providers.local import tts as tts_mod
 
@@ -369,7 +370,7 @@ def bench_asr(quiet: bool, mode: str = "cell") -> tuple[list[dict], dict, str]:
                 one, rate = _wav_pcm(tts.speak(ASR_SENTENCES[i], voice=voice, format="wav",
                                                speed=speed, instructions=None).audio)
                 pcm += (b"\0\0" * (rate // 2) if k else b"") + one
-            wav = tts_mod.wav_bytes(pcm, rate)
+            wav = pcm_to_wav(pcm, rate)
             tts_s += time.perf_counter() - t
             ref = normalize_words(" ".join(ASR_SENTENCES[i] for i in group))
             t = time.perf_counter()
