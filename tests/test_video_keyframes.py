@@ -6,13 +6,15 @@ their own frame and showing what they should.
 from __future__ import annotations
 
 import io
+import subprocess
 
 import pytest
 from PIL import Image
 
 import videogen
 from mmservice import config
-from mmservice.video.keyframes import extract
+from mmservice.media import video
+from mmservice.video.keyframes import extract, filter_chain
 
 FRAME = 1 / 25
 
@@ -62,3 +64,19 @@ def test_scoring_fewer_frames_keeps_the_keyframes_of_scoring_every_frame(flashes
     assert len(fewer) == len(every), ([f.t for f in fewer], [f.t for f in every])
     assert all(abs(a.t - b.t) <= 2 * FRAME + 1e-3 for a, b in zip(fewer, every)), \
         ([f.t for f in fewer], [f.t for f in every])
+
+
+def test_a_format_scored_only_after_a_conversion_is_scaled_frame_by_frame(tmp_path):
+    """A 4:4:4 file: `select` would convert every full-size frame before its score (twice the
+    CPU of scaling them all), so its keyframes come from the every-frame chain."""
+    path = tmp_path / "444.mp4"
+    subprocess.run([videogen.FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=1280x720:rate=25", "-t", "3", "-pix_fmt", "yuv444p",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(path)], check=True, timeout=60)
+    cfg = dict(config.DEFAULTS)
+    assert video.streams(str(path), "video/mp4", cfg)["pix_fmt"] == "yuv444p"
+    every = filter_chain({**cfg, "VIDEO_SCORE_FPS": 0}, 3.0)
+    assert filter_chain(cfg, 3.0, "yuv444p") == filter_chain(cfg, 3.0, None) == every
+    assert filter_chain(cfg, 3.0, "yuv420p") != every
+    frames = extract(str(path), "video/mp4", 3.0, cfg)
+    assert [f.t for f in frames] == [0.0, 2.0]

@@ -20,7 +20,10 @@ is not the judge: on noise-like content (grain, rain, `cellauto`) it misses cuts
 scaled frames show, so it only lets frames through. `bilinear` (a real low-pass when shrinking)
 rather than `fast_bilinear`: the scaled frames' score of a cut out of noise is clear of the
 threshold (0.54 instead of 0.33 against 0.3 in the bench's video). Measured in
-`bench/video_keyframes.py`.
+`bench/video_keyframes.py`. The full-size score reads only some pixel formats as decoded
+(`_SCORED_AS_DECODED`, most H.264/VP9/AV1 video); for the others (4:4:4, 4:2:2 10-bit, alpha,
+GIF palettes) ffmpeg would convert every full-size frame first, which cost twice the old pass
+on a 4:4:4 file, so those are scaled and scored frame by frame as before.
 """
 from __future__ import annotations
 
@@ -32,6 +35,10 @@ from mmservice.errors import Invalid
 from mmservice.media import video
 from mmservice.video import ffstream
 
+# Formats whose full-size scene score ffmpeg 9's `select` computes without converting the frame
+# first (checked with `-v verbose`: no `auto_scale` inserted before it).
+_SCORED_AS_DECODED = frozenset({"yuv420p", "yuvj420p", "yuv420p10le", "yuv422p", "yuvj422p",
+                                "rgb24", "bgr24", "rgba", "bgra", "abgr", "gray"})
 _PTS_RE = re.compile(rb"Parsed_showinfo[^\]]*\] n: *\d+ pts: *-?\d+ pts_time:(-?[\d.]+)")
 
 
@@ -56,13 +63,14 @@ def select_expr(interval_s: float, threshold: float, min_gap_s: float) -> str:
             f"+gt(scene,{threshold:.3f})*gte(t-prev_selected_t,{min_gap_s:.3f})")
 
 
-def filter_chain(cfg: dict, duration_s: float) -> str:
+def filter_chain(cfg: dict, duration_s: float, pix_fmt: str | None = "yuv420p") -> str:
     """The `-vf` of the keyframe pass: the frames worth scoring (see the module's docstring),
     scaled to `VIDEO_FRAME_MAX_SIDE`, then `select_expr` on their scene score, then the time
-    line `stream` reads. `VIDEO_SCORE_FPS` 0 scales and scores every frame."""
+    line `stream` reads. `VIDEO_SCORE_FPS` 0, or a decoded `pix_fmt` outside
+    `_SCORED_AS_DECODED` (None: unknown), scales and scores every frame."""
     side = int(cfg["VIDEO_FRAME_MAX_SIDE"])
     threshold = float(cfg["VIDEO_SCENE_THRESHOLD"])
-    fps = float(cfg["VIDEO_SCORE_FPS"])
+    fps = float(cfg["VIDEO_SCORE_FPS"]) if pix_fmt in _SCORED_AS_DECODED else 0.0
     # 5 % under the period: frame times are rounded, and 30 fps must keep every third frame.
     step = 0.95 / fps if fps > 0 else 0.0
     # A sampled keyframe can only fall on a kept frame, up to a step after it is due: due half
@@ -95,9 +103,12 @@ def stream(path: str, mime: str, duration_s: float, cfg: dict) -> Iterator[list[
     Raises `Invalid` (`undecodable_video`, `video_decode_timeout`, `no_keyframes`) after the
     frames it could hand over."""
     side = int(cfg["VIDEO_FRAME_MAX_SIDE"])
+    # The header read again (a few hundredths of a CPU second): the decoded pixel format
+    # decides the chain, and the job's record does not keep it.
+    pix_fmt = video.streams(path, mime, cfg).get("pix_fmt")
     count = 0
     for batch in ffstream.frames(
-            ffmpeg_args(path, mime, filter_chain(cfg, duration_s), cfg), _PTS_RE,
+            ffmpeg_args(path, mime, filter_chain(cfg, duration_s, pix_fmt), cfg), _PTS_RE,
             timeout=float(cfg["VIDEO_DECODE_TIMEOUT_S"]),
             memory_mb=int(cfg["VIDEO_DECODE_MEMORY_MB"]),
             max_frame_bytes=side * side * 3):  # an uncompressed frame: no JPEG is larger
