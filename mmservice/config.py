@@ -107,6 +107,8 @@ class _Base(LocalSettings):
     VIDEO_MAX_KEYFRAMES: int = F(300, "Most keyframes judged per video", ge=1)
     VIDEO_FRAME_MAX_SIDE: int = F(640, "Keyframes are scaled to at most this longest side",
                                   ge=64)
+    VIDEO_SCORE_FPS: float = F(10.0, "Frames a second scaled and scene-scored, plus every "
+                                     "frame unlike the one before it (0: every frame)", ge=0)
     VIDEO_OCR: bool = F(True, "Read the text in keyframes (offline OCR, when installed) and "
                               "moderate it", tenant=True)
     VIDEO_STREAM_KEYFRAMES: bool = F(True, "Judge keyframes while the video is still being "

@@ -32,6 +32,7 @@ _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO_RE = re.compile(r"Stream #\d+:\d+[^:]*: Video: (\w+)[^\n]*?, (\d{1,6})x(\d{1,6})"
                        r"(?:[^\n]*?, ([\d.]+) fps)?[^\n]*")
 _AUDIO_RE = re.compile(r"Stream #\d+:\d+[^:]*: Audio: ")
+_PIX_FMT_RE = re.compile(r", (\w+)(?:\([^)\n]*\))?, \d{1,6}x\d{1,6}")
 
 
 def _bad(message: str, code: str = "undecodable_video") -> Invalid:
@@ -70,8 +71,9 @@ def input_args(path: str, mime: str, cfg: dict) -> list[str]:
 
 
 def streams(path: str, mime: str, cfg: dict) -> dict[str, Any]:
-    """What ffmpeg reads in the container's header: the first video stream's codec, size and
-    frame rate, whether there is audio, and the declared duration (None when absent)."""
+    """What ffmpeg reads in the container's header: the first video stream's codec, pixel
+    format, size and frame rate, whether there is audio, and the declared duration (None when
+    absent)."""
     proc = run_bounded(input_args(path, mime, cfg), check=False,
                        timeout=float(cfg["VIDEO_PROBE_TIMEOUT_S"]),
                        memory_mb=int(cfg["VIDEO_DECODE_MEMORY_MB"]))
@@ -83,8 +85,10 @@ def streams(path: str, mime: str, cfg: dict) -> dict[str, Any]:
                           if m else None)
     if video:
         v = video[0]
+        pix = _PIX_FMT_RE.search(v.group(0))
         info.update(codec=v.group(1), width=int(v.group(2)), height=int(v.group(3)),
-                    fps=float(v.group(4)) if v.group(4) else None)
+                    fps=float(v.group(4)) if v.group(4) else None,
+                    pix_fmt=pix.group(1) if pix else None)
     return info
 
 
