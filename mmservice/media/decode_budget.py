@@ -20,7 +20,7 @@ class PixelBudget:
     def __init__(self, pixels: int):
         self.pixels = max(1, int(pixels))
         self.in_use = 0
-        self.waiting = 0  # decodes waiting for room (a test and a metric read it)
+        self.waiting = 0  # decodes waiting for room (tests wait on it)
         self._cond = threading.Condition()
 
     @contextmanager
@@ -51,17 +51,16 @@ def configure(pixels: int) -> None:
     """Size this process's budget (the services of the API or a worker, at start)."""
     global _budget
     with _lock:
-        if _budget is None or _budget.pixels != int(pixels):
+        if _budget is None or _budget.pixels != max(1, int(pixels)):
             _budget = PixelBudget(pixels)
 
 
 def budget() -> PixelBudget:
-    """This process's budget, sized by `MMS_DECODE_PIXELS_PER_PROCESS` when first used."""
-    global _budget
+    """This process's budget; sized from the environment (`MMS_DECODE_PIXELS_PER_PROCESS`) when
+    used before any services were built (a tool calling `inspect_image` on its own)."""
     if _budget is None:
-        with _lock:
-            if _budget is None:
-                from mmservice import config
+        from mmservice import config
 
-                _budget = PixelBudget(int(config.load()["DECODE_PIXELS_PER_PROCESS"]))
+        configure(int(config.load()["DECODE_PIXELS_PER_PROCESS"]))
+    assert _budget is not None
     return _budget

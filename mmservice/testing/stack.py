@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from mmservice.config import process_variable
+from mmservice.config import DEFAULTS, process_variable
 from mmservice.embedded import EmbeddedRedis, free_port
 from mmservice.testing.client import Client
 from mmservice.testing.procs import (
@@ -38,9 +38,10 @@ __all__ = ["ALL_QUEUES", "ApiServer", "Client", "GunicornApp", "LaunchError", "P
            "RedisDatabases", "ScratchStack", "Stack", "StubProc", "WorkerProcess",
            "broker_idle", "make_key", "service_env", "wait_until"]
 
-GUNICORN_WORKERS = int(process_variable("BENCH_API_WORKERS", "2"))  # = make run's MMS_API_WORKERS
-# = make run's MMS_API_THREADS (its default), the Dockerfile's and docker-compose's
-GUNICORN_THREADS = int(process_variable("BENCH_API_THREADS", "16"))
+# `make run`'s defaults (MMS_API_WORKERS, MMS_API_THREADS; the Dockerfile and compose run 16
+# threads too), or a bench's own
+GUNICORN_WORKERS = int(process_variable("BENCH_API_WORKERS", str(DEFAULTS["API_WORKERS"])))
+GUNICORN_THREADS = int(process_variable("BENCH_API_THREADS", str(DEFAULTS["API_THREADS"])))
 
 
 def broker_idle(r: redis.Redis, queues: str = ALL_QUEUES) -> bool:
