@@ -31,7 +31,6 @@ vectors (`heads.json` records `describe()`).
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +265,6 @@ class OrtE5:
 
         self.session = make_session(build_model(f, smoothing(f, make_session,
                                                              calibration_lines())))
-        self._lock = threading.Lock()
         _release_heap()
 
     def feeds(self, windows: list[list[int]]) -> dict[str, Any]:
@@ -280,8 +278,9 @@ class OrtE5:
             return out
         windows = self.f.windows(texts)
         inputs = self.feeds([w for _, w in windows])
-        with self._lock:
-            (hidden,) = self.session.run(["hidden"], inputs)
+        # No lock here: `InferenceSession.run` is thread-safe, and the service's callers take
+        # turns already (`embedding.Encoder`).
+        (hidden,) = self.session.run(["hidden"], inputs)
         lens = np.array([len(w) for _, w in windows])
         means = np.add.reduceat(hidden, np.concatenate([[0], np.cumsum(lens)[:-1]]), axis=0)
         means /= lens[:, None].astype(np.float32)

