@@ -51,9 +51,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         API_TITLE="mmservice", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
         **docs.settings(),  # Swagger UI at /docs from local assets: the docs work offline
-        JSON_SORT_KEYS=False,
     )
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    from mmservice.api.json_provider import FlaskJSON
+
+    app.json = FlaskJSON(app)  # orjson, insertion order kept (no sorted keys)
     app.extensions["mms"] = build(cfg, role="api")
 
     class MmsApi(Api):

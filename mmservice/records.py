@@ -10,7 +10,6 @@ updates, so "who holds this item" and the item's state can never disagree.
 """
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 import redis
 
+from mmservice import jsonwire
 from mmservice.queued_commands import RUN_LUA, flatten, recorded
 
 # `in_same_transaction(pipe, record, fn_result)`: queue more commands into the record's MULTI.
@@ -70,7 +70,7 @@ class RedisRecords:
             self._create = self.r.register_script(_CREATE_LUA)
 
         def queue(pipe: Any) -> None:
-            pipe.set(key, json.dumps(record), ex=ttl_s, nx=True)
+            pipe.set(key, jsonwire.dumps(record), ex=ttl_s, nx=True)
             if in_same_transaction is not None:
                 in_same_transaction(pipe)
         created, *rest = self._create(keys=[key], args=flatten(recorded(self.r, queue)))
@@ -80,12 +80,12 @@ class RedisRecords:
         raw = self.r.get(key)
         if raw is None:
             raise RecordMissing(key)
-        return json.loads(raw)
+        return jsonwire.loads(raw)
 
     def get_many(self, keys: list[str]) -> list[dict | None]:
         if not keys:
             return []
-        return [json.loads(x) if x else None for x in self.r.mget(keys)]
+        return [jsonwire.loads(x) if x else None for x in self.r.mget(keys)]
 
     def update(self, key: str, fn: Callable[[dict], Any], *,
                in_same_transaction: SameTransaction | None = None,
@@ -108,10 +108,10 @@ class RedisRecords:
                     raw = pipe.get(key)
                     if raw is None:
                         raise RecordMissing(key)
-                    record = json.loads(raw)
+                    record = jsonwire.loads(raw)
                     result = fn(record)
                     pipe.multi()
-                    pipe.set(key, json.dumps(record), keepttl=True)
+                    pipe.set(key, jsonwire.dumps(record), keepttl=True)
                     if in_same_transaction is not None:
                         in_same_transaction(pipe, record, result)
                     _, *rest = pipe.execute()
@@ -128,12 +128,12 @@ class RedisRecords:
             raw = self.r.get(key)
             if raw is None:
                 raise RecordMissing(key)
-            record = json.loads(raw)
+            record = jsonwire.loads(raw)
             result = fn(record)
             commands: list[tuple] = []
             if in_same_transaction is not None:
                 commands = recorded(self.r, in_same_transaction, record, result)
-            if self._cas(keys=[key], args=[raw, json.dumps(record), *flatten(commands)]):
+            if self._cas(keys=[key], args=[raw, jsonwire.dumps(record), *flatten(commands)]):
                 return record, result, []
             # Another writer got in between: run `fn` again on what it wrote.
 
@@ -155,7 +155,7 @@ class RedisRecords:
                     pipe.watch(claim_key)
                     raw = pipe.get(claim_key)
                     if raw is not None:
-                        prior = json.loads(raw)
+                        prior = jsonwire.loads(raw)
                         if claimed_key is None:
                             pipe.unwatch()
                             return prior
@@ -165,8 +165,8 @@ class RedisRecords:
                             pipe.unwatch()
                             return prior
                     pipe.multi()
-                    pipe.set(claim_key, json.dumps(claim_value), ex=claim_ttl_s)
-                    pipe.set(key, json.dumps(record), ex=ttl_s, nx=True)
+                    pipe.set(claim_key, jsonwire.dumps(claim_value), ex=claim_ttl_s)
+                    pipe.set(key, jsonwire.dumps(record), ex=ttl_s, nx=True)
                     if in_same_transaction is not None:
                         in_same_transaction(pipe)
                     pipe.execute()

@@ -30,6 +30,7 @@ from typing import Any
 
 import redis
 
+from mmservice import jsonwire
 from mmservice.keys import Keys
 
 log = logging.getLogger("mmservice.cache")
@@ -74,13 +75,13 @@ def digest(task: str, identity: dict[str, Any], options: dict[str, Any], content
 
 
 def encode(value: Any) -> bytes:
-    raw = json.dumps(value, separators=(",", ":")).encode()
+    raw = jsonwire.dumps(value)
     return b"z" + zlib.compress(raw) if len(raw) > _COMPRESS_FROM else b"j" + raw
 
 
 def decode(blob: bytes) -> Any:
     body = zlib.decompress(blob[1:]) if blob[:1] == b"z" else blob[1:]
-    return json.loads(body)
+    return jsonwire.loads(body)
 
 
 class ResultCache:

@@ -7,7 +7,6 @@ must exist before its task is enqueued. Each record is one JSON value updated th
 """
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any
 
 import redis
 
-from mmservice import metrics
+from mmservice import jsonwire, metrics
 from mmservice.errors import Conflict, NotFound
 from mmservice.jobs import lost_messages
 from mmservice.keys import Keys
@@ -37,7 +36,7 @@ class Creation:
     """A new job's writes, to be committed by a script (`JobStore.creation`)."""
 
     key: str  # the record's key (SET ... NX: never over an existing record)
-    record: str  # its JSON
+    record: bytes  # its JSON
     ttl_s: int
     commands: list[tuple]  # everything committed with it, as Redis command arguments
 
@@ -132,7 +131,7 @@ class JobStore:
         script (`jobs.admission`: the quotas, the policy and the record in one round trip).
         Recorded from a pipeline, so both ways write exactly the same keys."""
         commands = recorded(self.r, self._with_record(job, markers, in_same_transaction))
-        return Creation(self.keys.job(job["tenant"], job["id"]), json.dumps(job), self.ttl_s,
+        return Creation(self.keys.job(job["tenant"], job["id"]), jsonwire.dumps(job), self.ttl_s,
                         commands)
 
     def get(self, tenant: str, job_id: str) -> dict:
