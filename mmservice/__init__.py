@@ -55,7 +55,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from mmservice.api.json_provider import FlaskJSON
 
     app.json = FlaskJSON(app)  # orjson, insertion order kept (no sorted keys)
-    app.extensions["mms"] = build(cfg, role="api")
+    app.extensions["mms"] = svc = build(cfg, role="api")
+    svc.providers.warm_upstreams()  # the openai client imported now, not on a first request
 
     class MmsApi(Api):
         ERROR_SCHEMA = ApiErrorSchema  # errors are documented in the shape they are sent

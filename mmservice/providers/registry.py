@@ -6,6 +6,7 @@ only the `moderation` queue never loads Whisper.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from mmservice.config import CAPS
 from mmservice.errors import CapabilityUnavailable
 
+log = logging.getLogger(__name__)
 _OPENAI = {
     "moderation": "OpenAIModeration", "vision": "OpenAIVision",
     "transcription": "OpenAITranscription", "speech": "OpenAISpeech",
@@ -105,6 +107,27 @@ class Registry:
                 prov = self._build(cap)
                 self._built[cap] = prov
             return prov
+
+    def warm_upstreams(self) -> list[str]:
+        """Build now the providers that call an upstream; returns their capabilities.
+
+        Why: building the first one imports the openai client (~1 s of CPU). Left to the first
+        request, every API process paid it in the middle of traffic: that request waited a
+        second, and in `bench/facade_overhead.py` the second gunicorn process (the warm-up
+        reaches one) spent it inside the measured run. Building a client opens no connection.
+        Local engines are never built here (the API process loads no model), and a capability
+        whose upstream settings are refused stays unbuilt: its requests answer that error."""
+        warmed = []
+        for cap in CAPS:
+            if choose(self.cfg, cap) != "openai":
+                continue
+            try:
+                self.get(cap)
+            except Exception as e:  # noqa: BLE001 - the first request builds it again, and says why
+                log.warning("the %s upstream provider is not built at start: %s", cap, e)
+                continue
+            warmed.append(cap)
+        return warmed
 
     def _build(self, cap: str) -> Any:
         if choose(self.cfg, cap) == "openai":
