@@ -227,8 +227,12 @@ def bench_text(quiet: bool) -> tuple[list[dict], dict, str]:
     t = time.perf_counter()
     batch = engine.moderate_texts([r["text"] for r in rows])
     batch_ms = (time.perf_counter() - t) * 1000
-    for a, b in zip(raws, batch):  # batching must not change a score
-        if a.category_scores != b.category_scores:
+    # Batching must not change a score. Scores are rounded to 4 decimals, and a batch's vectors
+    # are within 1e-6 of single calls' (tests/test_e5_onnx.py), which can flip the last digit.
+    for a, b in zip(raws, batch):
+        if a.category_scores.keys() != b.category_scores.keys() or any(
+                abs(a.category_scores[c] - b.category_scores[c]) > 1.5e-4
+                for c in a.category_scores):
             raise CannotRun("moderate_texts gave different scores in a batch and alone")
 
     for r, raw in zip(rows, raws):
