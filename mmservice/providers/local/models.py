@@ -165,6 +165,14 @@ def _ort_session_options():
     if n:
         opts.intra_op_num_threads = n
         opts.inter_op_num_threads = 1
+    return _ort_spin(opts)
+
+
+def _ort_spin(opts):
+    """`opts` without spin-waiting unless `MMS_LOCAL_ORT_SPIN`: a worker runs many jobs on two
+    cores, and threads spinning between operators take CPU from ffmpeg and the other parts."""
+    if not setting("LOCAL_ORT_SPIN"):
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 
@@ -195,7 +203,17 @@ def _load_ocr():
     if n:
         kwargs["intra_op_num_threads"] = n
         kwargs["inter_op_num_threads"] = 1
-    engine = RapidOCR(**kwargs)
+    # RapidOCR builds its three sessions' options itself (no spinning option): ours are added
+    # while it loads (one load per process, under the slot's lock).
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    cls = infer_engine.OrtInferSession
+    own = cls.__dict__["_init_sess_opts"]  # its staticmethod, put back as it was
+    cls._init_sess_opts = staticmethod(lambda config: _ort_spin(own.__func__(config)))
+    try:
+        engine = RapidOCR(**kwargs)
+    finally:
+        cls._init_sess_opts = own
     # The first call allocates the det/rec graphs (~1-2 s); pay it at load, not on a request.
     from PIL import Image, ImageDraw
 
