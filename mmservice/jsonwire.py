@@ -1,7 +1,9 @@
 """JSON for what is written and answered on every request: records, responses, events (orjson).
 
-Why: the stdlib encoder was about a tenth of the API's CPU on a cache hit answered at intake
-(py-spy, `JSONEncoder.iterencode`); orjson writes a 939-byte job in 0.7 us instead of 10.9 us.
+Why: orjson writes a 939-byte job in 0.7 us instead of the stdlib's 10.9 us, and a request
+writes several (the record, the response, cache values). Measured on a cache hit answered at
+intake: 2-4 % less API CPU (BENCHMARKS.md, late-evening runs of 2026-12-04); py-spy had put the
+stdlib's encoder at about a tenth of that request's samples.
 
 Why not everywhere: JSON whose exact bytes are hashed or signed by a stored chain (cache keys,
 idempotency fingerprints, the audit log's hash chain) keeps `json.dumps(..., sort_keys=True)`:
@@ -43,10 +45,6 @@ def dumps(obj: Any) -> bytes:
         return orjson.dumps(obj, default=builtin, option=OPTIONS)
     except orjson.JSONEncodeError:  # a lone surrogate, an int beyond 64 bits: as the stdlib
         return json.dumps(obj).encode()
-
-
-def dumps_str(obj: Any) -> str:
-    return dumps(obj).decode()
 
 
 # Reading stays on the stdlib: orjson reads an integer beyond 64 bits as a float (silently

@@ -108,8 +108,8 @@ class Registry:
                 self._built[cap] = prov
             return prov
 
-    def warm_upstreams(self) -> list[str]:
-        """Build now the providers that call an upstream; returns their capabilities.
+    def warm_upstreams(self) -> None:
+        """Build now the providers that call an upstream.
 
         Why: building the first one imports the openai client (~1 s of CPU). Left to the first
         request, every API process paid it in the middle of traffic: that request waited a
@@ -117,7 +117,6 @@ class Registry:
         reaches one) spent it inside the measured run. Building a client opens no connection.
         Local engines are never built here (the API process loads no model), and a capability
         whose upstream settings are refused stays unbuilt: its requests answer that error."""
-        warmed = []
         for cap in CAPS:
             if choose(self.cfg, cap) != "openai":
                 continue
@@ -125,9 +124,6 @@ class Registry:
                 self.get(cap)
             except Exception as e:  # noqa: BLE001 - the first request builds it again, and says why
                 log.warning("the %s upstream provider is not built at start: %s", cap, e)
-                continue
-            warmed.append(cap)
-        return warmed
 
     def _build(self, cap: str) -> Any:
         if choose(self.cfg, cap) == "openai":
