@@ -40,10 +40,15 @@ def weed_binary() -> str:
     return found
 
 
+class _BindClash(Exception):
+    """weed died because one of the ports picked for it was taken meanwhile."""
+
+
 class EmbeddedS3:
     def __init__(self, data_dir: str, port: int | None = None):
         self.data_dir = os.path.abspath(data_dir)
         self.port = port or free_port()
+        self._port_is_ours = port is None  # ours to pick again after a bind clash
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -56,9 +61,27 @@ class EmbeddedS3:
                 "S3_ENDPOINT_URL": self.endpoint_url, "S3_REGION": "us-east-1",
                 "S3_ACCESS_KEY_ID": ACCESS_KEY, "S3_SECRET_ACCESS_KEY": SECRET_KEY}
 
-    def start(self, timeout: float = 60.0) -> EmbeddedS3:
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> EmbeddedS3:
         """Start `weed server -s3`; return once a write to a probe bucket succeeds (the S3
-        port answers before the volume server takes writes)."""
+        port answers before the volume server takes writes).
+
+        Why `attempts`: its eight ports are picked free here, then bound by weed a moment
+        later; an outgoing connection or another test's server may take one in between (seen
+        once in a full test run beside another SeaweedFS: `exited with 255`). weed then dies
+        with `bind: address already in use`, and only that failure is retried, on new ports."""
+        for attempt in range(attempts):
+            offset = self._log_size()
+            try:
+                return self._start_once(timeout)
+            except _BindClash:
+                if attempt == attempts - 1:
+                    raise RuntimeError(f"weed could not bind its ports in {attempts} attempts: "
+                                       f"{self._log_tail(offset)}") from None
+                if self._port_is_ours:
+                    self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> EmbeddedS3:
         os.makedirs(self.data_dir, exist_ok=True)
         identities = os.path.join(self.data_dir, "s3.json")
         with open(identities, "w") as f:
@@ -73,7 +96,8 @@ class EmbeddedS3:
                 f"-s3.config={identities}", "-s3.autoCreateBucket=false",
                 "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.max=0",
                 "-master.volumeSizeLimitMB=128"] + [f"-{k}={v}" for k, v in ports.items()]
-        log = open(os.path.join(self.data_dir, "weed.log"), "ab")  # noqa: SIM115 - child's
+        offset = self._log_size()
+        log = open(self._log_path, "ab")  # noqa: SIM115 - child's
         try:
             # SSE-S3 (`MMS_S3_SSE=AES256`) needs a key-encryption key: a fresh one per server.
             env = config.child_environment(extra={"WEED_S3_SSE_KEK": secrets.token_hex(32)})
@@ -84,14 +108,35 @@ class EmbeddedS3:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"weed exited with {self.proc.returncode}: "
-                                   f"{self._log_tail()}")
+                code, self.proc = self.proc.returncode, None
+                said = self._log_since(offset)
+                if "bind: address already in use" in said:
+                    raise _BindClash()
+                raise RuntimeError(f"weed exited with {code}: {self._log_tail(offset)}")
             if self._writable():
                 return self
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"SeaweedFS did not take writes on port {self.port} within "
-                           f"{timeout:g}s: {self._log_tail()}")
+                           f"{timeout:g}s: {self._log_tail(offset)}")
+
+    @property
+    def _log_path(self) -> str:
+        return os.path.join(self.data_dir, "weed.log")
+
+    def _log_size(self) -> int:
+        try:
+            return os.path.getsize(self._log_path)
+        except OSError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self._log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def _writable(self) -> bool:
         try:
@@ -112,12 +157,12 @@ class EmbeddedS3:
         except Exception:  # noqa: BLE001 - not up yet
             return False
 
-    def _log_tail(self) -> str:
-        try:
-            with open(os.path.join(self.data_dir, "weed.log"), errors="replace") as f:
-                return "".join(f.readlines()[-5:]).strip()[-800:]
-        except OSError:
-            return ""
+    def _log_tail(self, offset: int = 0) -> str:
+        """The failure's own lines: the fatal one where weed printed one (a Go panic's stack
+        follows it and would fill the tail), else the last five, of this start's log."""
+        lines = self._log_since(offset).splitlines()
+        fatal = [line for line in lines if line.startswith("F")]
+        return "\n".join(fatal[-2:] or lines[-5:]).strip()[-800:]
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

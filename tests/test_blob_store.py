@@ -316,3 +316,58 @@ def test_local_store_writes_no_folder_per_job_and_still_reads_the_older_layout(t
     with pytest.raises(NotFound):
         store.get("default/job_3/input")
     assert store.get("default/job_4/input") == b"x"
+
+
+def test_embedded_s3_starts_again_on_new_ports_when_one_was_taken(tmp_path, monkeypatch):
+    """The ports are picked free, then bound by weed a moment later: one taken in between
+    (here: held by a listener of ours before the pick returns it) makes weed exit at once.
+    The launcher must see the clash in weed's log and start again on fresh ports. Only the
+    port choice is steered; the server is the real one."""
+    import socket
+
+    from mmservice import seaweed
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    picks = []
+    real_pick = seaweed.free_port
+
+    def pick() -> int:
+        picks.append(taken if len(picks) == 1 else real_pick())  # the master's port, once
+        return picks[-1]
+    monkeypatch.setattr(seaweed, "free_port", pick)
+    server = seaweed.EmbeddedS3(str(tmp_path / "weed"))
+    try:
+        server.start(timeout=60)
+        assert server.alive()
+        assert len(picks) > 8, picks  # a second set of ports was picked
+        log = (tmp_path / "weed" / "weed.log").read_text(errors="replace")
+        assert f"{taken}: bind: address already in use" in log
+    finally:
+        server.stop()
+        holder.close()
+
+
+def test_embedded_s3_reports_a_clash_it_cannot_get_past(tmp_path, monkeypatch):
+    """Every attempt given a taken port: the error names the bind failure after the attempts
+    allowed, not a bare exit code."""
+    import socket
+
+    from mmservice import seaweed
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    monkeypatch.setattr(seaweed, "free_port", lambda: taken)
+    server = seaweed.EmbeddedS3(str(tmp_path / "weed"))
+    try:
+        with pytest.raises(RuntimeError, match="could not bind its ports in 2 attempts") as e:
+            server.start(timeout=60, attempts=2)
+        assert "address already in use" in str(e.value)
+        assert not server.alive()
+    finally:
+        server.stop()
+        holder.close()
