@@ -92,8 +92,19 @@ def test_a_hit_settles_at_post_with_no_worker_and_its_webhook_goes_once(stack, s
         calls = len(stub.requests.matching("/moderations"))
         s.worker.stop()  # nothing consumes any queue from here on
 
+        channel = s.services.deps.store.settled_channel()
+        announced = s.redis.pubsub()
+        announced.subscribe(channel)
+        confirmed = announced.get_message(timeout=10)
+        assert confirmed is not None and confirmed["type"] == "subscribe", confirmed
         job = hit(s.client, {"text": text, "webhook_url": rcv.url()})
         assert job["results"]["moderation"]["cached"] is True
+        # Not announced (nobody can be waiting on an id not yet answered): a sentinel
+        # published after the POST answered comes first, before any announcement of the job.
+        s.redis.publish(channel, "sentinel")
+        first_message = announced.get_message(timeout=10)
+        announced.close()
+        assert first_message is not None and first_message["data"] == b"sentinel", first_message
         assert moderation_queue_depth(s.redis) == 0  # no step task was published
         assert len(stub.requests.matching("/moderations")) == calls
         t0 = time.monotonic()

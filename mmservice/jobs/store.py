@@ -118,7 +118,11 @@ class JobStore:
                       {job["id"]: int(job["_created_ts"] * 1000)})
             metrics.Recorder(pipe, self.keys.prefix).job_created(job)
             if job["status"] in TERMINAL:  # decided at intake (`cache.at_intake`)
-                self.queue_settled(pipe, job)
+                # Not announced: nobody can be long-polling a job whose id this request has
+                # not answered yet, and a later wait finds it settled at once. An announcement
+                # would wake every API process's subscriber for nothing, while the POST is
+                # still answering.
+                self.queue_settled(pipe, job, announce=False)
             else:
                 pipe.sadd(self.keys.open_jobs(job["tenant"]), job["id"])  # until it settles
                 # its first step waits for its message: swept if that message is lost
@@ -179,12 +183,13 @@ class JobStore:
     def settled_channel(self) -> str:
         return self.keys.settled_channel()
 
-    def queue_settled(self, pipe: Any, job: dict) -> None:
+    def queue_settled(self, pipe: Any, job: dict, announce: bool = True) -> None:
         """Inside the transaction that settles `job`: count it, and announce it to long-polling
         readers (`GET /v1/jobs/<id>?wait=`), committing exactly when the settle does."""
         metrics.Recorder(pipe, self.keys.prefix).job_finished(job["status"])
         pipe.srem(self.keys.open_jobs(job["tenant"]), job["id"])  # the open-jobs quota
-        pipe.publish(self.settled_channel(), f"{job['tenant']}/{job['id']}")
+        if announce:
+            pipe.publish(self.settled_channel(), f"{job['tenant']}/{job['id']}")
 
     def list(self, tenant: str, *, status: str | None, cursor: str | None,
              limit: int) -> tuple[list[dict], str | None]:
