@@ -41,7 +41,8 @@ def weed_binary() -> str:
 
 
 class _BindClash(Exception):
-    """weed died because one of the ports picked for it was taken meanwhile."""
+    """weed died because one of the ports picked for it was taken meanwhile (its message:
+    weed's fatal line)."""
 
 
 class EmbeddedS3:
@@ -69,17 +70,16 @@ class EmbeddedS3:
         later; an outgoing connection or another test's server may take one in between (seen
         once in a full test run beside another SeaweedFS: `exited with 255`). weed then dies
         with `bind: address already in use`, and only that failure is retried, on new ports."""
-        for attempt in range(attempts):
-            offset = self._log_size()
+        for attempt in range(1, attempts + 1):
             try:
                 return self._start_once(timeout)
-            except _BindClash:
-                if attempt == attempts - 1:
+            except _BindClash as clash:
+                if attempt == attempts:
                     raise RuntimeError(f"weed could not bind its ports in {attempts} attempts: "
-                                       f"{self._log_tail(offset)}") from None
+                                       f"{clash}") from None
                 if self._port_is_ours:
                     self.port = free_port()
-        raise AssertionError("unreachable")
+        raise ValueError(f"attempts must be at least 1, not {attempts}")
 
     def _start_once(self, timeout: float) -> EmbeddedS3:
         os.makedirs(self.data_dir, exist_ok=True)
@@ -111,7 +111,7 @@ class EmbeddedS3:
                 code, self.proc = self.proc.returncode, None
                 said = self._log_since(offset)
                 if "bind: address already in use" in said:
-                    raise _BindClash()
+                    raise _BindClash(self._log_tail(offset))
                 raise RuntimeError(f"weed exited with {code}: {self._log_tail(offset)}")
             if self._writable():
                 return self
