@@ -185,7 +185,9 @@ class JobStore:
 
     def queue_settled(self, pipe: Any, job: dict, announce: bool = True) -> None:
         """Inside the transaction that settles `job`: count it, and announce it to long-polling
-        readers (`GET /v1/jobs/<id>?wait=`), committing exactly when the settle does."""
+        readers (`GET /v1/jobs/<id>?wait=`), committing exactly when the settle does.
+        `announce=False`: counted and off the open-jobs quota, not announced (a job created
+        settled, which nobody can be waiting on yet)."""
         metrics.Recorder(pipe, self.keys.prefix).job_finished(job["status"])
         pipe.srem(self.keys.open_jobs(job["tenant"]), job["id"])  # the open-jobs quota
         if announce:
