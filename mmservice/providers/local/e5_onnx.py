@@ -245,9 +245,9 @@ def _release_heap() -> None:
 
 # The most rows x longest window^2 one `session.run` may take. Attention pads the windows of a
 # call to the longest one, in (rows, 12 heads, longest, longest) float32 blocks: 740 test lines
-# plus one long text's ~70 windows of 512 tokens in one call reached 21 GB of RSS and were
-# killed. 2^21 is 32 windows of 256 tokens or 8 of 512 (about 100 MB a block); a service batch
-# of 32 lines of a few dozen tokens stays one run.
+# plus one long text's 30 windows, 770 rows padded to 512 tokens (9.7 GB a block), reached 21 GB
+# of RSS in one call and were killed. 2^21 is 32 windows of 256 tokens or 8 of 512 (about
+# 100 MB a block); a service batch of 32 lines of a few dozen tokens stays one run.
 ATTENTION_BUDGET = 1 << 21
 
 
