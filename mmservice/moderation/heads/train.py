@@ -168,7 +168,6 @@ def train() -> dict:
     np.savez_compressed(WEIGHTS, hidden_weights=hw, hidden_bias=hb, weights=w, bias=b,
                         platt_a=pa, platt_b=pb, categories=np.array(HEAD_CATEGORIES),
                         version=np.array(version))
-    pooled_y = yd
     report = {
         "version": version,
         "encoder": encoder_name(),
@@ -181,7 +180,7 @@ def train() -> dict:
             "recall": round(float(flagged[any_y == 1].mean()), 4),
             "false_flags_hard_negatives": round(float(flagged[hard].mean()), 4),
         },
-        "calibration_dev_pooled": calibration_table(dev_scores.ravel(), pooled_y.ravel()),
+        "calibration_dev_pooled": calibration_table(dev_scores.ravel(), yd.ravel()),
     }
     REPORT.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return report

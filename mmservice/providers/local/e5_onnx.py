@@ -260,7 +260,8 @@ def _runs(lens: Any) -> list[Any]:
 
     if len(lens) * int(lens.max()) ** 2 <= ATTENTION_BUDGET:
         return [np.arange(len(lens))]
-    runs, current = [], []  # type: ignore[var-annotated]
+    runs: list[Any] = []
+    current: list[int] = []
     for j in np.argsort(lens, kind="stable"):
         if current and (len(current) + 1) * int(lens[j]) ** 2 > ATTENTION_BUDGET:
             runs.append(np.array(current))
