@@ -29,5 +29,5 @@ EXPOSE 8000
 # No HEALTHCHECK here: the same image runs workers, whose check is a Celery ping; each service's
 # check is in docker-compose.yml. `--no-control-socket`: nothing here uses gunicorn's control
 # interface (a socket in the home directory).
-CMD ["gunicorn", "app:app", "-b", "0.0.0.0:8000", "-w", "4", "--threads", "16", "--timeout", "60", \
+CMD ["gunicorn", "app:app", "-b", "0.0.0.0:8000", "-w", "4", "--threads", "32", "--timeout", "60", \
      "--graceful-timeout", "40", "--no-control-socket", "--access-logfile", "-"]

@@ -1,4 +1,4 @@
-"""Auth under a brute force: 1,000 bad API keys against the API (gunicorn -w 2 --threads 16, like
+"""Auth under a brute force: 1,000 bad API keys against the API (gunicorn -w 2 --threads 32, like
 `make run`). Two figures (issue 14):
 
 - the server CPU (API processes + Redis) the 1,000 refusals cost in total: target well under a

@@ -1,6 +1,6 @@
 """Baseline 1: the bare stack. A Flask endpoint that takes a multipart upload, writes it to Redis
 and LPUSHes an id: what any intake on Flask + Redis must at least do. Served by the benchmark
-under exactly the gunicorn flags the API gets (`gunicorn bench.bare_app:app -w 2 --threads 16`).
+under exactly the gunicorn flags the API gets (`gunicorn bench.bare_app:app -w 2 --threads 32`).
 
 No validation, no schema, no blob store, no job record, no Celery: the difference to
 `POST /v1/jobs` is mmservice's overhead.

@@ -2,7 +2,7 @@
 stub with a fixed 50 ms latency. Targets: upstream calls per job <= 0.55, and a cache hit done end
 to end within 1.2x of a bare Celery round trip measured in the same run.
 
-The stack is `make run`'s (API under gunicorn -w 2 --threads 16, one worker `--pool threads -c 8`
+The stack is `make run`'s (API under gunicorn -w 2 --threads 32, one worker `--pool threads -c 8`
 on every queue, default settings: cache on, micro-batching on), with API keys off like the other
 pipeline benchmarks (`ScratchStack`).
 

@@ -3,7 +3,7 @@ latency, at 20 jobs/s (Poisson arrivals, open loop): submit -> result visible by
 submit -> signed webhook received, minus the 50 ms the upstream takes. Targets: p50 <= 15 ms,
 p99 <= 60 ms. Compared with a bare Celery no-op round trip on the same Redis in the same run.
 
-The stack is `make run`'s: API under gunicorn -w 2 --threads 16, one worker `--pool threads -c 8`
+The stack is `make run`'s: API under gunicorn -w 2 --threads 32, one worker `--pool threads -c 8`
 on every queue, default settings (moderation micro-batching on: size 32, window 20 ms).
 The polling client polls the way a good client does: first GET when the upstream could have
 answered (submit + 50 ms), then every 5 ms up to submit + 150 ms, then every 50 ms. The

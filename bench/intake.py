@@ -1,6 +1,6 @@
 """Figure 1 - intake: `POST /v1/jobs` with a 100 KB JPEG (full validation: magic bytes, header,
 pixel budget, full decode, SHA-256, blob write, job record, Celery message) against the bare
-Flask + Redis upload endpoint (`bench/bare_app.py`), both under gunicorn -w 2 --threads 16, the
+Flask + Redis upload endpoint (`bench/bare_app.py`), both under gunicorn -w 2 --threads 32, the
 same client, the same connections, in alternating rounds. The API runs twice: with API keys
 (the default: key lookup, rate-limit counter, upload quota, open-jobs set; target >= 0.65 of
 bare, issue 14) and with `MMS_AUTH=disabled` (target >= 0.7, as before keys existed); the

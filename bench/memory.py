@@ -1,4 +1,4 @@
-"""Figure 7 - memory: RSS of the API (gunicorn -w 2 --threads 16: master + workers) and of one
+"""Figure 7 - memory: RSS of the API (gunicorn -w 2 --threads 32: master + workers) and of one
 worker (threads pool, c = 8) after 1,000 text moderation jobs, and RSS growth between the
 1,000th and the 5,000th job (target < 5 %). Jobs go through `POST /v1/jobs` (4 client threads,
 keep-alive); the stub answers at once. Then the same for a worker with the local engines loaded
@@ -93,7 +93,7 @@ def local_available() -> tuple[bool, str]:
 
 
 def main() -> int:
-    details: dict = {"api": "gunicorn -w 2 --threads 16", "worker": "threads c=8",
+    details: dict = {"api": "gunicorn -w 2 --threads 32", "worker": "threads c=8",
                      "clients": CLIENTS}
     results = []
     with ScratchStack("memory", stub_latency_ms=0) as st:

@@ -53,9 +53,11 @@ class FirstSettings(BaseSettings):
     IDEMPOTENCY_TTL_S: int = F(24 * 3600, "How long an `Idempotency-Key` is remembered", ge=1)
     JOB_DEADLINE_S: int = F(600, "A job not settled by then is failed with `job_timeout`",
                             ge=1)
-    API_THREADS: int = F(16, "Threads per API process (gunicorn `--threads` of `make run`): "
+    API_THREADS: int = F(32, "Threads per API process (gunicorn `--threads` of `make run`): "
                              "requests one process serves at once, most of them waiting on an "
-                             "upstream (the facade) or on Redis", ge=1)
+                             "upstream (the facade) or on Redis; more than the clients one "
+                             "process usually holds, since gunicorn's processes do not share "
+                             "keep-alive connections evenly", ge=1)
     JOB_WAITERS_PER_PROCESS: int = F(2, "Long-polling GETs (`?wait=`) one API process lets wait "
                                         "at once; keep it below gunicorn's `--threads` "
                                         "(`0`: off)", ge=0)
