@@ -24,6 +24,7 @@ TTL_S = 600
 _BLOB_URL = os.environ.get("MMS_BLOB_URL", "")
 _s3 = None
 if _BLOB_URL.startswith("s3://"):
+    import obstore
     from obstore.store import S3Store
 
     _s3 = S3Store(_BLOB_URL[5:].split("/")[0], endpoint=os.environ["MMS_S3_ENDPOINT_URL"],
@@ -46,8 +47,6 @@ def upload():
     data = f.read()
     upload_id = uuid.uuid4().hex
     if _s3 is not None:
-        import obstore
-
         obstore.put(_s3, f"bare/{upload_id}", data, use_multipart=False)
     else:
         _r.set(f"bare:upload:{upload_id}", data, ex=TTL_S)

@@ -181,7 +181,7 @@ def train() -> dict:
         "version": version,
         "encoder": encoder_name(),
         "train_lines": len(train_rows), "dev_lines": len(dev_rows),
-        "head": {"networks": NETS, "hidden": HIDDEN, "alpha": ALPHA,
+        "head": {"networks": NETS, "hidden": HIDDEN, "alpha": ALPHA, "hard_weight": HARD_WEIGHT,
                  "epochs": [int(n.n_iter_) for n in nets]},
         "per_category": per_cat,
         "dev_any_category": {
