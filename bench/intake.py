@@ -208,13 +208,11 @@ def main() -> int:
 
 
 def _bucket(s3: EmbeddedS3, name: str) -> None:
-    import boto3
+    """Create the bucket the S3 sides share, as the service's own store would."""
+    from mmservice import config
+    from mmservice.s3blobs import S3BlobStore
 
-    from mmservice.seaweed import ACCESS_KEY, SECRET_KEY
-
-    boto3.client("s3", endpoint_url=s3.endpoint_url, region_name="us-east-1",
-                 aws_access_key_id=ACCESS_KEY,
-                 aws_secret_access_key=SECRET_KEY).create_bucket(Bucket=name)
+    S3BlobStore.from_config(config.load(s3.cfg(name), environ={}), name, "").ensure_bucket()
 
 
 class _s3:

@@ -29,6 +29,8 @@ from mmservice.testing.stack import (  # noqa: E402
 )
 
 StackFactory = Callable[..., Stack]
+# The queues whose tasks call the model upstream (the stub); webhook deliveries do not.
+MODEL_QUEUES = ",".join(q for q in ALL_QUEUES.split(",") if q != "webhooks")
 
 
 @pytest.fixture(scope="session")
@@ -146,18 +148,13 @@ def api(base_cfg):
 
 
 @pytest.fixture()
-def client(api, worker, stub, base_cfg) -> Client:
+def client(api, worker, stub) -> Client:
     """The session stack's client, once the session worker has finished every model task:
     jobs an earlier test submitted and did not wait for would otherwise call the stub after
     the reset below, landing in this test's request log and taking its scripted faults (seen
     in CI: a stray call took `test_429_honours_retry_after`'s 429)."""
-    import redis
-
-    r = redis.Redis.from_url(base_cfg["REDIS_URL"])
-    try:
-        wait_until(lambda: broker_idle(r, "moderation,vision,audio"), 60,
-                   what="earlier tests' jobs to finish on the session worker")
-    finally:
-        r.close()
+    svc = api.app.extensions["mms"]
+    wait_until(lambda: broker_idle(svc.redis, MODEL_QUEUES), 60,
+               what="earlier tests' jobs to finish on the session worker")
     stub.reset()
     return Client(api.base, api.key)
