@@ -56,9 +56,9 @@ def test_training_data_is_reproducible_and_separate_from_held_out_and_test_sets(
 def test_heads_file_matches_its_report():
     heads = heads_model.load()
     assert heads.categories == heads_model.HEAD_CATEGORIES
-    first = heads.weights if heads.hidden_weights is None else heads.hidden_weights
-    assert first.shape[0] == 384  # the encoder's vectors
-    assert heads.weights.shape[1] == len(heads_model.HEAD_CATEGORIES)
+    assert heads.hidden_weights.shape[0] == 384  # the encoder's vectors
+    assert heads.weights.shape == (heads.hidden_weights.shape[1],
+                                   len(heads_model.HEAD_CATEGORIES))
     assert heads.version == heads_model.version() == heads_model.report()["version"]
 
 

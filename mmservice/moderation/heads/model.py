@@ -15,8 +15,7 @@ should mean that about 80 % of dev lines scored 0.8 were harmful; the raw networ
 does not mean that.
 
 The weights live in `heads.npz` beside this file (written by `train.py`, a few MB) with
-`heads.json` holding what they were trained on and how they scored on dev. A file without
-`hidden_weights` holds linear heads (the earlier kind) and is applied as such.
+`heads.json` holding what they were trained on and how they scored on dev.
 """
 from __future__ import annotations
 
@@ -45,23 +44,27 @@ def version() -> str:
     return str(report().get("version", "heads-untrained"))
 
 
+def logits(vectors, hidden_weights, hidden_bias, weights, bias):
+    """The network's uncalibrated outputs, (n, k): what the service applies and what
+    `train.py` fits Platt scaling on (the same float32 arithmetic, so the same numbers)."""
+    import numpy as np
+
+    return np.maximum(vectors @ hidden_weights + hidden_bias, 0.0) @ weights + bias
+
+
 @dataclass
 class Heads:
-    weights: object  # (hidden, k) float32; (dim, k) for linear heads
+    hidden_weights: object  # (dim, hidden) float32
+    hidden_bias: object  # (hidden,)
+    weights: object  # (hidden, k) float32
     bias: object  # (k,)
     platt_a: object  # (k,)  calibrated = sigmoid(a * logit + b)
     platt_b: object  # (k,)
     categories: tuple[str, ...]
     version: str
-    hidden_weights: object = None  # (dim, hidden) float32; None: linear heads
-    hidden_bias: object = None  # (hidden,)
 
     def raw_logits(self, vectors):
-        import numpy as np
-
-        if self.hidden_weights is not None:
-            vectors = np.maximum(vectors @ self.hidden_weights + self.hidden_bias, 0.0)
-        return vectors @ self.weights + self.bias
+        return logits(vectors, self.hidden_weights, self.hidden_bias, self.weights, self.bias)
 
     def score(self, vectors) -> list[dict[str, float]]:
         """Calibrated scores per text: {category: probability}, derived categories included."""
@@ -83,11 +86,11 @@ def load(path: str = str(WEIGHTS)) -> Heads:
         cats = tuple(str(c) for c in z["categories"])
         if cats != HEAD_CATEGORIES:
             raise ValueError(f"{path} holds heads for {cats}, expected {HEAD_CATEGORIES}")
-        hidden = ((z["hidden_weights"].astype(np.float32), z["hidden_bias"].astype(np.float32))
-                  if "hidden_weights" in z.files else (None, None))
-        return Heads(z["weights"].astype(np.float32), z["bias"].astype(np.float32),
-                     z["platt_a"].astype(np.float32), z["platt_b"].astype(np.float32), cats,
-                     str(z["version"]), *hidden)
+        def f32(name: str):
+            return z[name].astype(np.float32)
+
+        return Heads(f32("hidden_weights"), f32("hidden_bias"), f32("weights"), f32("bias"),
+                     f32("platt_a"), f32("platt_b"), cats, str(z["version"]))
 
 
 def report() -> dict:

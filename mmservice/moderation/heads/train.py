@@ -41,7 +41,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mmservice.moderation.heads.model import HEAD_CATEGORIES, REPORT, WEIGHTS
+from mmservice.moderation.heads.model import HEAD_CATEGORIES, REPORT, WEIGHTS, logits
 
 DATA = Path(__file__).resolve().parent / "data"
 HIDDEN = 256
@@ -150,8 +150,7 @@ def train() -> dict:
     hb = (b1 - (mu / sd) @ w1).astype(np.float32)
     w = (np.concatenate([n.coefs_[1] for n in nets], axis=0) / NETS).astype(np.float32)
     b = np.mean([n.intercepts_[1] for n in nets], axis=0).astype(np.float32)
-    # the dev logits as the service computes them (float32, folded weights)
-    zd_all = np.maximum(xd.astype(np.float32) @ hw + hb, 0.0) @ w + b
+    zd_all = logits(xd.astype(np.float32), hw, hb, w, b)  # as the service computes them
     pa, pb = np.ones(k, np.float32), np.zeros(k, np.float32)
     per_cat: dict[str, dict] = {}
     dev_scores = np.zeros((len(dev_rows), k))
